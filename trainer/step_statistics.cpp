@@ -1,0 +1,119 @@
+#include "trainer/step_statistics.h"
+
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+#include "core/input_error.h"
+
+namespace deltarl {
+
+StepStatistics::StepStatistics(int64_t num_groups, double alpha)
+    : num_groups_(num_groups), alpha_(alpha) {
+  if (num_groups <= 0) {
+    throw InputError("a step needs at least one prompt group, got num_groups = " +
+                     std::to_string(num_groups));
+  }
+  if (!(std::isfinite(alpha) && alpha >= 0.0)) {
+    throw InputError("alpha must be a finite number >= 0, got " + std::to_string(alpha));
+  }
+  packed_ = torch::zeros({kNumFields * num_groups + 1}, torch::kFloat64);
+}
+
+double StepStatistics::length_power(int64_t length, double alpha) {
+  return std::exp(-alpha * std::log(static_cast<double>(length)));
+}
+
+double& StepStatistics::field(Field f, int64_t group) {
+  return packed_.data_ptr<double>()[f * num_groups_ + group];
+}
+
+double StepStatistics::field(Field f, int64_t group) const {
+  return packed_.data_ptr<double>()[f * num_groups_ + group];
+}
+
+void StepStatistics::add_sample(int64_t group, int64_t length, double reward) {
+  if (is_global_) throw std::logic_error("StepStatistics::add_sample after all_reduce");
+  if (group < 0 || group >= num_groups_) {
+    throw InputError("sample's group " + std::to_string(group) + " is outside [0, " +
+                     std::to_string(num_groups_) + ")");
+  }
+  if (length < 1) {
+    throw InputError("sample in group " + std::to_string(group) + " has " + std::to_string(length) +
+                     " valid tokens; every sample needs at least one (an empty or fully "
+                     "masked response cannot be weighted by its length)");
+  }
+  if (!std::isfinite(reward)) {
+    throw InputError("sample in group " + std::to_string(group) + " has a non-finite reward");
+  }
+  field(kCount, group) += 1.0;
+  field(kRewardSum, group) += reward;
+  field(kRewardSquareSum, group) += reward * reward;
+  field(kLengthPowerSum, group) += length_power(length, alpha_);
+  packed_.data_ptr<double>()[kNumFields * num_groups_] += static_cast<double>(length);
+}
+
+void StepStatistics::all_reduce(Communicator& communicator) {
+  if (is_global_) throw std::logic_error("StepStatistics::all_reduce called twice");
+  if (communicator.device().is_cpu()) {
+    communicator.all_reduce_sum(packed_);
+  } else {
+    torch::Tensor on_device = packed_.to(communicator.device());
+    communicator.all_reduce_sum(on_device);
+    packed_ = on_device.cpu();
+  }
+  is_global_ = true;
+  total_samples_ = 0;
+  total_length_power_sum_ = 0;
+  for (int64_t g = 0; g < num_groups_; ++g) {
+    if (field(kCount, g) == 0.0) {
+      std::ostringstream message;
+      message << "prompt group " << g << " has no samples on any of the "
+              << communicator.world_size()
+              << " ranks; every group of a step needs at least one completion "
+                 "(a rollout lost, or a wrong group index?)";
+      throw InputError(message.str());
+    }
+    total_samples_ += field(kCount, g);
+    total_length_power_sum_ += field(kLengthPowerSum, g);
+  }
+}
+
+void StepStatistics::require_global(int64_t group) const {
+  if (!is_global_) throw std::logic_error("StepStatistics read before all_reduce");
+  if (group < 0 || group >= num_groups_) {
+    throw InputError("group " + std::to_string(group) + " is outside [0, " +
+                     std::to_string(num_groups_) + ")");
+  }
+}
+
+double StepStatistics::group_count(int64_t group) const {
+  require_global(group);
+  return field(kCount, group);
+}
+double StepStatistics::group_reward_sum(int64_t group) const {
+  require_global(group);
+  return field(kRewardSum, group);
+}
+double StepStatistics::group_reward_square_sum(int64_t group) const {
+  require_global(group);
+  return field(kRewardSquareSum, group);
+}
+double StepStatistics::group_length_power_sum(int64_t group) const {
+  require_global(group);
+  return field(kLengthPowerSum, group);
+}
+double StepStatistics::total_samples() const {
+  require_global(0);
+  return total_samples_;
+}
+double StepStatistics::total_tokens() const {
+  require_global(0);
+  return packed_.data_ptr<double>()[kNumFields * num_groups_];
+}
+double StepStatistics::total_length_power_sum() const {
+  require_global(0);
+  return total_length_power_sum_;
+}
+
+}  // namespace deltarl
