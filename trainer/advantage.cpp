@@ -30,12 +30,38 @@ double group_reward_std(const StepStatistics& stats, int64_t group) {
   return std::sqrt(centred / (count - 1.0));
 }
 
+namespace {
+
+// A_i = (r_i - mean_g) · scale_g.
+double advantage_scale(AdvantageEstimator estimator, const StepStatistics& stats, int64_t group,
+                       double epsilon) {
+  if (stats.group_count(group) < 2.0) return 0.0;  // no baseline for a lone sample
+  if (estimator == AdvantageEstimator::kDrGrpo) return 1.0;
+  return 1.0 / (group_reward_std(stats, group) + epsilon);
+}
+
+}  // namespace
+
 double sample_advantage(AdvantageEstimator estimator, const StepStatistics& stats, int64_t group,
                         double reward, double epsilon) {
-  if (stats.group_count(group) < 2.0) return 0.0;
-  const double centred = reward - group_reward_mean(stats, group);
-  if (estimator == AdvantageEstimator::kDrGrpo) return centred;
-  return centred / (group_reward_std(stats, group) + epsilon);
+  return (reward - group_reward_mean(stats, group)) * advantage_scale(estimator, stats, group, epsilon);
+}
+
+AdvantageTable::AdvantageTable(AdvantageEstimator estimator, const StepStatistics& stats,
+                               double epsilon) {
+  for (int64_t g = 0; g < stats.num_groups(); ++g) {
+    means_.push_back(group_reward_mean(stats, g));
+    scales_.push_back(advantage_scale(estimator, stats, g, epsilon));
+  }
+}
+
+double AdvantageTable::operator()(int64_t group, double reward) const {
+  if (group < 0 || group >= static_cast<int64_t>(means_.size())) {
+    throw InputError("group " + std::to_string(group) + " is outside [0, " +
+                     std::to_string(means_.size()) + ")");
+  }
+  const size_t g = static_cast<size_t>(group);
+  return (reward - means_[g]) * scales_[g];
 }
 
 }  // namespace deltarl

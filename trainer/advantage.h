@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "trainer/step_statistics.h"
 
@@ -28,5 +29,17 @@ double group_reward_std(const StepStatistics& stats, int64_t group);  // unbiase
 
 double sample_advantage(AdvantageEstimator estimator, const StepStatistics& stats, int64_t group,
                         double reward, double epsilon = 1e-6);
+
+// The same advantages with each group's mean and scale computed once per step.
+// Gives exactly sample_advantage()'s values.
+class AdvantageTable {
+ public:
+  AdvantageTable(AdvantageEstimator estimator, const StepStatistics& stats, double epsilon = 1e-6);
+  double operator()(int64_t group, double reward) const;  // group in [0, num_groups)
+
+ private:
+  std::vector<double> means_;   // (num_groups,)
+  std::vector<double> scales_;  // (num_groups,): 1/(std+ε), 1, or 0 for a singleton group
+};
 
 }  // namespace deltarl

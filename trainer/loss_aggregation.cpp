@@ -8,38 +8,69 @@
 
 namespace deltarl {
 
-double sample_weight(const AggregationConfig& config, const StepStatistics& stats, int64_t group,
-                     int64_t length) {
+namespace {
+
+void require_valid_length(int64_t group, int64_t length) {
   if (length < 1) {
     throw InputError("a sample of group " + std::to_string(group) + " has " +
                      std::to_string(length) + " valid tokens; weights need at least one");
   }
+}
+
+// The part of w_i that depends on the sample's own length.
+double length_factor(const AggregationConfig& config, const StepStatistics& stats, int64_t length) {
+  switch (config.mode) {
+    case AggregationMode::kSeqMeanTokenMean: return 1.0 / static_cast<double>(length);
+    case AggregationMode::kDeltaL: return stats.cached_length_power(length);
+    default: return 1.0;
+  }
+}
+
+// The part of w_i shared by every sample of `group` (and, for most modes, the step).
+double group_factor(const AggregationConfig& config, const StepStatistics& stats, int64_t group) {
   const double samples = stats.total_samples();
   const double max_length = config.max_response_length;
   switch (config.mode) {
-    case AggregationMode::kSeqMeanTokenMean:
-      return 1.0 / (samples * static_cast<double>(length));
-    case AggregationMode::kTokenMean:
-      return 1.0 / stats.total_tokens();
-    case AggregationMode::kSeqMeanTokenSumNorm:
-      return 1.0 / (samples * max_length);
-    case AggregationMode::kSeqMeanTokenSum:
-      return 1.0 / samples;
-    case AggregationMode::kDeltaL: {
+    case AggregationMode::kSeqMeanTokenMean: return 1.0 / samples;
+    case AggregationMode::kTokenMean: return 1.0 / stats.total_tokens();
+    case AggregationMode::kSeqMeanTokenSumNorm: return 1.0 / (samples * max_length);
+    case AggregationMode::kSeqMeanTokenSum: return 1.0 / samples;
+    case AggregationMode::kDeltaL:
       if (stats.alpha() != config.alpha) {
         throw std::logic_error("StepStatistics accumulated with alpha " +
                                std::to_string(stats.alpha()) + " but the config says " +
                                std::to_string(config.alpha));
       }
-      const double power = StepStatistics::length_power(length, config.alpha);
       if (config.scope == DeltaLScope::kBatch) {
-        return power / (max_length * stats.total_length_power_sum());
+        return 1.0 / (max_length * stats.total_length_power_sum());
       }
-      const double groups = static_cast<double>(stats.num_groups());
-      return power / (max_length * groups * stats.group_length_power_sum(group));
-    }
+      return 1.0 / (max_length * static_cast<double>(stats.num_groups()) *
+                    stats.group_length_power_sum(group));
   }
   throw std::logic_error("unhandled aggregation mode");
+}
+
+}  // namespace
+
+double sample_weight(const AggregationConfig& config, const StepStatistics& stats, int64_t group,
+                     int64_t length) {
+  require_valid_length(group, length);
+  return length_factor(config, stats, length) * group_factor(config, stats, group);
+}
+
+LossWeightTable::LossWeightTable(const AggregationConfig& config, const StepStatistics& stats)
+    : config_(config), stats_(stats) {
+  group_factors_.reserve(static_cast<size_t>(stats.num_groups()));
+  for (int64_t g = 0; g < stats.num_groups(); ++g) group_factors_.push_back(group_factor(config, stats, g));
+}
+
+double LossWeightTable::operator()(int64_t group, int64_t length) const {
+  require_valid_length(group, length);
+  if (group < 0 || group >= static_cast<int64_t>(group_factors_.size())) {
+    throw InputError("group " + std::to_string(group) + " is outside [0, " +
+                     std::to_string(group_factors_.size()) + ")");
+  }
+  return length_factor(config_, stats_, length) * group_factors_[static_cast<size_t>(group)];
 }
 
 torch::Tensor sample_weights(const AggregationConfig& config, const StepStatistics& stats,
@@ -52,9 +83,8 @@ torch::Tensor sample_weights(const AggregationConfig& config, const StepStatisti
   const int64_t* group_data = group_ids.data_ptr<int64_t>();
   const int64_t* length_data = length_values.data_ptr<int64_t>();
   double* weight_data = weights.data_ptr<double>();
-  for (int64_t i = 0; i < groups.numel(); ++i) {
-    weight_data[i] = sample_weight(config, stats, group_data[i], length_data[i]);
-  }
+  const LossWeightTable table(config, stats);
+  for (int64_t i = 0; i < groups.numel(); ++i) weight_data[i] = table(group_data[i], length_data[i]);
   return weights;
 }
 

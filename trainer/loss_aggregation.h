@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -24,6 +25,21 @@ namespace deltarl {
 // the mode is delta-l, and length ≥ 1. Double precision throughout.
 double sample_weight(const AggregationConfig& config, const StepStatistics& stats, int64_t group,
                      int64_t length);
+
+// Every mode's weight factors as w_i = length_factor(L_i) · group_factor(g(i)):
+// LossWeightTable computes the group factors once per step, so weighing a
+// step's samples costs a multiply each. Gives exactly sample_weight()'s values.
+class LossWeightTable {
+ public:
+  // Same requirements as sample_weight(). Keeps a reference to `stats`.
+  LossWeightTable(const AggregationConfig& config, const StepStatistics& stats);
+  double operator()(int64_t group, int64_t length) const;
+
+ private:
+  const AggregationConfig config_;
+  const StepStatistics& stats_;
+  std::vector<double> group_factors_;  // (num_groups,)
+};
 
 // The same for many samples: `groups` and `lengths` are int64 tensors of shape
 // (n,); returns float64 weights of shape (n,), on the CPU.

@@ -18,18 +18,30 @@ StepStatistics::StepStatistics(int64_t num_groups, double alpha)
     throw InputError("alpha must be a finite number >= 0, got " + std::to_string(alpha));
   }
   packed_ = torch::zeros({kNumFields * num_groups + 1}, torch::kFloat64);
+  data_ = packed_.data_ptr<double>();
 }
 
 double StepStatistics::length_power(int64_t length, double alpha) {
   return std::exp(-alpha * std::log(static_cast<double>(length)));
 }
 
+double StepStatistics::cached_length_power(int64_t length) const {
+  constexpr int64_t kLargestCachedLength = int64_t{1} << 20;
+  if (length > kLargestCachedLength) return length_power(length, alpha_);
+  if (static_cast<int64_t>(length_power_cache_.size()) <= length) {
+    length_power_cache_.resize(static_cast<size_t>(length) + 1, 0.0);
+  }
+  double& cached = length_power_cache_[static_cast<size_t>(length)];
+  if (cached == 0.0) cached = length_power(length, alpha_);  // L^-α > 0 for every L ≥ 1
+  return cached;
+}
+
 double& StepStatistics::field(Field f, int64_t group) {
-  return packed_.data_ptr<double>()[f * num_groups_ + group];
+  return data_[f * num_groups_ + group];
 }
 
 double StepStatistics::field(Field f, int64_t group) const {
-  return packed_.data_ptr<double>()[f * num_groups_ + group];
+  return data_[f * num_groups_ + group];
 }
 
 void StepStatistics::add_sample(int64_t group, int64_t length, double reward) {
@@ -49,8 +61,8 @@ void StepStatistics::add_sample(int64_t group, int64_t length, double reward) {
   field(kCount, group) += 1.0;
   field(kRewardSum, group) += reward;
   field(kRewardSquareSum, group) += reward * reward;
-  field(kLengthPowerSum, group) += length_power(length, alpha_);
-  packed_.data_ptr<double>()[kNumFields * num_groups_] += static_cast<double>(length);
+  field(kLengthPowerSum, group) += cached_length_power(length);
+  data_[kNumFields * num_groups_] += static_cast<double>(length);
 }
 
 void StepStatistics::all_reduce(Communicator& communicator) {
@@ -60,7 +72,7 @@ void StepStatistics::all_reduce(Communicator& communicator) {
   } else {
     torch::Tensor on_device = packed_.to(communicator.device());
     communicator.all_reduce_sum(on_device);
-    packed_ = on_device.cpu();
+    packed_.copy_(on_device);
   }
   is_global_ = true;
   total_samples_ = 0;
@@ -109,7 +121,7 @@ double StepStatistics::total_samples() const {
 }
 double StepStatistics::total_tokens() const {
   require_global(0);
-  return packed_.data_ptr<double>()[kNumFields * num_groups_];
+  return data_[kNumFields * num_groups_];
 }
 double StepStatistics::total_length_power_sum() const {
   require_global(0);

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -59,6 +60,10 @@ class StepStatistics {
 
   // L^-α, computed as exp(-α·ln L) in double precision (shared/DESIGN.md §3).
   static double length_power(int64_t length, double alpha);
+  // The same value for this step's α, memoized per length (lengths repeat, and
+  // exp/log dominate the cost of a step's statistics otherwise). Like every
+  // method here, not safe to call from several threads at once.
+  double cached_length_power(int64_t length) const;
 
  private:
   enum Field : int64_t { kCount = 0, kRewardSum, kRewardSquareSum, kLengthPowerSum, kNumFields };
@@ -71,6 +76,8 @@ class StepStatistics {
   bool is_global_ = false;
   // (kNumFields * num_groups + 1,) float64: per-field blocks of num_groups, then total tokens.
   torch::Tensor packed_;
+  double* data_ = nullptr;  // packed_'s storage
+  mutable std::vector<double> length_power_cache_;  // index: length; 0 = not yet computed
   double total_samples_ = 0;
   double total_length_power_sum_ = 0;
 };

@@ -29,6 +29,13 @@ TEST(Advantage, GrpoAndDrGrpoFromGroupStatistics) {
   EXPECT_NEAR(sample_advantage(AdvantageEstimator::kDrGrpo, stats, 0, 0.0), -0.6, 1e-15);
   EXPECT_EQ(sample_advantage(AdvantageEstimator::kGrpo, stats, 1, 0.5), 0.0);
   EXPECT_EQ(sample_advantage(AdvantageEstimator::kGrpo, stats, 2, 1.0), 0.0);
+  for (auto estimator : {AdvantageEstimator::kGrpo, AdvantageEstimator::kDrGrpo}) {
+    const AdvantageTable table(estimator, stats);
+    for (int64_t g = 0; g < 3; ++g) {
+      for (double r : {0.0, 0.5, 1.0}) EXPECT_EQ(table(g, r), sample_advantage(estimator, stats, g, r));
+    }
+    EXPECT_THROW(table(3, 1.0), InputError);
+  }
   EXPECT_EQ(parse_advantage_estimator("dr-grpo"), AdvantageEstimator::kDrGrpo);
   EXPECT_THROW(parse_advantage_estimator("ppo"), InputError);
 }
