@@ -7,7 +7,8 @@
 
 #include <torch/torch.h>
 
-#include "trainer/mpi_environment.h"
+#include "trainer/loss_aggregation.h"
+#include "trainer/single_process_communicator.h"
 
 namespace deltarl {
 namespace {
@@ -53,6 +54,33 @@ TEST_F(NcclCommunicatorTest, CollectivesOnCudaTensors) {
 
   torch::Tensor cpu = torch::zeros({4});
   EXPECT_THROW(nccl_->all_reduce_sum(cpu), c10::Error);
+}
+
+// The step statistics travel through NCCL as a CUDA float64 tensor: the
+// weights must be exactly those of the CPU path.
+TEST_F(NcclCommunicatorTest, StepStatisticsThroughNcclGiveTheSameWeights) {
+  AggregationConfig config;
+  config.max_response_length = 512;
+  const int world = nccl_->world_size(), rank = nccl_->rank();
+  StepStatistics on_gpu(4, config.alpha), reference(4, config.alpha);
+  for (int64_t i = 0; i < 64; ++i) {
+    const int64_t group = i % 4, length = 1 + (i * 37) % 500;
+    const double reward = (i % 3 == 0) ? 1.0 : 0.0;
+    if (i % world == rank) on_gpu.add_sample(group, length, reward);
+    reference.add_sample(group, length, reward);
+  }
+  on_gpu.all_reduce(*nccl_);
+  SingleProcessCommunicator single;
+  reference.all_reduce(single);
+  for (int64_t g = 0; g < 4; ++g) {
+    EXPECT_EQ(on_gpu.group_count(g), reference.group_count(g));
+    EXPECT_NEAR(on_gpu.group_length_power_sum(g), reference.group_length_power_sum(g),
+                1e-15 * reference.group_length_power_sum(g));
+    for (int64_t length : {1, 17, 500}) {
+      EXPECT_NEAR(sample_weight(config, on_gpu, g, length), sample_weight(config, reference, g, length),
+                  1e-14 * sample_weight(config, reference, g, length));
+    }
+  }
 }
 
 }  // namespace

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Configures and builds deltarl (Release, ccache when present) into build/.
+# Extra arguments go to cmake, e.g. -DCMAKE_PREFIX_PATH=/opt/libtorch for a
+# LibTorch 2.x with CUDA. DELTARL_BUILD_DIR overrides the folder.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${DELTARL_BUILD_DIR:-$root/build}"
+jobs="${DELTARL_JOBS:-$(nproc)}"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release "$@" >"$build.configure.log" 2>&1 || {
+  cat "$build.configure.log" >&2
+  echo "deltarl: cmake configure failed (log above; missing dependency? run deploy/install-deps.sh)" >&2
+  exit 1
+}
+cmake --build "$build" --parallel "$jobs"

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every system dependency of deltarl from Debian's packages.
+# Idempotent: installs only what is missing, and prints nothing when all is present.
+# Needs root, or sudo. Set DELTARL_SKIP_DEPS=1 to skip (e.g. on a cluster where
+# the modules system provides LibTorch, MPI and NCCL).
+set -euo pipefail
+
+[[ "${DELTARL_SKIP_DEPS:-0}" == "1" ]] && exit 0
+
+packages=(
+  build-essential cmake ccache pkg-config
+  libtorch-dev                      # LibTorch (CPU); any LibTorch 2.x works via CMAKE_PREFIX_PATH
+  libopenmpi-dev openmpi-bin        # launch, bootstrap, CPU collectives
+  libspdlog-dev nlohmann-json3-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null || true)
+  [[ "$status" == "installed" ]] || missing+=("$package")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "deltarl: install-deps: apt-get not found; install these yourself: ${missing[*]}" >&2
+  exit 1
+fi
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+    echo "deltarl: install-deps: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+echo "deltarl: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
