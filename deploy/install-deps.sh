@@ -12,6 +12,7 @@ packages=(
   libtorch-dev                      # LibTorch (CPU); any LibTorch 2.x works via CMAKE_PREFIX_PATH
   libopenmpi-dev openmpi-bin        # launch, bootstrap, CPU collectives
   libspdlog-dev nlohmann-json3-dev libcli11-dev
+  libpcre2-dev libutf8proc-dev      # tokenizer: pre-tokenizer regex, NFC
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 

@@ -1,0 +1,119 @@
+// Tokenizer parity with Hugging Face `tokenizers` on the real Qwen3 tokenizer,
+// over a corpus built to be hard (tests/reference/make_tokenizer_fixtures.py),
+// plus decode round trips and bad input.
+#include "core/tokenizer/tokenizer.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/input_error.h"
+#include "core/tokenizer/chat_format.h"
+#include "core/tokenizer/unicode_text.h"
+
+namespace deltarl {
+namespace {
+
+const std::string kFixtures = DELTARL_TEST_FIXTURES_DIR;
+
+const Tokenizer& qwen() {
+  static const Tokenizer tokenizer = Tokenizer::from_file(kFixtures + "/qwen3-tokenizer/tokenizer.json");
+  return tokenizer;
+}
+
+std::string error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const InputError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+TEST(Tokenizer, MatchesHuggingFaceTokenizersOnTheHardCorpus) {
+  std::ifstream corpus(kFixtures + "/tokenizer/qwen3_parity.jsonl");
+  ASSERT_TRUE(corpus) << "missing fixture";
+  std::string line;
+  int lines = 0, mismatches = 0;
+  while (std::getline(corpus, line)) {
+    ++lines;
+    const auto fixture = nlohmann::json::parse(line);
+    const std::string text = fixture["text"];
+    const auto expected = fixture["ids"].get<std::vector<int32_t>>();
+    const auto ids = qwen().encode(text);
+    if (ids != expected && ++mismatches <= 5) {
+      ADD_FAILURE() << "line " << lines << ": " << fixture["text"].dump() << "\n  expected "
+                    << nlohmann::json(expected).dump() << "\n  got      " << nlohmann::json(ids).dump();
+    }
+    EXPECT_EQ(qwen().decode(ids), fixture["nfc"].get<std::string>()) << "line " << lines;
+  }
+  EXPECT_GT(lines, 400);
+  EXPECT_EQ(mismatches, 0) << "of " << lines << " lines";
+}
+
+TEST(Tokenizer, SpecialTokensAndVocabulary) {
+  const Tokenizer& t = qwen();
+  EXPECT_EQ(t.vocab_size(), 151669);
+  EXPECT_EQ(t.token_to_id("<|im_end|>"), 151645);
+  EXPECT_TRUE(t.is_special(151645));
+  EXPECT_FALSE(t.is_special(151667));  // <think> is added but not special
+  const auto ids = t.encode("a<|im_end|>b");
+  ASSERT_EQ(ids.size(), 3u);
+  EXPECT_EQ(ids[1], 151645);
+  EXPECT_EQ(t.decode(ids, /*skip_special_tokens=*/true), "ab");
+  const auto plain = t.encode("a<|im_end|>b", /*split_special_tokens=*/false);
+  EXPECT_GT(plain.size(), 3u);
+  EXPECT_EQ(t.decode(plain), "a<|im_end|>b");
+}
+
+TEST(Tokenizer, ChatFormatIsQwenChatMl) {
+  const std::string prompt = format_chat({{"system", "Be brief."}, {"user", "2+2?"}});
+  EXPECT_EQ(prompt, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n2+2?<|im_end|>\n"
+                    "<|im_start|>assistant\n");
+  const auto ids = qwen().encode(prompt);
+  EXPECT_EQ(ids.front(), 151644);
+  EXPECT_THROW(format_chat({{"robot", "hi"}}), InputError);
+}
+
+TEST(TokenizerErrors, InvalidUtf8NamesTheByte) {
+  const std::string bad = std::string("ok") + '\xC3' + '(' + "tail";
+  const std::string error = error_of([&] { qwen().encode(bad); });
+  EXPECT_NE(error.find("not valid UTF-8: bad byte 0xc3 at byte 2"), std::string::npos) << error;
+  EXPECT_NE(error_of([] { qwen().encode(std::string("\xFF")); }), "");
+  EXPECT_NE(error_of([] { qwen().encode(std::string("\xED\xA0\x80")); }), "");  // a surrogate
+}
+
+TEST(TokenizerErrors, DecodeRejectsIdsOutsideTheVocabulary) {
+  EXPECT_NE(error_of([] { qwen().decode({1, 151669}); }).find("token id 151669 is outside"), std::string::npos);
+  EXPECT_NE(error_of([] { qwen().decode({-1}); }), "");
+}
+
+TEST(TokenizerErrors, MalformedTokenizerJsonNamesTheField) {
+  auto error_for = [](const std::string& text) {
+    return error_of([&] { Tokenizer::from_json_text(text, "my/tokenizer.json"); });
+  };
+  EXPECT_NE(error_for("{not json").find("my/tokenizer.json: not valid JSON"), std::string::npos);
+  EXPECT_NE(error_for("{}").find("missing field \"model\""), std::string::npos);
+  EXPECT_NE(error_for(R"({"model": {"type": "WordPiece"}})").find("model.type"), std::string::npos);
+  EXPECT_NE(error_for(R"({"model": {"type": "BPE", "merges": []}})").find("\"model.vocab\""), std::string::npos);
+  const std::string missing_bytes =
+      R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+          "pre_tokenizer": {"type": "ByteLevel", "use_regex": true}})";
+  EXPECT_NE(error_for(missing_bytes).find("lacks the byte-level symbol"), std::string::npos);
+  EXPECT_NE(error_for(R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Whitespace"}})")
+                .find("pre_tokenizer"),
+            std::string::npos);
+  EXPECT_NE(error_for(R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "normalizer": {"type": "NFKC"}})")
+                .find("only NFC"),
+            std::string::npos);
+}
+
+TEST(UnicodeText, NfcComposesAndKeepsAscii) {
+  EXPECT_EQ(nfc_normalize("e\xCC\x81"), "\xC3\xA9");  // e + U+0301 → é
+  EXPECT_EQ(nfc_normalize("plain"), "plain");
+  EXPECT_EQ(nfc_normalize(""), "");
+}
+
+}  // namespace
+}  // namespace deltarl
