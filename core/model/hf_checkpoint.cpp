@@ -1,0 +1,154 @@
+#include "core/model/hf_checkpoint.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file_writer.h"
+#include "core/input_error.h"
+
+namespace deltarl {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kSingleFile = "model.safetensors";
+constexpr const char* kIndexFile = "model.safetensors.index.json";
+
+// Tensors some checkpoints carry that the model recomputes.
+bool is_derived_buffer(const std::string& name) {
+  return name.size() >= 9 && name.compare(name.size() - 9, 9, ".inv_freq") == 0;
+}
+
+}  // namespace
+
+HfCheckpoint::HfCheckpoint(const std::string& folder) : folder_(folder) {
+  const fs::path root(folder);
+  if (!fs::is_directory(root)) throw InputError("checkpoint folder \"" + folder + "\" does not exist");
+  if (fs::exists(root / kIndexFile)) {
+    const std::string index_path = (root / kIndexFile).string();
+    nlohmann::json index;
+    try {
+      std::ifstream file(index_path);
+      index = nlohmann::json::parse(file);
+    } catch (const nlohmann::json::exception& error) {
+      throw InputError(index_path + ": not valid JSON (" + error.what() + ")");
+    }
+    if (!index.contains("weight_map") || !index["weight_map"].is_object()) {
+      throw InputError(index_path + ": missing object \"weight_map\"");
+    }
+    std::map<std::string, size_t> file_index;
+    for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
+      if (!it.value().is_string()) throw InputError(index_path + ": weight_map[\"" + it.key() + "\"] is not a file name");
+      const std::string shard = it.value().get<std::string>();
+      if (shard.find('/') != std::string::npos) throw InputError(index_path + ": shard \"" + shard + "\" is not a plain file name");
+      auto [entry, inserted] = file_index.emplace(shard, files_.size());
+      if (inserted) files_.push_back(std::make_unique<SafetensorsFile>((root / shard).string()));
+      if (!files_[entry->second]->contains(it.key())) {
+        throw InputError(index_path + ": weight_map puts \"" + it.key() + "\" in " + shard + ", which lacks it");
+      }
+      location_[it.key()] = entry->second;
+    }
+  } else if (fs::exists(root / kSingleFile)) {
+    files_.push_back(std::make_unique<SafetensorsFile>((root / kSingleFile).string()));
+    for (const auto& [name, entry] : files_.back()->entries()) location_[name] = 0;
+  } else {
+    throw InputError("checkpoint folder \"" + folder + "\" has neither " + kSingleFile + " nor " + kIndexFile);
+  }
+}
+
+torch::Tensor HfCheckpoint::tensor(const std::string& name) const {
+  auto it = location_.find(name);
+  if (it == location_.end()) throw InputError("checkpoint \"" + folder_ + "\" has no tensor \"" + name + "\"");
+  return files_[it->second]->tensor(name);
+}
+
+std::string HfCheckpoint::file_of(const std::string& name) const {
+  auto it = location_.find(name);
+  return it == location_.end() ? folder_ : files_[it->second]->path();
+}
+
+std::vector<std::string> HfCheckpoint::names() const {
+  std::vector<std::string> result;
+  for (const auto& [name, index] : location_) result.push_back(name);
+  return result;
+}
+
+Qwen2ForCausalLM load_pretrained(const std::string& folder, torch::Device device,
+                                 std::optional<torch::ScalarType> dtype) {
+  Qwen2Config config = Qwen2Config::from_file((fs::path(folder) / "config.json").string());
+  HfCheckpoint checkpoint(folder);
+  if (!checkpoint.contains("lm_head.weight")) config.tie_word_embeddings = true;
+  Qwen2ForCausalLM model(config);
+  std::map<std::string, bool> used;
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& item : model->named_parameters(/*recurse=*/true)) {
+      const std::string& name = item.key();
+      if (!checkpoint.contains(name)) {
+        throw InputError("checkpoint \"" + folder + "\" lacks tensor \"" + name + "\" that config.json's architecture needs");
+      }
+      torch::Tensor stored = checkpoint.tensor(name);
+      if (stored.sizes() != item.value().sizes()) {
+        throw InputError(checkpoint.file_of(name) + ": tensor \"" + name + "\" has shape " +
+                         c10::str(stored.sizes()) + " but config.json implies " + c10::str(item.value().sizes()) +
+                         " (config and weights from different models?)");
+      }
+      item.value().copy_(stored);
+      used[name] = true;
+    }
+  }
+  for (const auto& name : checkpoint.names()) {
+    if (used.count(name) || is_derived_buffer(name) || (name == "lm_head.weight" && config.tie_word_embeddings)) continue;
+    throw InputError(checkpoint.file_of(name) + ": unexpected tensor \"" + name + "\" (not part of a Qwen2 model with "
+                     "this config.json)");
+  }
+  model->to(device, dtype.value_or(config.dtype));
+  return model;
+}
+
+void save_pretrained(Qwen2ForCausalLM& model, const std::string& folder, torch::ScalarType dtype,
+                     int64_t max_shard_bytes) {
+  const fs::path root(folder);
+  if (!fs::is_directory(root)) throw InputError("save_pretrained: folder \"" + folder + "\" does not exist");
+  std::vector<std::vector<std::pair<std::string, torch::Tensor>>> shards(1);
+  int64_t shard_bytes = 0, total_bytes = 0;
+  for (const auto& item : model->named_parameters(/*recurse=*/true)) {
+    torch::Tensor tensor = item.value().detach().to(torch::kCPU, dtype).contiguous();
+    const int64_t bytes = tensor.numel() * static_cast<int64_t>(tensor.element_size());
+    if (!shards.back().empty() && shard_bytes + bytes > max_shard_bytes) {
+      shards.emplace_back();
+      shard_bytes = 0;
+    }
+    shards.back().emplace_back(item.key(), std::move(tensor));
+    shard_bytes += bytes;
+    total_bytes += bytes;
+  }
+  if (shards.size() == 1) {
+    write_safetensors((root / kSingleFile).string(), shards[0]);
+    fs::remove(root / kIndexFile);
+  } else {
+    nlohmann::ordered_json index;
+    index["metadata"] = {{"total_size", total_bytes}};
+    for (size_t i = 0; i < shards.size(); ++i) {
+      char name[64];
+      std::snprintf(name, sizeof(name), "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
+      write_safetensors((root / name).string(), shards[i]);
+      for (const auto& [tensor_name, tensor] : shards[i]) index["weight_map"][tensor_name] = name;
+    }
+    AtomicFileWriter writer((root / kIndexFile).string());
+    writer.stream() << index.dump(2) << "\n";
+    writer.commit();
+    fs::remove(root / kSingleFile);
+  }
+  Qwen2Config config = model->config();
+  config.dtype = dtype;
+  AtomicFileWriter writer((root / "config.json").string());
+  writer.stream() << config.to_json().dump(2) << "\n";
+  writer.commit();
+}
+
+}  // namespace deltarl

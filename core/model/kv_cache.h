@@ -1,0 +1,39 @@
+// KvCache: keys and values of every layer for incremental decoding, preallocated
+// to a fixed capacity so decoding never reallocates. All rows of the batch
+// advance together (one shared length); rows shorter than others are handled by
+// the attention mask the caller passes (left padding).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace deltarl {
+
+class KvCache {
+ public:
+  // (batch, kv_heads, capacity, head_dim) per layer, in `options`' dtype/device.
+  KvCache(int64_t num_layers, int64_t batch, int64_t kv_heads, int64_t capacity, int64_t head_dim,
+          torch::TensorOptions options);
+
+  int64_t length() const { return length_; }      // positions already cached
+  int64_t capacity() const { return capacity_; }
+  int64_t batch() const { return batch_; }
+
+  // Writes `keys`/`values` (batch, kv_heads, new, head_dim) of `layer` at
+  // [length, length + new) and returns views of all cached positions
+  // (batch, kv_heads, length + new, head_dim). The length itself advances only
+  // with advance(), once every layer has been updated. TORCH_CHECK on overflow.
+  std::pair<torch::Tensor, torch::Tensor> update(int64_t layer, const torch::Tensor& keys,
+                                                 const torch::Tensor& values);
+  void advance(int64_t positions);
+  void reset() { length_ = 0; }
+
+ private:
+  std::vector<torch::Tensor> keys_, values_;
+  int64_t batch_, capacity_;
+  int64_t length_ = 0;
+};
+
+}  // namespace deltarl

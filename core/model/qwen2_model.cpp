@@ -1,0 +1,188 @@
+#include "core/model/qwen2_model.h"
+
+#include <torch/version.h>
+
+#include <limits>
+
+namespace deltarl {
+
+namespace {
+
+torch::nn::Linear linear(int64_t in, int64_t out, bool bias) {
+  auto layer = torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+  torch::NoGradGuard no_grad;
+  layer->weight.normal_(0.0, 0.02);  // transformers' initializer_range
+  if (bias) layer->bias.zero_();
+  return layer;
+}
+
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, /*dim=*/-1);
+}
+
+// (b, kv_heads, t, d) → (b, kv_heads * groups, t, d), each kv head serving `groups` query heads.
+torch::Tensor repeat_kv(const torch::Tensor& x, int64_t groups) {
+  if (groups == 1) return x;
+  const auto b = x.size(0), kv = x.size(1), t = x.size(2), d = x.size(3);
+  return x.unsqueeze(2).expand({b, kv, groups, t, d}).reshape({b, kv * groups, t, d});
+}
+
+}  // namespace
+
+RmsNormImpl::RmsNormImpl(int64_t size, double eps)
+    : weight(register_parameter("weight", torch::ones({size}))), eps(eps) {}
+
+torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
+  // As transformers: normalize in fp32, cast back, then scale by the weight.
+  const auto input_dtype = x.scalar_type();
+  torch::Tensor h = x.to(torch::kFloat32);
+  h = h * torch::rsqrt(h.pow(2).mean(/*dim=*/-1, /*keepdim=*/true) + eps);
+  return weight * h.to(input_dtype);
+}
+
+Qwen2AttentionImpl::Qwen2AttentionImpl(const Qwen2Config& config)
+    : num_heads(config.num_attention_heads),
+      num_kv_heads(config.num_key_value_heads),
+      head_dim(config.head_dim()) {
+  q_proj = register_module("q_proj", linear(config.hidden_size, num_heads * head_dim, true));
+  k_proj = register_module("k_proj", linear(config.hidden_size, num_kv_heads * head_dim, true));
+  v_proj = register_module("v_proj", linear(config.hidden_size, num_kv_heads * head_dim, true));
+  o_proj = register_module("o_proj", linear(num_heads * head_dim, config.hidden_size, false));
+}
+
+torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const torch::Tensor& cos,
+                                          const torch::Tensor& sin, const torch::Tensor& mask, KvCache* cache,
+                                          int64_t layer) {
+  const int64_t b = hidden.size(0), s = hidden.size(1);
+  torch::Tensor q = q_proj(hidden).view({b, s, num_heads, head_dim}).transpose(1, 2);     // (b, H, s, d)
+  torch::Tensor k = k_proj(hidden).view({b, s, num_kv_heads, head_dim}).transpose(1, 2);  // (b, KV, s, d)
+  torch::Tensor v = v_proj(hidden).view({b, s, num_kv_heads, head_dim}).transpose(1, 2);  // (b, KV, s, d)
+  const torch::Tensor c = cos.unsqueeze(1), sn = sin.unsqueeze(1);                         // (b, 1, s, d)
+  q = q * c + rotate_half(q) * sn;
+  k = k * c + rotate_half(k) * sn;
+  if (cache != nullptr) std::tie(k, v) = cache->update(layer, k, v);                       // (b, KV, t, d)
+  const int64_t groups = num_heads / num_kv_heads;
+  k = repeat_kv(k, groups);
+  v = repeat_kv(v, groups);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  torch::Tensor attended;
+#if TORCH_VERSION_MAJOR >= 2 && (TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 1)
+  attended = at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, /*is_causal=*/false, scale);
+#else
+  torch::Tensor scores = torch::matmul(q, k.transpose(-1, -2)) * scale;  // (b, H, s, t)
+  // Every row attends at least to itself (see the mask), so -inf never empties a softmax.
+  scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
+  attended = torch::matmul(torch::softmax(scores, /*dim=*/-1, torch::kFloat32).to(q.scalar_type()), v);
+#endif
+  return o_proj(attended.transpose(1, 2).reshape({b, s, num_heads * head_dim}));
+}
+
+Qwen2MlpImpl::Qwen2MlpImpl(const Qwen2Config& config) {
+  gate_proj = register_module("gate_proj", linear(config.hidden_size, config.intermediate_size, false));
+  up_proj = register_module("up_proj", linear(config.hidden_size, config.intermediate_size, false));
+  down_proj = register_module("down_proj", linear(config.intermediate_size, config.hidden_size, false));
+}
+
+torch::Tensor Qwen2MlpImpl::forward(const torch::Tensor& x) {
+  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+}
+
+Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const Qwen2Config& config) {
+  self_attn = register_module("self_attn", Qwen2Attention(config));
+  mlp = register_module("mlp", Qwen2Mlp(config));
+  input_layernorm = register_module("input_layernorm", RmsNorm(config.hidden_size, config.rms_norm_eps));
+  post_attention_layernorm =
+      register_module("post_attention_layernorm", RmsNorm(config.hidden_size, config.rms_norm_eps));
+}
+
+torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& hidden, const torch::Tensor& cos,
+                                             const torch::Tensor& sin, const torch::Tensor& mask, KvCache* cache,
+                                             int64_t layer) {
+  torch::Tensor h = hidden + self_attn(input_layernorm(hidden), cos, sin, mask, cache, layer);
+  return h + mlp(post_attention_layernorm(h));
+}
+
+Qwen2ModelImpl::Qwen2ModelImpl(const Qwen2Config& config_in) : config(config_in) {
+  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(config.vocab_size, config.hidden_size));
+  {
+    torch::NoGradGuard no_grad;
+    embed_tokens->weight.normal_(0.0, 0.02);
+  }
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) layers->push_back(Qwen2DecoderLayer(config));
+  norm = register_module("norm", RmsNorm(config.hidden_size, config.rms_norm_eps));
+  // As transformers: 1 / theta^(2i/d), computed in fp32.
+  const int64_t d = config.head_dim();
+  inv_freq = 1.0 / torch::pow(config.rope_theta, torch::arange(0, d, 2, torch::kInt64).to(torch::kFloat32) / d);
+  inv_freq = register_buffer("inv_freq", inv_freq);
+}
+
+torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                      const torch::Tensor& position_ids, KvCache* cache) {
+  const int64_t b = input_ids.size(0), s = input_ids.size(1);
+  const int64_t past = cache != nullptr ? cache->length() : 0, total = past + s;
+  const auto device = input_ids.device();
+  const auto bool_options = torch::TensorOptions().dtype(torch::kBool).device(device);
+
+  torch::Tensor positions = position_ids.defined()
+                                ? position_ids
+                                : (torch::arange(past, total, torch::TensorOptions().dtype(torch::kInt64).device(device))
+                                       .unsqueeze(0)
+                                       .expand({b, s}));
+  // RoPE angles in fp32, as transformers computes them. (b, s, d)
+  torch::Tensor freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq.to(device).view({1, 1, -1});
+  torch::Tensor angles = torch::cat({freqs, freqs}, /*dim=*/-1);
+  torch::Tensor hidden = embed_tokens(input_ids);  // (b, s, h)
+  const auto dtype = hidden.scalar_type();
+  torch::Tensor cos = angles.cos().to(dtype), sin = angles.sin().to(dtype);
+
+  // (b, 1, s, total): causal, minus padded keys; every query also sees itself, so
+  // padding rows never have an all-masked softmax (their outputs are unused).
+  torch::Tensor query_positions = torch::arange(past, total, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  torch::Tensor key_positions = torch::arange(0, total, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  torch::Tensor causal = key_positions.unsqueeze(0) <= query_positions.unsqueeze(1);  // (s, total)
+  torch::Tensor mask = causal.view({1, 1, s, total}).expand({b, 1, s, total});
+  if (attention_mask.defined()) {
+    TORCH_CHECK(attention_mask.size(0) == b && attention_mask.size(1) == total, "attention_mask must be (batch, ",
+                total, ") covering cached and new positions, got ", attention_mask.sizes());
+    torch::Tensor key_valid = attention_mask.to(bool_options).view({b, 1, 1, total});
+    torch::Tensor itself = (key_positions.unsqueeze(0) == query_positions.unsqueeze(1)).view({1, 1, s, total});
+    mask = (mask & key_valid) | itself;
+  }
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    hidden = layers[static_cast<size_t>(i)]->as<Qwen2DecoderLayer>()->forward(hidden, cos, sin, mask, cache, i);
+  }
+  if (cache != nullptr) cache->advance(s);
+  return norm(hidden);
+}
+
+Qwen2ForCausalLMImpl::Qwen2ForCausalLMImpl(const Qwen2Config& config) {
+  model = register_module("model", Qwen2Model(config));
+  if (!config.tie_word_embeddings) {
+    lm_head = register_module("lm_head", linear(config.hidden_size, config.vocab_size, false));
+  }
+}
+
+torch::Tensor Qwen2ForCausalLMImpl::hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                                  const torch::Tensor& position_ids, KvCache* cache) {
+  return model(input_ids, attention_mask, position_ids, cache);
+}
+
+torch::Tensor Qwen2ForCausalLMImpl::logits_from_hidden(const torch::Tensor& hidden) {
+  const torch::Tensor& weight = lm_head ? lm_head->weight : model->embed_tokens->weight;
+  return torch::nn::functional::linear(hidden, weight).to(torch::kFloat32);
+}
+
+torch::Tensor Qwen2ForCausalLMImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                            const torch::Tensor& position_ids, KvCache* cache) {
+  return logits_from_hidden(hidden_states(input_ids, attention_mask, position_ids, cache));
+}
+
+KvCache Qwen2ForCausalLMImpl::make_cache(int64_t batch, int64_t capacity) const {
+  const auto& weight = model->embed_tokens->weight;
+  return KvCache(config().num_hidden_layers, batch, config().num_key_value_heads, capacity, config().head_dim(),
+                 weight.options().requires_grad(false));
+}
+
+}  // namespace deltarl

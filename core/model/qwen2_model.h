@@ -1,0 +1,94 @@
+// Qwen2ForCausalLM in LibTorch, computing exactly what Hugging Face
+// `transformers` computes (tests/core/model/qwen2_parity_test.cpp): RMSNorm in
+// fp32 then cast back, RoPE in rotate-half layout, grouped-query attention with
+// q/k/v bias and no o bias, SwiGLU MLP, optional tied embeddings. Parameter
+// names are the Hugging Face checkpoint names ("model.layers.0.self_attn.q_proj.weight").
+//
+//   Qwen2ForCausalLM model(config);
+//   torch::Tensor logits = model->forward(input_ids, attention_mask);  // (b, s, vocab) fp32
+//
+// Training forward: right-padded batches, `attention_mask` (b, s) with 1 on real
+// tokens. Incremental forward: pass a KvCache; `attention_mask` then covers the
+// cached and the new positions (b, past + s), and `position_ids` (b, s) give each
+// row's positions (cumsum(mask) - 1 for left-padded prompts).
+#pragma once
+
+#include <torch/torch.h>
+
+#include "core/model/kv_cache.h"
+#include "core/model/qwen2_config.h"
+
+namespace deltarl {
+
+struct RmsNormImpl : torch::nn::Module {
+  RmsNormImpl(int64_t size, double eps);
+  torch::Tensor forward(const torch::Tensor& x);  // (..., size) → same dtype
+  torch::Tensor weight;
+  double eps;
+};
+TORCH_MODULE(RmsNorm);
+
+struct Qwen2AttentionImpl : torch::nn::Module {
+  explicit Qwen2AttentionImpl(const Qwen2Config& config);
+  // hidden (b, s, h); cos/sin (b, s, head_dim); mask (b, 1, s, past + s) bool, true = attend.
+  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& mask, KvCache* cache, int64_t layer);
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  int64_t num_heads, num_kv_heads, head_dim;
+};
+TORCH_MODULE(Qwen2Attention);
+
+struct Qwen2MlpImpl : torch::nn::Module {
+  explicit Qwen2MlpImpl(const Qwen2Config& config);
+  torch::Tensor forward(const torch::Tensor& x);  // down(silu(gate(x)) * up(x))
+  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(Qwen2Mlp);
+
+struct Qwen2DecoderLayerImpl : torch::nn::Module {
+  explicit Qwen2DecoderLayerImpl(const Qwen2Config& config);
+  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& mask, KvCache* cache, int64_t layer);
+  Qwen2Attention self_attn{nullptr};
+  Qwen2Mlp mlp{nullptr};
+  RmsNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+};
+TORCH_MODULE(Qwen2DecoderLayer);
+
+struct Qwen2ModelImpl : torch::nn::Module {
+  explicit Qwen2ModelImpl(const Qwen2Config& config);
+  // Final hidden states (b, s, h) after the last norm.
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                        const torch::Tensor& position_ids, KvCache* cache);
+  torch::nn::Embedding embed_tokens{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  RmsNorm norm{nullptr};
+  torch::Tensor inv_freq;  // (head_dim / 2,) fp32, a buffer not saved in checkpoints
+  Qwen2Config config;
+};
+TORCH_MODULE(Qwen2Model);
+
+struct Qwen2ForCausalLMImpl : torch::nn::Module {
+  explicit Qwen2ForCausalLMImpl(const Qwen2Config& config);
+
+  // Logits (b, s, vocab) in fp32. `attention_mask` (b, past + s), undefined for
+  // all ones; `position_ids` (b, s), undefined for past + arange(s).
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {},
+                        const torch::Tensor& position_ids = {}, KvCache* cache = nullptr);
+  // The same up to the final norm: (b, s, h), in the weights' dtype.
+  torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {},
+                              const torch::Tensor& position_ids = {}, KvCache* cache = nullptr);
+  // Logits (…, vocab) in fp32 from hidden states.
+  torch::Tensor logits_from_hidden(const torch::Tensor& hidden);
+
+  // A KV cache sized for this model.
+  KvCache make_cache(int64_t batch, int64_t capacity) const;
+
+  const Qwen2Config& config() const { return model->config; }
+
+  Qwen2Model model{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // null when tied to model->embed_tokens
+};
+TORCH_MODULE(Qwen2ForCausalLM);
+
+}  // namespace deltarl
