@@ -5,7 +5,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/generate_command.h"
 #include "cli/gradstats_command.h"
+#include "cli/tokenize_command.h"
 #include "cli/weights_command.h"
 #include "core/status.h"
 
@@ -19,6 +21,8 @@ int main(int argc, char** argv) {
   deltarl::Status status;
   deltarl::register_weights_command(app, &status);
   deltarl::register_gradstats_command(app, &status);
+  deltarl::register_generate_command(app, &status);
+  deltarl::register_tokenize_command(app, &status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -1,0 +1,94 @@
+#include "core/model/text_generator.h"
+
+#include <algorithm>
+
+#include "core/input_error.h"
+#include "core/model/token_log_probs.h"
+
+namespace deltarl {
+
+void GenerationOptions::validate() const {
+  sampling.validate();
+  if (max_new_tokens < 1) throw InputError("max_new_tokens must be >= 1, got " + std::to_string(max_new_tokens));
+}
+
+std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+                                        const std::vector<uint64_t>& seeds, const GenerationOptions& options) {
+  options.validate();
+  if (prompts.empty() || seeds.size() != prompts.size()) {
+    throw InputError("generate: need at least one prompt and one seed per prompt");
+  }
+  const Qwen2Config& config = model->config();
+  int64_t longest = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    if (prompts[i].empty()) throw InputError("prompt " + std::to_string(i) + " is empty");
+    for (int64_t id : prompts[i]) {
+      if (id < 0 || id >= config.vocab_size) {
+        throw InputError("prompt " + std::to_string(i) + " has token id " + std::to_string(id) +
+                         " outside the vocabulary [0, " + std::to_string(config.vocab_size) + ")");
+      }
+    }
+    longest = std::max<int64_t>(longest, static_cast<int64_t>(prompts[i].size()));
+  }
+  if (longest + options.max_new_tokens > config.max_position_embeddings) {
+    throw InputError("prompt of " + std::to_string(longest) + " tokens plus max_new_tokens " +
+                     std::to_string(options.max_new_tokens) + " exceeds the model's context of " +
+                     std::to_string(config.max_position_embeddings));
+  }
+  torch::NoGradGuard no_grad;
+  const auto device = model->model->embed_tokens->weight.device();
+  const int64_t batch = static_cast<int64_t>(prompts.size());
+  // Left padding: every prompt ends at the same column, so new tokens line up.
+  torch::Tensor ids = torch::zeros({batch, longest}, torch::kInt64);
+  torch::Tensor mask = torch::zeros({batch, longest + options.max_new_tokens}, torch::kInt64);
+  for (int64_t row = 0; row < batch; ++row) {
+    const auto& prompt = prompts[static_cast<size_t>(row)];
+    const int64_t offset = longest - static_cast<int64_t>(prompt.size());
+    ids[row].narrow(0, offset, static_cast<int64_t>(prompt.size())).copy_(torch::tensor(prompt));
+    mask[row].narrow(0, offset, static_cast<int64_t>(prompt.size())).fill_(1);
+  }
+  mask = mask.to(device);
+  torch::Tensor positions = (mask.narrow(1, 0, longest).cumsum(1) - 1).clamp_min(0);
+  KvCache cache = model->make_cache(batch, longest + options.max_new_tokens);
+
+  std::vector<GeneratedSequence> results(static_cast<size_t>(batch));
+  std::vector<std::mt19937_64> random;
+  for (uint64_t seed : seeds) random.emplace_back(seed);
+  std::vector<bool> done(static_cast<size_t>(batch), false);
+  torch::Tensor logits = model->forward(ids.to(device), mask.narrow(1, 0, longest), positions, &cache);
+  torch::Tensor next_positions = positions.select(1, longest - 1) + 1;  // (b,)
+  const double log_prob_temperature = options.sampling.temperature > 0 ? options.sampling.temperature : 1.0;
+  for (int64_t step = 0; step < options.max_new_tokens; ++step) {
+    torch::Tensor last = logits.select(1, logits.size(1) - 1);  // (b, vocab)
+    std::vector<int64_t> chosen(static_cast<size_t>(batch), 0);
+    for (int64_t row = 0; row < batch; ++row) {
+      if (done[static_cast<size_t>(row)]) continue;
+      chosen[static_cast<size_t>(row)] = sample_token(last[row], options.sampling, random[static_cast<size_t>(row)]);
+    }
+    torch::Tensor chosen_tensor = torch::tensor(chosen).to(device);
+    torch::Tensor log_probs = token_log_probs(last, chosen_tensor, log_prob_temperature).cpu();
+    bool all_done = true;
+    for (int64_t row = 0; row < batch; ++row) {
+      const size_t r = static_cast<size_t>(row);
+      if (done[r]) continue;
+      results[r].tokens.push_back(chosen[r]);
+      results[r].log_probs.push_back(log_probs[row].item<float>());
+      const bool stop = std::find(options.stop_token_ids.begin(), options.stop_token_ids.end(), chosen[r]) !=
+                        options.stop_token_ids.end();
+      if (stop || step + 1 == options.max_new_tokens) {
+        done[r] = true;
+        results[r].finish_reason = stop ? "stop" : "length";
+      }
+      all_done = all_done && done[r];
+    }
+    if (all_done) break;
+    // Finished rows keep decoding a dummy token, masked out, so the batch stays rectangular.
+    mask.select(1, longest + step).fill_(1);
+    logits = model->forward(chosen_tensor.unsqueeze(1), mask.narrow(1, 0, longest + step + 1),
+                            next_positions.unsqueeze(1), &cache);
+    next_positions = next_positions + 1;
+  }
+  return results;
+}
+
+}  // namespace deltarl

@@ -1,0 +1,104 @@
+// Sampling and generation: seeds reproduce, the sampler draws from the right
+// distribution and truncates at top-p, greedy generate() matches transformers'
+// greedy tokens, stop tokens end sequences, batching does not change a row.
+#include "core/model/text_generator.h"
+
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include "core/input_error.h"
+#include "core/model/hf_checkpoint.h"
+#include "core/safetensors.h"
+
+namespace deltarl {
+namespace {
+
+const std::string kFixtures = std::string(DELTARL_TEST_FIXTURES_DIR) + "/qwen2-tiny/";
+
+TEST(Sampler, DrawsFromTheTemperatureScaledDistribution) {
+  // p ∝ exp(logit / T): logits log(1), log(2), log(3), log(4) at T = 1 → 0.1 … 0.4.
+  const torch::Tensor logits = torch::log(torch::tensor({1.0f, 2.0f, 3.0f, 4.0f}));
+  std::mt19937_64 random(5);
+  std::vector<int> counts(4, 0);
+  const int draws = 40000;
+  for (int i = 0; i < draws; ++i) ++counts[static_cast<size_t>(sample_token(logits, {1.0, 1.0}, random))];
+  for (int k = 0; k < 4; ++k) {
+    const double p = (k + 1) / 10.0;
+    EXPECT_NEAR(counts[k] / double(draws), p, 4 * std::sqrt(p * (1 - p) / draws)) << "token " << k;
+  }
+  // top_p = 0.7 keeps {0.4, 0.3}: tokens 0 and 1 never appear.
+  std::vector<int> nucleus(4, 0);
+  for (int i = 0; i < 5000; ++i) ++nucleus[static_cast<size_t>(sample_token(logits, {1.0, 0.7}, random))];
+  EXPECT_EQ(nucleus[0] + nucleus[1], 0);
+  EXPECT_NEAR(nucleus[3] / 5000.0, 4.0 / 7.0, 0.03);
+  EXPECT_EQ(sample_token(logits, {0.0, 1.0}, random), 3);  // greedy
+}
+
+TEST(Sampler, RejectsAbsurdParameters) {
+  EXPECT_THROW((SamplingParams{-1.0, 1.0}.validate()), InputError);
+  EXPECT_THROW((SamplingParams{1.0, 0.0}.validate()), InputError);
+  EXPECT_THROW((SamplingParams{1.0, 1.5}.validate()), InputError);
+}
+
+class TextGeneratorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_ = load_pretrained(kFixtures + "untied");
+    model_->eval();
+  }
+  Qwen2ForCausalLM model_{nullptr};
+};
+
+TEST_F(TextGeneratorTest, GreedyMatchesTransformersGenerate) {
+  SafetensorsFile cases(kFixtures + "untied/cases.safetensors");
+  const torch::Tensor prompt = cases.tensor("greedy_prompt").clone(), expected = cases.tensor("greedy_tokens").clone();
+  GenerationOptions options;
+  options.sampling.temperature = 0;
+  options.max_new_tokens = expected.size(1);
+  const auto result = generate(model_, {std::vector<int64_t>(prompt.data_ptr<int64_t>(), prompt.data_ptr<int64_t>() + prompt.numel())},
+                               {0}, options)[0];
+  EXPECT_EQ(result.tokens, std::vector<int64_t>(expected.data_ptr<int64_t>(), expected.data_ptr<int64_t>() + expected.numel()));
+  EXPECT_EQ(result.finish_reason, "length");
+  ASSERT_EQ(result.log_probs.size(), result.tokens.size());
+  for (float lp : result.log_probs) EXPECT_LE(lp, 0.0f);
+}
+
+TEST_F(TextGeneratorTest, SeedsReproduceAndBatchingDoesNotChangeARow) {
+  GenerationOptions options;
+  options.max_new_tokens = 12;
+  const std::vector<int64_t> a = {5, 17, 42}, b = {9, 9, 100, 250, 31, 7};
+  const auto alone = generate(model_, {a}, {123}, options)[0];
+  const auto again = generate(model_, {a}, {123}, options)[0];
+  EXPECT_EQ(alone.tokens, again.tokens);
+  const auto other_seed = generate(model_, {a}, {124}, options)[0];
+  EXPECT_NE(alone.tokens, other_seed.tokens);
+  const auto batched = generate(model_, {b, a}, {7, 123}, options);
+  EXPECT_EQ(batched[1].tokens, alone.tokens);  // left padding and a batch neighbour change nothing
+  for (size_t i = 0; i < alone.log_probs.size(); ++i) EXPECT_NEAR(batched[1].log_probs[i], alone.log_probs[i], 1e-4);
+}
+
+TEST_F(TextGeneratorTest, StopTokensEndASequence) {
+  GenerationOptions options;
+  options.sampling.temperature = 0;
+  options.max_new_tokens = 8;
+  const auto free_run = generate(model_, {{3, 4, 5}}, {0}, options)[0];
+  options.stop_token_ids = {free_run.tokens[2]};
+  const auto stopped = generate(model_, {{3, 4, 5}}, {0}, options)[0];
+  EXPECT_EQ(stopped.finish_reason, "stop");
+  const auto first_stop = std::find(free_run.tokens.begin(), free_run.tokens.end(), free_run.tokens[2]);
+  EXPECT_EQ(stopped.tokens, std::vector<int64_t>(free_run.tokens.begin(), first_stop + 1));
+}
+
+TEST_F(TextGeneratorTest, BadRequestsAreErrors) {
+  GenerationOptions options;
+  EXPECT_THROW(generate(model_, {{1, 300}}, {0}, options), InputError);  // id outside the vocabulary
+  EXPECT_THROW(generate(model_, {{}}, {0}, options), InputError);
+  options.max_new_tokens = 200;  // context is 128
+  EXPECT_THROW(generate(model_, {{1, 2}}, {0}, options), InputError);
+  options.max_new_tokens = 0;
+  EXPECT_THROW(generate(model_, {{1, 2}}, {0}, options), InputError);
+}
+
+}  // namespace
+}  // namespace deltarl
