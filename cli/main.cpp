@@ -7,6 +7,7 @@
 
 #include "cli/generate_command.h"
 #include "cli/gradstats_command.h"
+#include "cli/init_model_command.h"
 #include "cli/tokenize_command.h"
 #include "cli/weights_command.h"
 #include "core/status.h"
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   deltarl::register_gradstats_command(app, &status);
   deltarl::register_generate_command(app, &status);
   deltarl::register_tokenize_command(app, &status);
+  deltarl::register_init_model_command(app, &status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

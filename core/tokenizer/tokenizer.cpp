@@ -93,15 +93,17 @@ Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& 
   if (model.contains("dropout") && !model["dropout"].is_null()) {
     unsupported(source, "model.dropout", model["dropout"], "BPE dropout is not supported");
   }
-  if (model.value("byte_fallback", false)) {
+  if (model.contains("byte_fallback") && model["byte_fallback"] == true) {
     unsupported(source, "model.byte_fallback", true, "byte fallback is not supported");
   }
-  if (!model.value("continuing_subword_prefix", std::string()).empty() ||
-      !model.value("end_of_word_suffix", std::string()).empty()) {
+  auto non_empty_string = [&](const char* field) {
+    return model.contains(field) && model[field].is_string() && !model[field].get<std::string>().empty();
+  };
+  if (non_empty_string("continuing_subword_prefix") || non_empty_string("end_of_word_suffix")) {
     unsupported(source, "model.continuing_subword_prefix", model.value("continuing_subword_prefix", json()),
                 "subword prefixes and suffixes are not supported");
   }
-  if (model.value("ignore_merges", false)) {
+  if (model.contains("ignore_merges") && model["ignore_merges"] == true) {
     unsupported(source, "model.ignore_merges", true, "not supported");
   }
 

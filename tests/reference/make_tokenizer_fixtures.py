@@ -6,8 +6,10 @@ contractions in any case, special tokens inside text, random Unicode).
     pip install tokenizers
     python3 tests/reference/make_tokenizer_fixtures.py
 
-Writes tests/fixtures/tokenizer/qwen3_parity.jsonl: one {"text", "ids", "nfc"}
-object per line, where "nfc" is Python's unicodedata NFC of the text. Deterministic.
+Writes tests/fixtures/tokenizer/qwen3_parity.jsonl (the real Qwen3 tokenizer)
+and countdown_parity.jsonl (the tiny presets' tokenizer, core/presets/): one
+{"text", "ids", "nfc"} object per line, where "nfc" is Python's unicodedata NFC
+of the text. Deterministic.
 """
 import json
 import pathlib
@@ -17,8 +19,10 @@ import unicodedata
 from tokenizers import Tokenizer
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-TOKENIZER = ROOT / "tests/fixtures/qwen3-tokenizer/tokenizer.json"
-OUT = ROOT / "tests/fixtures/tokenizer/qwen3_parity.jsonl"
+OUTPUTS = {
+    ROOT / "tests/fixtures/tokenizer/qwen3_parity.jsonl": ROOT / "tests/fixtures/qwen3-tokenizer/tokenizer.json",
+    ROOT / "tests/fixtures/tokenizer/countdown_parity.jsonl": ROOT / "core/presets/countdown-tokenizer.json",
+}
 
 HAND_WRITTEN = [
     "Hello, world!",
@@ -94,14 +98,15 @@ def random_texts(count, seed):
 
 
 def main():
-    tokenizer = Tokenizer.from_file(str(TOKENIZER))
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUT.open("w", encoding="utf-8") as out:
-        for text in HAND_WRITTEN + random_texts(400, seed=20261124):
-            ids = tokenizer.encode(text, add_special_tokens=False).ids
-            line = {"text": text, "ids": ids, "nfc": unicodedata.normalize("NFC", text)}
-            out.write(json.dumps(line, ensure_ascii=True) + "\n")
-    print(f"wrote {OUT}")
+    for out_path, tokenizer_path in OUTPUTS.items():
+        tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        with out_path.open("w", encoding="utf-8") as out:
+            for text in HAND_WRITTEN + random_texts(400, seed=20261124):
+                ids = tokenizer.encode(text, add_special_tokens=False).ids
+                line = {"text": text, "ids": ids, "nfc": unicodedata.normalize("NFC", text)}
+                out.write(json.dumps(line, ensure_ascii=True) + "\n")
+        print(f"wrote {out_path}")
 
 
 if __name__ == "__main__":

@@ -31,8 +31,16 @@ std::string error_of(const std::function<void()>& action) {
   return "";
 }
 
-TEST(Tokenizer, MatchesHuggingFaceTokenizersOnTheHardCorpus) {
-  std::ifstream corpus(kFixtures + "/tokenizer/qwen3_parity.jsonl");
+struct ParityCase {
+  const char* tokenizer;
+  const char* corpus;
+};
+
+class TokenizerParity : public ::testing::TestWithParam<ParityCase> {};
+
+TEST_P(TokenizerParity, MatchesHuggingFaceTokenizersOnTheHardCorpus) {
+  const Tokenizer tokenizer = Tokenizer::from_file(kFixtures + "/../../" + GetParam().tokenizer);
+  std::ifstream corpus(kFixtures + "/tokenizer/" + GetParam().corpus);
   ASSERT_TRUE(corpus) << "missing fixture";
   std::string line;
   int lines = 0, mismatches = 0;
@@ -41,16 +49,22 @@ TEST(Tokenizer, MatchesHuggingFaceTokenizersOnTheHardCorpus) {
     const auto fixture = nlohmann::json::parse(line);
     const std::string text = fixture["text"];
     const auto expected = fixture["ids"].get<std::vector<int32_t>>();
-    const auto ids = qwen().encode(text);
+    const auto ids = tokenizer.encode(text);
     if (ids != expected && ++mismatches <= 5) {
       ADD_FAILURE() << "line " << lines << ": " << fixture["text"].dump() << "\n  expected "
                     << nlohmann::json(expected).dump() << "\n  got      " << nlohmann::json(ids).dump();
     }
-    EXPECT_EQ(qwen().decode(ids), fixture["nfc"].get<std::string>()) << "line " << lines;
+    EXPECT_EQ(tokenizer.decode(ids), fixture["nfc"].get<std::string>()) << "line " << lines;
   }
   EXPECT_GT(lines, 400);
   EXPECT_EQ(mismatches, 0) << "of " << lines << " lines";
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    Tokenizers, TokenizerParity,
+    ::testing::Values(ParityCase{"tests/fixtures/qwen3-tokenizer/tokenizer.json", "qwen3_parity.jsonl"},
+                      ParityCase{"core/presets/countdown-tokenizer.json", "countdown_parity.jsonl"}),
+    [](const auto& info) { return std::string(info.index == 0 ? "Qwen3" : "CountdownPreset"); });
 
 TEST(Tokenizer, SpecialTokensAndVocabulary) {
   const Tokenizer& t = qwen();

@@ -1,0 +1,73 @@
+#include "cli/init_model_command.h"
+
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "core/input_error.h"
+#include "core/model/hf_checkpoint.h"
+#include "core/preset_files.h"
+#include "core/tokenizer/tokenizer.h"
+
+namespace deltarl {
+
+namespace fs = std::filesystem;
+
+void register_init_model_command(CLI::App& app, Status* status) {
+  struct Options {
+    std::string preset = "tiny";
+    std::string out;
+    std::string tokenizer;
+    std::string dtype = "float32";
+    uint64_t seed = 0;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* command = app.add_subcommand("init-model", "Write a randomly initialized preset model as a HF checkpoint");
+  command->add_option("--preset", options->preset, "tiny | small | qwen2.5-0.5b | qwen2.5-1.5b | qwen2.5-3b")
+      ->capture_default_str();
+  command->add_option("--out", options->out, "checkpoint folder to create")->required();
+  command->add_option("--tokenizer", options->tokenizer,
+                      "tokenizer.json to ship with it (default for tiny/small: the CountDown tokenizer)");
+  command->add_option("--dtype", options->dtype, "float32 | bfloat16")->capture_default_str();
+  command->add_option("--seed", options->seed, "initialization seed")->capture_default_str();
+  command->callback([options, status] {
+    try {
+      const bool tiny = options->preset == "tiny" || options->preset == "small";
+      if (options->tokenizer.empty()) {
+        if (!tiny) throw InputError("--tokenizer is required for preset " + options->preset);
+        options->tokenizer = countdown_tokenizer_path();
+      }
+      const Tokenizer tokenizer = Tokenizer::from_file(options->tokenizer);
+      Qwen2Config config = Qwen2Config::preset(options->preset, tiny ? std::optional<int64_t>(tokenizer.vocab_size())
+                                                                     : std::nullopt);
+      if (tokenizer.vocab_size() > config.vocab_size) {
+        throw InputError(options->tokenizer + " has " + std::to_string(tokenizer.vocab_size()) +
+                         " tokens, more than the preset's vocab_size " + std::to_string(config.vocab_size));
+      }
+      for (const char* eos : {"<|endoftext|>", "<|im_end|>"}) {
+        if (auto id = tokenizer.token_to_id(eos); id && tiny) config.eos_token_ids.push_back(*id);
+      }
+      if (options->dtype != "float32" && options->dtype != "bfloat16") {
+        throw InputError("--dtype must be float32 or bfloat16, got " + options->dtype);
+      }
+      const fs::path out(options->out);
+      if (fs::exists(out / "config.json")) {
+        throw InputError("\"" + options->out + "\" already holds a checkpoint; choose a new folder");
+      }
+      fs::create_directories(out);
+      torch::manual_seed(options->seed);
+      Qwen2ForCausalLM model(config);
+      save_pretrained(model, options->out, options->dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32);
+      fs::copy_file(options->tokenizer, out / "tokenizer.json", fs::copy_options::overwrite_existing);
+      std::cout << "wrote " << options->out << ": " << options->preset << ", " << config.parameter_count()
+                << " parameters, vocabulary " << config.vocab_size << "\n";
+      *status = Status();
+    } catch (const InputError& error) {
+      *status = Status(StatusCode::kInvalidArgument, error.what());
+    } catch (const fs::filesystem_error& error) {
+      *status = Status(StatusCode::kInvalidArgument, error.what());
+    }
+  });
+}
+
+}  // namespace deltarl
