@@ -21,13 +21,6 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
   return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, /*dim=*/-1);
 }
 
-// (b, kv_heads, t, d) → (b, kv_heads * groups, t, d), each kv head serving `groups` query heads.
-torch::Tensor repeat_kv(const torch::Tensor& x, int64_t groups) {
-  if (groups == 1) return x;
-  const auto b = x.size(0), kv = x.size(1), t = x.size(2), d = x.size(3);
-  return x.unsqueeze(2).expand({b, kv, groups, t, d}).reshape({b, kv * groups, t, d});
-}
-
 }  // namespace
 
 RmsNormImpl::RmsNormImpl(int64_t size, double eps)
@@ -62,19 +55,23 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const tor
   q = q * c + rotate_half(q) * sn;
   k = k * c + rotate_half(k) * sn;
   if (cache != nullptr) std::tie(k, v) = cache->update(layer, k, v);                       // (b, KV, t, d)
-  const int64_t groups = num_heads / num_kv_heads;
-  k = repeat_kv(k, groups);
-  v = repeat_kv(v, groups);
+  // Grouped-query attention without copying K/V: the `groups` query heads that
+  // share a kv head are stacked along the query axis, (b, KV, groups·s, d).
+  const int64_t groups = num_heads / num_kv_heads, t = k.size(2);
+  q = q.reshape({b, num_kv_heads, groups * s, head_dim});
+  const torch::Tensor grouped_mask =
+      groups == 1 ? mask : mask.unsqueeze(2).expand({b, 1, groups, s, t}).reshape({b, 1, groups * s, t});
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   torch::Tensor attended;
 #if TORCH_VERSION_MAJOR >= 2 && (TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 1)
-  attended = at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, /*is_causal=*/false, scale);
+  attended = at::scaled_dot_product_attention(q, k, v, grouped_mask, /*dropout_p=*/0.0, /*is_causal=*/false, scale);
 #else
-  torch::Tensor scores = torch::matmul(q, k.transpose(-1, -2)) * scale;  // (b, H, s, t)
+  torch::Tensor scores = torch::matmul(q, k.transpose(-1, -2)) * scale;  // (b, KV, groups·s, t)
   // Every row attends at least to itself (see the mask), so -inf never empties a softmax.
-  scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
+  scores = scores.masked_fill(grouped_mask.logical_not(), -std::numeric_limits<float>::infinity());
   attended = torch::matmul(torch::softmax(scores, /*dim=*/-1, torch::kFloat32).to(q.scalar_type()), v);
 #endif
+  attended = attended.view({b, num_heads, s, head_dim});
   return o_proj(attended.transpose(1, 2).reshape({b, s, num_heads * head_dim}));
 }
 

@@ -61,9 +61,15 @@ std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vect
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
     torch::Tensor last = logits.select(1, logits.size(1) - 1);  // (b, vocab)
     std::vector<int64_t> chosen(static_cast<size_t>(batch), 0);
-    for (int64_t row = 0; row < batch; ++row) {
-      if (done[static_cast<size_t>(row)]) continue;
-      chosen[static_cast<size_t>(row)] = sample_token(last[row], options.sampling, random[static_cast<size_t>(row)]);
+    if (options.sampling.temperature == 0.0) {  // greedy: one argmax for the whole batch
+      torch::Tensor best = last.argmax(/*dim=*/-1).cpu();
+      std::copy(best.data_ptr<int64_t>(), best.data_ptr<int64_t>() + batch, chosen.begin());
+    } else {
+      torch::Tensor rows = last.to(torch::kCPU);
+      for (int64_t row = 0; row < batch; ++row) {
+        if (done[static_cast<size_t>(row)]) continue;
+        chosen[static_cast<size_t>(row)] = sample_token(rows[row], options.sampling, random[static_cast<size_t>(row)]);
+      }
     }
     torch::Tensor chosen_tensor = torch::tensor(chosen).to(device);
     torch::Tensor log_probs = token_log_probs(last, chosen_tensor, log_prob_temperature).cpu();
@@ -72,7 +78,7 @@ std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vect
       const size_t r = static_cast<size_t>(row);
       if (done[r]) continue;
       results[r].tokens.push_back(chosen[r]);
-      results[r].log_probs.push_back(log_probs[row].item<float>());
+      results[r].log_probs.push_back(log_probs.data_ptr<float>()[row]);
       const bool stop = std::find(options.stop_token_ids.begin(), options.stop_token_ids.end(), chosen[r]) !=
                         options.stop_token_ids.end();
       if (stop || step + 1 == options.max_new_tokens) {
