@@ -1,7 +1,5 @@
 #include "cli/weights_command.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <fstream>
 #include <iostream>
@@ -12,6 +10,7 @@
 #include "core/atomic_file_writer.h"
 #include "core/input_error.h"
 #include "core/jsonl_reader.h"
+#include "core/log.h"
 #include "trainer/loss_aggregation.h"
 #include "trainer/single_process_communicator.h"
 #include "trainer/step_statistics.h"
@@ -84,8 +83,8 @@ Status compute_weights(const WeightsOptions& options, std::istream& input,
         options.max_response_length ? *options.max_response_length : static_cast<double>(longest);
     config.validate();
     if (config.uses_max_response_length() && config.max_response_length < longest) {
-      spdlog::warn("M = {} is shorter than the longest sample ({} tokens); M is meant to be the "
-                   "maximum response length", config.max_response_length, longest);
+      log_warning("M = " + std::to_string(config.max_response_length) + " is shorter than the longest sample (" +
+                  std::to_string(longest) + " tokens); M is meant to be the maximum response length");
     }
 
     SingleProcessCommunicator communicator;

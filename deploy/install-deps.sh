@@ -10,8 +10,9 @@ set -euo pipefail
 packages=(
   build-essential cmake ccache pkg-config
   libtorch-dev                      # LibTorch (CPU); any LibTorch 2.x works via CMAKE_PREFIX_PATH
-  libopenblas0-pthread              # Debian's LibTorch calls the system BLAS: without OpenBLAS it is
-                                    # the reference BLAS, ~40x slower matrix products
+  libopenblas0-openmp               # Debian's LibTorch calls the system BLAS: without OpenBLAS it is
+                                    # the reference BLAS (~40x slower); the OpenMP build shares
+                                    # LibTorch's thread pool (the pthread build oversubscribes cores)
   libopenmpi-dev openmpi-bin        # launch, bootstrap, CPU collectives
   libspdlog-dev nlohmann-json3-dev libcli11-dev
   libpcre2-dev libutf8proc-dev      # tokenizer: pre-tokenizer regex, NFC
