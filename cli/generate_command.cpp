@@ -1,9 +1,9 @@
 #include "cli/generate_command.h"
 
-#include <filesystem>
 #include <iostream>
 #include <memory>
 
+#include "core/file_system.h"
 #include "core/input_error.h"
 #include "core/model/hf_checkpoint.h"
 #include "core/model/text_generator.h"
@@ -24,7 +24,7 @@ struct GenerateOptions {
 };
 
 void run(const GenerateOptions& options) {
-  const std::string tokenizer_path = (std::filesystem::path(options.model_folder) / "tokenizer.json").string();
+  const std::string tokenizer_path = join_path(options.model_folder, "tokenizer.json");
   const Tokenizer tokenizer = Tokenizer::from_file(tokenizer_path);
   Qwen2ForCausalLM model = load_pretrained(options.model_folder);
   model->eval();

@@ -1,17 +1,15 @@
 #include "cli/init_model_command.h"
 
-#include <filesystem>
 #include <iostream>
 #include <memory>
 
+#include "core/file_system.h"
 #include "core/input_error.h"
 #include "core/model/hf_checkpoint.h"
 #include "core/preset_files.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace deltarl {
-
-namespace fs = std::filesystem;
 
 void register_init_model_command(CLI::App& app, Status* status) {
   struct Options {
@@ -50,21 +48,20 @@ void register_init_model_command(CLI::App& app, Status* status) {
       if (options->dtype != "float32" && options->dtype != "bfloat16") {
         throw InputError("--dtype must be float32 or bfloat16, got " + options->dtype);
       }
-      const fs::path out(options->out);
-      if (fs::exists(out / "config.json")) {
+      if (path_exists(join_path(options->out, "config.json"))) {
         throw InputError("\"" + options->out + "\" already holds a checkpoint; choose a new folder");
       }
-      fs::create_directories(out);
+      make_directories(options->out);
       torch::manual_seed(options->seed);
       Qwen2ForCausalLM model(config);
       save_pretrained(model, options->out, options->dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32);
-      fs::copy_file(options->tokenizer, out / "tokenizer.json", fs::copy_options::overwrite_existing);
+      copy_file(options->tokenizer, join_path(options->out, "tokenizer.json"));
       std::cout << "wrote " << options->out << ": " << options->preset << ", " << config.parameter_count()
                 << " parameters, vocabulary " << config.vocab_size << "\n";
       *status = Status();
     } catch (const InputError& error) {
       *status = Status(StatusCode::kInvalidArgument, error.what());
-    } catch (const fs::filesystem_error& error) {
+    } catch (const std::runtime_error& error) {  // AtomicFileWriter: disk full, permissions
       *status = Status(StatusCode::kInvalidArgument, error.what());
     }
   });

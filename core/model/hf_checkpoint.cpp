@@ -1,17 +1,15 @@
 #include "core/model/hf_checkpoint.h"
 
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file_writer.h"
+#include "core/file_system.h"
 #include "core/input_error.h"
 
 namespace deltarl {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -26,10 +24,9 @@ bool is_derived_buffer(const std::string& name) {
 }  // namespace
 
 HfCheckpoint::HfCheckpoint(const std::string& folder) : folder_(folder) {
-  const fs::path root(folder);
-  if (!fs::is_directory(root)) throw InputError("checkpoint folder \"" + folder + "\" does not exist");
-  if (fs::exists(root / kIndexFile)) {
-    const std::string index_path = (root / kIndexFile).string();
+  if (!is_directory(folder)) throw InputError("checkpoint folder \"" + folder + "\" does not exist");
+  if (path_exists(join_path(folder, kIndexFile))) {
+    const std::string index_path = join_path(folder, kIndexFile);
     nlohmann::json index;
     try {
       std::ifstream file(index_path);
@@ -46,14 +43,14 @@ HfCheckpoint::HfCheckpoint(const std::string& folder) : folder_(folder) {
       const std::string shard = it.value().get<std::string>();
       if (shard.find('/') != std::string::npos) throw InputError(index_path + ": shard \"" + shard + "\" is not a plain file name");
       auto [entry, inserted] = file_index.emplace(shard, files_.size());
-      if (inserted) files_.push_back(std::make_unique<SafetensorsFile>((root / shard).string()));
+      if (inserted) files_.push_back(std::make_unique<SafetensorsFile>(join_path(folder, shard)));
       if (!files_[entry->second]->contains(it.key())) {
         throw InputError(index_path + ": weight_map puts \"" + it.key() + "\" in " + shard + ", which lacks it");
       }
       location_[it.key()] = entry->second;
     }
-  } else if (fs::exists(root / kSingleFile)) {
-    files_.push_back(std::make_unique<SafetensorsFile>((root / kSingleFile).string()));
+  } else if (path_exists(join_path(folder, kSingleFile))) {
+    files_.push_back(std::make_unique<SafetensorsFile>(join_path(folder, kSingleFile)));
     for (const auto& [name, entry] : files_.back()->entries()) location_[name] = 0;
   } else {
     throw InputError("checkpoint folder \"" + folder + "\" has neither " + kSingleFile + " nor " + kIndexFile);
@@ -79,7 +76,7 @@ std::vector<std::string> HfCheckpoint::names() const {
 
 Qwen2ForCausalLM load_pretrained(const std::string& folder, torch::Device device,
                                  std::optional<torch::ScalarType> dtype) {
-  Qwen2Config config = Qwen2Config::from_file((fs::path(folder) / "config.json").string());
+  Qwen2Config config = Qwen2Config::from_file(join_path(folder, "config.json"));
   HfCheckpoint checkpoint(folder);
   if (!checkpoint.contains("lm_head.weight")) config.tie_word_embeddings = true;
   Qwen2ForCausalLM model(config);
@@ -112,8 +109,7 @@ Qwen2ForCausalLM load_pretrained(const std::string& folder, torch::Device device
 
 void save_pretrained(Qwen2ForCausalLM& model, const std::string& folder, torch::ScalarType dtype,
                      int64_t max_shard_bytes) {
-  const fs::path root(folder);
-  if (!fs::is_directory(root)) throw InputError("save_pretrained: folder \"" + folder + "\" does not exist");
+  if (!is_directory(folder)) throw InputError("save_pretrained: folder \"" + folder + "\" does not exist");
   std::vector<std::vector<std::pair<std::string, torch::Tensor>>> shards(1);
   int64_t shard_bytes = 0, total_bytes = 0;
   for (const auto& item : model->named_parameters(/*recurse=*/true)) {
@@ -128,25 +124,25 @@ void save_pretrained(Qwen2ForCausalLM& model, const std::string& folder, torch::
     total_bytes += bytes;
   }
   if (shards.size() == 1) {
-    write_safetensors((root / kSingleFile).string(), shards[0]);
-    fs::remove(root / kIndexFile);
+    write_safetensors(join_path(folder, kSingleFile), shards[0]);
+    remove_file(join_path(folder, kIndexFile));
   } else {
     nlohmann::ordered_json index;
     index["metadata"] = {{"total_size", total_bytes}};
     for (size_t i = 0; i < shards.size(); ++i) {
       char name[64];
       std::snprintf(name, sizeof(name), "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
-      write_safetensors((root / name).string(), shards[i]);
+      write_safetensors(join_path(folder, name), shards[i]);
       for (const auto& [tensor_name, tensor] : shards[i]) index["weight_map"][tensor_name] = name;
     }
-    AtomicFileWriter writer((root / kIndexFile).string());
+    AtomicFileWriter writer(join_path(folder, kIndexFile));
     writer.stream() << index.dump(2) << "\n";
     writer.commit();
-    fs::remove(root / kSingleFile);
+    remove_file(join_path(folder, kSingleFile));
   }
   Qwen2Config config = model->config();
   config.dtype = dtype;
-  AtomicFileWriter writer((root / "config.json").string());
+  AtomicFileWriter writer(join_path(folder, "config.json"));
   writer.stream() << config.to_json().dump(2) << "\n";
   writer.commit();
 }

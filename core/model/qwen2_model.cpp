@@ -71,7 +71,7 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const tor
   scores = scores.masked_fill(grouped_mask.logical_not(), -std::numeric_limits<float>::infinity());
   attended = torch::matmul(torch::softmax(scores, /*dim=*/-1, torch::kFloat32).to(q.scalar_type()), v);
 #endif
-  attended = attended.view({b, num_heads, s, head_dim});
+  attended = attended.reshape({b, num_heads, s, head_dim});  // SDPA may return a strided layout
   return o_proj(attended.transpose(1, 2).reshape({b, s, num_heads * head_dim}));
 }
 

@@ -24,8 +24,9 @@ constexpr const char* kGpt2Pattern =
   throw InputError(source + ": " + field + " = " + value.dump().substr(0, 200) + ": " + why);
 }
 
-const json& require(const json& object, const char* field, const std::string& source,
-                    const std::string& parent) {
+// `parent` is a const char* (not a std::string) so that GCC 13 does not take the
+// returned reference for one into a temporary (-Wdangling-reference).
+const json& require(const json& object, const char* field, const std::string& source, const char* parent) {
   if (!object.is_object() || !object.contains(field)) {
     throw InputError(source + ": missing field \"" + parent + field + "\"");
   }

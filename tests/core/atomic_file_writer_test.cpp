@@ -1,9 +1,9 @@
 #include "core/atomic_file_writer.h"
+#include "core/file_system.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -20,14 +20,11 @@ std::string read_file(const std::string& path) {
 class AtomicFileWriterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    folder_ = std::filesystem::temp_directory_path() /
-              ("deltarl_atomic_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-               "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(folder_);
-    path_ = (folder_ / "out.txt").string();
+    folder_ = make_temporary_directory("deltarl_atomic_");
+    path_ = join_path(folder_, "out.txt");
   }
-  void TearDown() override { std::filesystem::remove_all(folder_); }
-  std::filesystem::path folder_;
+  void TearDown() override { remove_tree(folder_); }
+  std::string folder_;
   std::string path_;
 };
 
@@ -40,7 +37,7 @@ TEST_F(AtomicFileWriterTest, CommitReplacesTheFileWholly) {
     writer.commit();
   }
   EXPECT_EQ(read_file(path_), "new content");
-  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(folder_), {}), 1);
+  EXPECT_EQ(list_directory(folder_), std::vector<std::string>{"out.txt"});
 }
 
 TEST_F(AtomicFileWriterTest, WithoutCommitTheOldFileSurvivesAndNoTemporaryRemains) {
@@ -50,11 +47,11 @@ TEST_F(AtomicFileWriterTest, WithoutCommitTheOldFileSurvivesAndNoTemporaryRemain
     writer.stream() << "partial";
   }
   EXPECT_EQ(read_file(path_), "old");
-  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(folder_), {}), 1);
+  EXPECT_EQ(list_directory(folder_), std::vector<std::string>{"out.txt"});
 }
 
 TEST_F(AtomicFileWriterTest, MissingFolderIsAnErrorNamingThePath) {
-  const std::string bad = (folder_ / "no_such_folder" / "x.txt").string();
+  const std::string bad = join_path(join_path(folder_, "no_such_folder"), "x.txt");
   try {
     AtomicFileWriter writer(bad);
     FAIL() << "expected an error";

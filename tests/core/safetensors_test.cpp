@@ -6,26 +6,24 @@
 
 #include <torch/torch.h>
 
+#include <unistd.h>
+
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 
+#include "core/file_system.h"
 #include "core/input_error.h"
 
 namespace deltarl {
 namespace {
 
-namespace fs = std::filesystem;
-
 class SafetensorsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    folder_ = fs::temp_directory_path() /
-              ("deltarl_st_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::create_directories(folder_);
+    folder_ = make_temporary_directory("deltarl_st_");
   }
-  void TearDown() override { fs::remove_all(folder_); }
-  std::string path(const std::string& name) const { return (folder_ / name).string(); }
+  void TearDown() override { remove_tree(folder_); }
+  std::string path(const std::string& name) const { return join_path(folder_, name); }
 
   // A file with a hand-written header and `data_bytes` bytes of data.
   std::string write_raw(const std::string& header, size_t data_bytes, int64_t claimed_header = -1) {
@@ -46,7 +44,7 @@ class SafetensorsTest : public ::testing::Test {
     return "";
   }
 
-  fs::path folder_;
+  std::string folder_;
 };
 
 TEST_F(SafetensorsTest, RoundTripsEveryDtypeAndMetadata) {
@@ -77,13 +75,13 @@ TEST_F(SafetensorsTest, RoundTripsEveryDtypeAndMetadata) {
 
 TEST_F(SafetensorsTest, TruncatedFilesAreRefused) {
   write_safetensors(path("m.safetensors"), {{"w", torch::randn({64})}});
-  const auto full = fs::file_size(path("m.safetensors"));
-  fs::resize_file(path("m.safetensors"), full - 4);
+  const auto full = file_size(path("m.safetensors"));
+  ASSERT_EQ(::truncate(path("m.safetensors").c_str(), full - 4), 0);
   const std::string error = error_of(path("m.safetensors"));
   EXPECT_NE(error.find("m.safetensors"), std::string::npos) << error;
   EXPECT_NE(error.find("tensor \"w\""), std::string::npos) << error;
   EXPECT_NE(error.find("truncated"), std::string::npos) << error;
-  fs::resize_file(path("m.safetensors"), 5);
+  ASSERT_EQ(::truncate(path("m.safetensors").c_str(), 5), 0);
   EXPECT_NE(error_of(path("m.safetensors")).find("shorter than its 8-byte header size"), std::string::npos);
 }
 

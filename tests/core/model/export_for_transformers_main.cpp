@@ -4,9 +4,9 @@
 // expected.safetensors holding input ids and deltarl's logits for them.
 #include <torch/torch.h>
 
-#include <filesystem>
 #include <iostream>
 
+#include "core/file_system.h"
 #include "core/model/hf_checkpoint.h"
 #include "core/safetensors.h"
 
@@ -15,7 +15,6 @@ int main(int argc, char** argv) {
     std::cerr << "usage: export_for_transformers OUT_FOLDER\n";
     return 2;
   }
-  namespace fs = std::filesystem;
   torch::NoGradGuard no_grad;
   for (bool tied : {true, false}) {
     deltarl::Qwen2Config config = deltarl::Qwen2Config::preset("tiny", /*vocab_size=*/300);
@@ -24,12 +23,12 @@ int main(int argc, char** argv) {
     torch::manual_seed(tied ? 1 : 2);
     deltarl::Qwen2ForCausalLM model(config);
     for (auto& parameter : model->parameters()) parameter.normal_(0.0, 0.1);  // biases and norms too
-    const fs::path folder = fs::path(argv[1]) / (tied ? "tied" : "untied");
-    fs::create_directories(folder);
-    deltarl::save_pretrained(model, folder.string(), torch::kFloat32, tied ? (int64_t{1} << 30) : 200'000);
+    const std::string folder = deltarl::join_path(argv[1], tied ? "tied" : "untied");
+    deltarl::make_directories(folder);
+    deltarl::save_pretrained(model, folder, torch::kFloat32, tied ? (int64_t{1} << 30) : 200'000);
     const torch::Tensor ids = torch::randint(0, config.vocab_size, {2, 9}, torch::kInt64);
     const torch::Tensor mask = torch::tensor({{1, 1, 1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 1, 0, 0, 0, 0}});
-    deltarl::write_safetensors((folder / "expected.safetensors").string(),
+    deltarl::write_safetensors(deltarl::join_path(folder, "expected.safetensors"),
                                {{"input_ids", ids}, {"attention_mask", mask}, {"logits", model->forward(ids, mask)}});
   }
   std::cout << "wrote " << argv[1] << "\n";

@@ -4,26 +4,23 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <fstream>
 
+#include "core/file_system.h"
 #include "core/input_error.h"
 
 namespace deltarl {
 namespace {
 
-namespace fs = std::filesystem;
 const std::string kFixtures = std::string(DELTARL_TEST_FIXTURES_DIR) + "/qwen2-tiny/";
 
 class HfCheckpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    folder_ = fs::temp_directory_path() /
-              ("deltarl_ckpt_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(folder_);
-    fs::create_directories(folder_);
+    folder_ = make_temporary_directory("deltarl_ckpt_");
   }
-  void TearDown() override { fs::remove_all(folder_); }
+  void TearDown() override { remove_tree(folder_); }
+  std::string in_folder(const std::string& name) const { return join_path(folder_, name); }
 
   std::string error_of(const std::function<void()>& action) {
     try {
@@ -35,16 +32,16 @@ class HfCheckpointTest : public ::testing::Test {
   }
   void copy_fixture(const std::string& name) {
     for (const auto& file : {"config.json", "model.safetensors"}) {
-      fs::copy_file(kFixtures + name + "/" + file, folder_ / file, fs::copy_options::overwrite_existing);
+      copy_file(kFixtures + name + "/" + file, in_folder(file));
     }
   }
   void edit_config(const std::function<void(nlohmann::json&)>& edit) {
-    nlohmann::json config = nlohmann::json::parse(std::ifstream(folder_ / "config.json"));
+    nlohmann::json config = nlohmann::json::parse(std::ifstream(in_folder("config.json")));
     edit(config);
-    std::ofstream(folder_ / "config.json") << config.dump();
+    std::ofstream(in_folder("config.json")) << config.dump();
   }
 
-  fs::path folder_;
+  std::string folder_;
   torch::NoGradGuard no_grad_;
 };
 
@@ -55,8 +52,8 @@ torch::Tensor sample_logits(Qwen2ForCausalLM model) {
 TEST_F(HfCheckpointTest, SaveThenLoadGivesTheSameLogits) {
   for (const char* name : {"tied", "untied"}) {
     Qwen2ForCausalLM original = load_pretrained(kFixtures + name);
-    save_pretrained(original, folder_.string());
-    Qwen2ForCausalLM reloaded = load_pretrained(folder_.string());
+    save_pretrained(original, folder_);
+    Qwen2ForCausalLM reloaded = load_pretrained(folder_);
     EXPECT_TRUE(torch::equal(sample_logits(original), sample_logits(reloaded))) << name;
     EXPECT_EQ(reloaded->config().tie_word_embeddings, std::string(name) == "tied");
   }
@@ -64,65 +61,65 @@ TEST_F(HfCheckpointTest, SaveThenLoadGivesTheSameLogits) {
 
 TEST_F(HfCheckpointTest, ShardedSaveWritesAnIndexAndLoadsBack) {
   Qwen2ForCausalLM original = load_pretrained(kFixtures + "untied");
-  save_pretrained(original, folder_.string(), torch::kFloat32, /*max_shard_bytes=*/100'000);
-  EXPECT_TRUE(fs::exists(folder_ / "model.safetensors.index.json"));
-  EXPECT_FALSE(fs::exists(folder_ / "model.safetensors"));
-  EXPECT_TRUE(fs::exists(folder_ / "model-00001-of-00006.safetensors"));
-  Qwen2ForCausalLM reloaded = load_pretrained(folder_.string());
+  save_pretrained(original, folder_, torch::kFloat32, /*max_shard_bytes=*/100'000);
+  EXPECT_TRUE(path_exists(in_folder("model.safetensors.index.json")));
+  EXPECT_FALSE(path_exists(in_folder("model.safetensors")));
+  EXPECT_TRUE(path_exists(in_folder("model-00001-of-00006.safetensors")));
+  Qwen2ForCausalLM reloaded = load_pretrained(folder_);
   EXPECT_TRUE(torch::equal(sample_logits(original), sample_logits(reloaded)));
   // Saving single-file into the same folder removes the stale index.
-  save_pretrained(original, folder_.string());
-  EXPECT_FALSE(fs::exists(folder_ / "model.safetensors.index.json"));
-  EXPECT_TRUE(torch::equal(sample_logits(original), sample_logits(load_pretrained(folder_.string()))));
+  save_pretrained(original, folder_);
+  EXPECT_FALSE(path_exists(in_folder("model.safetensors.index.json")));
+  EXPECT_TRUE(torch::equal(sample_logits(original), sample_logits(load_pretrained(folder_))));
 }
 
 TEST_F(HfCheckpointTest, Bfloat16SaveRecordsTheDtype) {
   Qwen2ForCausalLM original = load_pretrained(kFixtures + "tied");
-  save_pretrained(original, folder_.string(), torch::kBFloat16);
-  SafetensorsFile file((folder_ / "model.safetensors").string());
+  save_pretrained(original, folder_, torch::kBFloat16);
+  SafetensorsFile file(in_folder("model.safetensors"));
   EXPECT_EQ(file.entries().at("model.norm.weight").dtype, torch::kBFloat16);
-  Qwen2ForCausalLM reloaded = load_pretrained(folder_.string());
+  Qwen2ForCausalLM reloaded = load_pretrained(folder_);
   EXPECT_EQ(reloaded->model->norm->weight.scalar_type(), torch::kBFloat16);
 }
 
 TEST_F(HfCheckpointTest, MissingConfigFieldsAndUnsupportedSettingsAreNamed) {
   copy_fixture("tied");
   edit_config([](auto& c) { c.erase("num_hidden_layers"); });
-  EXPECT_NE(error_of([&] { load_pretrained(folder_.string()); }).find("missing field \"num_hidden_layers\""),
+  EXPECT_NE(error_of([&] { load_pretrained(folder_); }).find("missing field \"num_hidden_layers\""),
             std::string::npos);
   copy_fixture("tied");
   edit_config([](auto& c) { c["use_sliding_window"] = true; });
-  EXPECT_NE(error_of([&] { load_pretrained(folder_.string()); }).find("sliding-window"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_pretrained(folder_); }).find("sliding-window"), std::string::npos);
   copy_fixture("tied");
   edit_config([](auto& c) { c["rope_parameters"] = {{"rope_type", "yarn"}, {"factor", 4.0}}; });
-  EXPECT_NE(error_of([&] { load_pretrained(folder_.string()); }).find("\"yarn\" is not implemented"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_pretrained(folder_); }).find("\"yarn\" is not implemented"), std::string::npos);
   copy_fixture("tied");
   edit_config([](auto& c) { c["model_type"] = "llama"; });
-  EXPECT_NE(error_of([&] { load_pretrained(folder_.string()); }).find("model_type \"llama\" is not supported"),
+  EXPECT_NE(error_of([&] { load_pretrained(folder_); }).find("model_type \"llama\" is not supported"),
             std::string::npos);
   copy_fixture("tied");
   edit_config([](auto& c) { c["num_key_value_heads"] = 3; });
-  EXPECT_NE(error_of([&] { load_pretrained(folder_.string()); }).find("not a multiple of num_key_value_heads"),
+  EXPECT_NE(error_of([&] { load_pretrained(folder_); }).find("not a multiple of num_key_value_heads"),
             std::string::npos);
 }
 
 TEST_F(HfCheckpointTest, WeightsThatDoNotFitTheConfigAreNamed) {
   copy_fixture("tied");
   edit_config([](auto& c) { c["intermediate_size"] = 128; });
-  const std::string shape = error_of([&] { load_pretrained(folder_.string()); });
+  const std::string shape = error_of([&] { load_pretrained(folder_); });
   EXPECT_NE(shape.find("model.safetensors: tensor \"model.layers.0.mlp.gate_proj.weight\" has shape [160, 64]"),
             std::string::npos) << shape;
   copy_fixture("tied");
   edit_config([](auto& c) { c["num_hidden_layers"] = 3; });
-  EXPECT_NE(error_of([&] { load_pretrained(folder_.string()); }).find("lacks tensor \"model.layers.2."),
+  EXPECT_NE(error_of([&] { load_pretrained(folder_); }).find("lacks tensor \"model.layers.2."),
             std::string::npos);
   copy_fixture("tied");
   edit_config([](auto& c) { c["num_hidden_layers"] = 1; });
-  EXPECT_NE(error_of([&] { load_pretrained(folder_.string()); }).find("unexpected tensor \"model.layers.1."),
+  EXPECT_NE(error_of([&] { load_pretrained(folder_); }).find("unexpected tensor \"model.layers.1."),
             std::string::npos);
-  fs::remove(folder_ / "model.safetensors");
-  EXPECT_NE(error_of([&] { load_pretrained(folder_.string()); }).find("has neither model.safetensors"), std::string::npos);
-  EXPECT_NE(error_of([&] { load_pretrained((folder_ / "nope").string()); }).find("cannot open model config"),
+  remove_file(in_folder("model.safetensors"));
+  EXPECT_NE(error_of([&] { load_pretrained(folder_); }).find("has neither model.safetensors"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_pretrained(in_folder("nope")); }).find("cannot open model config"),
             std::string::npos);
 }
 

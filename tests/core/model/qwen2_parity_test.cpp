@@ -97,6 +97,27 @@ TEST_P(Qwen2ParityTest, Bfloat16WeightsStayCloseToFp32) {
   EXPECT_LE(masked_max_difference(logits, fixture("right_logits"), mask), 0.25);
 }
 
+// On a CUDA device (skipped elsewhere): the same logits in fp32, close ones in
+// bf16, and the same greedy tokens through generation's KV cache.
+TEST_P(Qwen2ParityTest, CudaMatchesTransformers) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  Qwen2ForCausalLM on_gpu = load_pretrained(folder_, torch::kCUDA);
+  const torch::Tensor mask = fixture("left_mask");
+  const torch::Tensor logits = on_gpu->forward(fixture("left_ids").cuda(), mask.cuda(), fixture("left_positions").cuda());
+  EXPECT_LE(masked_max_difference(logits.cpu(), fixture("left_logits"), mask), 1e-4);
+  Qwen2ForCausalLM bf16 = load_pretrained(folder_, torch::kCUDA, torch::kBFloat16);
+  const torch::Tensor bf16_logits = bf16->forward(fixture("left_ids").cuda(), mask.cuda(), fixture("left_positions").cuda());
+  EXPECT_LE(masked_max_difference(bf16_logits.cpu(), fixture("left_logits"), mask), 0.25);
+  const torch::Tensor prompt = fixture("greedy_prompt"), expected = fixture("greedy_tokens");
+  KvCache cache = on_gpu->make_cache(1, prompt.size(1) + expected.size(1));
+  torch::Tensor step_logits = on_gpu->forward(prompt.cuda(), {}, {}, &cache);
+  for (int64_t step = 0; step < expected.size(1); ++step) {
+    const torch::Tensor next = step_logits.select(1, step_logits.size(1) - 1).argmax(-1, /*keepdim=*/true);
+    EXPECT_EQ(next.item<int64_t>(), expected[0][step].item<int64_t>()) << "step " << step;
+    step_logits = on_gpu->forward(next, {}, {}, &cache);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(TiedAndUntied, Qwen2ParityTest, ::testing::Values("untied", "tied"));
 
 }  // namespace
