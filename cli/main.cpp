@@ -2,9 +2,11 @@
 // Status; main turns it into a message on stderr and an exit code.
 #include <CLI/CLI.hpp>
 
+#include "cli/data_command.h"
 #include "cli/generate_command.h"
 #include "cli/gradstats_command.h"
 #include "cli/init_model_command.h"
+#include "cli/reward_command.h"
 #include "cli/tokenize_command.h"
 #include "cli/weights_command.h"
 #include "core/log.h"
@@ -19,6 +21,8 @@ int main(int argc, char** argv) {
   deltarl::register_generate_command(app, &status);
   deltarl::register_tokenize_command(app, &status);
   deltarl::register_init_model_command(app, &status);
+  deltarl::register_reward_command(app, &status);
+  deltarl::register_data_command(app, &status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

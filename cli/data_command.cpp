@@ -1,0 +1,62 @@
+#include "cli/data_command.h"
+
+#include <iostream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file_writer.h"
+#include "core/input_error.h"
+#include "core/tasks/countdown_generator.h"
+
+namespace deltarl {
+
+void register_data_command(CLI::App& app, Status* status) {
+  struct Options {
+    CountdownGeneratorOptions generator;
+    std::string numbers = "3..4";
+    std::string out;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* data = app.add_subcommand("data", "Generate task datasets");
+  data->require_subcommand(1);
+  CLI::App* countdown = data->add_subcommand("countdown", "Synthetic CountDown problems with solutions (JSONL)");
+  countdown->add_option("--count", options->generator.count, "number of problems")->capture_default_str();
+  countdown->add_option("--numbers", options->numbers, "how many numbers per problem, LO..HI")->capture_default_str();
+  countdown->add_option("--max-number", options->generator.max_number, "numbers are drawn from 1..K")
+      ->capture_default_str();
+  countdown->add_option("--max-target", options->generator.max_target, "targets in 1..T (0: 10 * max-number)")
+      ->capture_default_str();
+  countdown->add_option("--seed", options->generator.seed)->capture_default_str();
+  countdown->add_option("--out", options->out, "output JSONL file")->required();
+  countdown->callback([options, status] {
+    try {
+      const auto dots = options->numbers.find("..");
+      try {
+        if (dots == std::string::npos) throw std::invalid_argument("no ..");
+        options->generator.min_numbers = std::stoll(options->numbers.substr(0, dots));
+        options->generator.max_numbers = std::stoll(options->numbers.substr(dots + 2));
+      } catch (const std::logic_error&) {
+        throw InputError("--numbers \"" + options->numbers + "\" is not a range like 3..4");
+      }
+      const auto examples = generate_countdown_problems(options->generator);
+      AtomicFileWriter writer(options->out);
+      for (const auto& example : examples) {
+        nlohmann::ordered_json line;
+        line["numbers"] = example.problem.numbers;
+        line["target"] = example.problem.target;
+        line["solution"] = example.solution;
+        writer.stream() << line.dump() << '\n';
+      }
+      writer.commit();
+      std::cout << "wrote " << examples.size() << " CountDown problems to " << options->out << "\n";
+      *status = Status();
+    } catch (const InputError& error) {
+      *status = Status(StatusCode::kInvalidArgument, error.what());
+    } catch (const std::runtime_error& error) {
+      *status = Status(StatusCode::kInvalidArgument, error.what());
+    }
+  });
+}
+
+}  // namespace deltarl

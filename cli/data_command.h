@@ -1,0 +1,15 @@
+// `deltarl data countdown --count N --numbers 3..4 --max-number K [--max-target T]
+// --seed S --out FILE`: synthetic CountDown problems as JSONL, one per line:
+// {"numbers": [...], "target": T, "solution": "..."}, each solvable (the
+// solution passes the verifier). The file is written atomically.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "core/status.h"
+
+namespace deltarl {
+
+void register_data_command(CLI::App& app, Status* status);
+
+}  // namespace deltarl
