@@ -7,6 +7,7 @@
 #include "cli/gradstats_command.h"
 #include "cli/init_model_command.h"
 #include "cli/reward_command.h"
+#include "cli/rollout_command.h"
 #include "cli/tokenize_command.h"
 #include "cli/weights_command.h"
 #include "core/log.h"
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   deltarl::register_init_model_command(app, &status);
   deltarl::register_reward_command(app, &status);
   deltarl::register_data_command(app, &status);
+  deltarl::register_rollout_command(app, &status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -16,6 +16,7 @@ packages=(
   libopenmpi-dev openmpi-bin        # launch, bootstrap, CPU collectives
   libspdlog-dev nlohmann-json3-dev libcli11-dev
   libpcre2-dev libutf8proc-dev      # tokenizer: pre-tokenizer regex, NFC
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc   # rollout service
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 

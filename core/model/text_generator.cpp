@@ -13,7 +13,8 @@ void GenerationOptions::validate() const {
 }
 
 std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
-                                        const std::vector<uint64_t>& seeds, const GenerationOptions& options) {
+                                        const std::vector<uint64_t>& seeds, const GenerationOptions& options,
+                                        const SequenceFinished& on_finished) {
   options.validate();
   if (prompts.empty() || seeds.size() != prompts.size()) {
     throw InputError("generate: need at least one prompt and one seed per prompt");
@@ -84,6 +85,7 @@ std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vect
       if (stop || step + 1 == options.max_new_tokens) {
         done[r] = true;
         results[r].finish_reason = stop ? "stop" : "length";
+        if (on_finished) on_finished(r, results[r]);
       }
       all_done = all_done && done[r];
     }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,9 +31,13 @@ struct GeneratedSequence {
   std::string finish_reason;     // "stop" or "length"
 };
 
+// Called with a row's index the moment that sequence finishes (before the batch does).
+using SequenceFinished = std::function<void(size_t row, const GeneratedSequence& sequence)>;
+
 // `prompts`: token ids, each non-empty, every id in [0, vocab); `seeds`: one per
 // prompt. Prompt plus max_new_tokens must fit max_position_embeddings.
 std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
-                                        const std::vector<uint64_t>& seeds, const GenerationOptions& options);
+                                        const std::vector<uint64_t>& seeds, const GenerationOptions& options,
+                                        const SequenceFinished& on_finished = {});
 
 }  // namespace deltarl

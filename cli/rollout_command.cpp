@@ -1,0 +1,84 @@
+#include "cli/rollout_command.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "core/input_error.h"
+#include "core/log.h"
+#include "rollout_workers/rollout_server.h"
+
+namespace deltarl {
+
+namespace {
+
+std::optional<std::string> read_token(const std::string& token_file) {
+  if (!token_file.empty()) {
+    std::ifstream file(token_file);
+    if (!file) throw InputError("cannot read --token-file \"" + token_file + "\"");
+    std::string token;
+    std::getline(file, token);
+    if (token.empty()) throw InputError("--token-file \"" + token_file + "\" is empty");
+    return token;
+  }
+  if (const char* token = std::getenv("DELTARL_ROLLOUT_TOKEN"); token != nullptr && *token != '\0') return std::string(token);
+  return std::nullopt;
+}
+
+bool is_loopback(const std::string& address) {
+  return address == "localhost" || address == "::1" || address == "[::1]" || address.rfind("127.", 0) == 0;
+}
+
+}  // namespace
+
+void register_rollout_command(CLI::App& app, Status* status) {
+  struct Options {
+    RolloutServerOptions server;
+    std::string token_file;
+    double drain_seconds = 30;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* command = app.add_subcommand("rollout", "Serve generation over gRPC (a rollout worker)");
+  command->add_option("--model", options->server.model_folder, "folder with config.json, weights, tokenizer.json")
+      ->required();
+  command->add_option("--port", options->server.port, "0 picks a free port (printed)")->capture_default_str();
+  command->add_option("--bind", options->server.bind_address, "address to listen on")->capture_default_str();
+  command->add_option("--max-batch", options->server.max_batch_sequences, "sequences decoded together")
+      ->capture_default_str();
+  command->add_option("--token-file", options->token_file, "file holding the shared token");
+  command->add_option("--drain-seconds", options->drain_seconds, "grace for running streams on SIGTERM")
+      ->capture_default_str();
+  command->callback([options, status] {
+    try {
+      options->server.auth_token = read_token(options->token_file);
+      if (!is_loopback(options->server.bind_address) && !options->server.auth_token) {
+        throw InputError("--bind " + options->server.bind_address +
+                         " listens beyond loopback: set DELTARL_ROLLOUT_TOKEN or --token-file");
+      }
+      // Block the stop signals in every thread gRPC and LibTorch start, and wait for them here.
+      sigset_t signals;
+      sigemptyset(&signals);
+      sigaddset(&signals, SIGTERM);
+      sigaddset(&signals, SIGINT);
+      pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+      RolloutServer server(options->server);
+      std::cout << "deltarl rollout: serving " << options->server.model_folder << " on " << server.address()
+                << std::endl;
+      int received = 0;
+      sigwait(&signals, &received);
+      log_info(std::string("received ") + (received == SIGTERM ? "SIGTERM" : "SIGINT") + ", draining");
+      server.shutdown(options->drain_seconds);
+      *status = Status();
+    } catch (const InputError& error) {
+      *status = Status(StatusCode::kInvalidArgument, error.what());
+    } catch (const std::runtime_error& error) {
+      *status = Status(StatusCode::kUnavailable, error.what());
+    }
+  });
+}
+
+}  // namespace deltarl

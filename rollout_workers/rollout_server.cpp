@@ -1,0 +1,47 @@
+#include "rollout_workers/rollout_server.h"
+
+#include <chrono>
+#include <stdexcept>
+
+#include "core/file_system.h"
+#include "core/input_error.h"
+#include "core/model/hf_checkpoint.h"
+
+namespace deltarl {
+
+RolloutServer::RolloutServer(const RolloutServerOptions& options) : host_(options.bind_address) {
+  auto tokenizer = std::make_shared<const Tokenizer>(Tokenizer::from_file(join_path(options.model_folder, "tokenizer.json")));
+  policy_ = std::make_shared<VersionedPolicy>(load_pretrained(options.model_folder), /*version=*/0);
+  engine_ = std::make_shared<GenerationEngine>(policy_, options.max_batch_sequences);
+  service_ = std::make_unique<RolloutService>(engine_, tokenizer, RolloutServiceOptions{options.auth_token});
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.bind_address + ":" + std::to_string(options.port), grpc::InsecureServerCredentials(),
+                           &port_);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (!server_ || port_ == 0) {
+    engine_->stop();
+    throw std::runtime_error("cannot listen on " + options.bind_address + ":" + std::to_string(options.port) +
+                             " (port in use, or a bad bind address?)");
+  }
+}
+
+RolloutServer::~RolloutServer() { shutdown(/*drain_seconds=*/5.0); }
+
+std::string RolloutServer::address() const { return host_ + ":" + std::to_string(port_); }
+
+void RolloutServer::shutdown(double drain_seconds) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  const auto deadline = std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(drain_seconds * 1000));
+  server_->Shutdown(deadline);  // refuses new calls; cancels what is still open at the deadline
+  engine_->stop();
+  server_->Wait();
+}
+
+void RolloutServer::wait() { server_->Wait(); }
+
+}  // namespace deltarl

@@ -1,0 +1,291 @@
+#include "rollout_workers/rollout_service.h"
+
+#include <deque>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "core/input_error.h"
+#include "core/tasks/countdown_verifier.h"
+#include "core/tasks/math_verifier.h"
+
+namespace deltarl {
+
+namespace {
+
+constexpr int32_t kMaxSamplesPerPrompt = 1024;
+
+struct Verifier {
+  std::string task;
+  CountdownProblem countdown;
+  std::string math_answer;
+};
+
+// The verifier of one prompt, from its task and payload; InputError names the field.
+Verifier parse_verifier(const v1::Prompt& prompt, size_t index) {
+  Verifier verifier;
+  verifier.task = prompt.task();
+  const std::string where = "prompts[" + std::to_string(index) + "]";
+  if (verifier.task.empty()) return verifier;
+  if (verifier.task != "countdown" && verifier.task != "math") {
+    throw InputError(where + ".task \"" + verifier.task + "\" is unknown; tasks: countdown, math, or \"\"");
+  }
+  nlohmann::json payload;
+  try {
+    payload = nlohmann::json::parse(prompt.task_payload_json());
+  } catch (const nlohmann::json::parse_error& error) {
+    throw InputError(where + ".task_payload_json is not valid JSON: " + error.what());
+  }
+  if (verifier.task == "countdown") {
+    if (!payload.contains("numbers") || !payload["numbers"].is_array() || !payload.contains("target") ||
+        !payload["target"].is_number_integer()) {
+      throw InputError(where + ".task_payload_json needs \"numbers\" (integers) and \"target\" (an integer)");
+    }
+    for (const auto& number : payload["numbers"]) {
+      if (!number.is_number_integer()) throw InputError(where + ".task_payload_json: numbers must be integers");
+      verifier.countdown.numbers.push_back(number.get<int64_t>());
+    }
+    verifier.countdown.target = payload["target"].get<int64_t>();
+  } else {
+    if (!payload.contains("answer") || !(payload["answer"].is_string() || payload["answer"].is_number())) {
+      throw InputError(where + ".task_payload_json needs \"answer\"");
+    }
+    verifier.math_answer = payload["answer"].is_string() ? payload["answer"].get<std::string>() : payload["answer"].dump();
+  }
+  return verifier;
+}
+
+GenerationOptions parse_sampling(const v1::GenerateRequest& request, const Qwen2Config& config,
+                                 const std::vector<int64_t>& eos) {
+  const v1::SamplingParams& sampling = request.sampling();
+  GenerationOptions options;
+  options.sampling.temperature = sampling.temperature();
+  options.sampling.top_p = sampling.top_p() == 0.0 ? 1.0 : sampling.top_p();
+  options.max_new_tokens = sampling.max_new_tokens();
+  if (!(options.sampling.temperature >= 0 && options.sampling.temperature <= 100)) {
+    throw InputError("sampling.temperature must be in [0, 100], got " + std::to_string(sampling.temperature()));
+  }
+  options.validate();
+  for (int32_t id : sampling.stop_token_ids()) {
+    if (id < 0 || id >= config.vocab_size) {
+      throw InputError("sampling.stop_token_ids has " + std::to_string(id) + ", outside the vocabulary");
+    }
+    options.stop_token_ids.push_back(id);
+  }
+  options.stop_token_ids.insert(options.stop_token_ids.end(), eos.begin(), eos.end());
+  return options;
+}
+
+// Streams completions as the engine finishes them. Lives until OnDone; the
+// engine's callbacks reach it only through `state_`, and Finish is called only
+// after the engine's last callback (on_end), so none can outlive it.
+class GenerateReactor final : public grpc::ServerWriteReactor<v1::Completion> {
+ public:
+  GenerateReactor(std::shared_ptr<GenerationEngine> engine, std::shared_ptr<const Tokenizer> tokenizer,
+                  const v1::GenerateRequest& request, const RolloutServiceOptions& options, grpc::Status auth)
+      : state_(std::make_shared<State>()) {
+    state_->reactor = this;
+    if (!auth.ok()) {
+      Finish(auth);
+      return;
+    }
+    try {
+      start(std::move(engine), std::move(tokenizer), request, options);
+    } catch (const InputError& error) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, error.what()));
+    } catch (const std::exception& error) {
+      Finish(grpc::Status(grpc::StatusCode::INTERNAL, error.what()));
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::unique_lock<std::mutex> lock(state_->mutex);
+    state_->writing = false;
+    if (!ok) {  // the client went away: stop generating for it
+      state_->write_failed = true;
+      if (state_->handle) state_->handle->cancel();
+    }
+    progress(lock);
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->write_failed = true;
+    if (state_->handle) state_->handle->cancel();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  struct State {
+    std::mutex mutex;
+    GenerateReactor* reactor = nullptr;
+    std::shared_ptr<GenerationRequest> handle;
+    std::deque<v1::Completion> pending;
+    v1::Completion in_flight;
+    bool writing = false, write_failed = false, ended = false, finished = false;
+    GenerationRequest::End end = GenerationRequest::End::kCompleted;
+  };
+
+  void start(std::shared_ptr<GenerationEngine> engine, std::shared_ptr<const Tokenizer> tokenizer,
+             const v1::GenerateRequest& request, const RolloutServiceOptions& options) {
+    const VersionedPolicy::Snapshot policy = engine->policy().snapshot();
+    const Qwen2Config& config = (*policy.model)->config();
+    if (request.min_policy_version() > policy.version) {
+      Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "worker serves policy version " + std::to_string(policy.version) + ", request needs >= " +
+                              std::to_string(request.min_policy_version()) + " (weights not published yet?)"));
+      return;
+    }
+    if (request.prompts_size() == 0) throw InputError("prompts is empty");
+    if (request.samples_per_prompt() < 1 || request.samples_per_prompt() > kMaxSamplesPerPrompt) {
+      throw InputError("samples_per_prompt must be in [1, " + std::to_string(kMaxSamplesPerPrompt) + "], got " +
+                       std::to_string(request.samples_per_prompt()));
+    }
+    if (static_cast<int64_t>(request.prompts_size()) * request.samples_per_prompt() > options.max_sequences_per_request) {
+      throw InputError("prompts x samples_per_prompt exceeds " + std::to_string(options.max_sequences_per_request));
+    }
+    const GenerationOptions generation = parse_sampling(request, config, config.eos_token_ids);
+    auto verifiers = std::make_shared<std::vector<Verifier>>();
+    std::vector<SequenceRequest> sequences;
+    for (int p = 0; p < request.prompts_size(); ++p) {
+      const v1::Prompt& prompt = request.prompts(p);
+      const std::string where = "prompts[" + std::to_string(p) + "]";
+      if (prompt.token_ids_size() == 0) throw InputError(where + ".token_ids is empty");
+      if (prompt.token_ids_size() + generation.max_new_tokens > config.max_position_embeddings) {
+        throw InputError(where + " has " + std::to_string(prompt.token_ids_size()) + " tokens; with max_new_tokens " +
+                         std::to_string(generation.max_new_tokens) + " it exceeds the context of " +
+                         std::to_string(config.max_position_embeddings));
+      }
+      std::vector<int64_t> ids;
+      for (int32_t id : prompt.token_ids()) {
+        if (id < 0 || id >= config.vocab_size) {
+          throw InputError(where + ".token_ids has " + std::to_string(id) + ", outside the vocabulary [0, " +
+                           std::to_string(config.vocab_size) + ")");
+        }
+        ids.push_back(id);
+      }
+      verifiers->push_back(parse_verifier(prompt, static_cast<size_t>(p)));
+      for (int k = 0; k < request.samples_per_prompt(); ++k) {
+        // tag = prompt index × samples + k: enough to recover both.
+        sequences.push_back({ids, request.sampling().seed() + static_cast<uint64_t>(k),
+                             static_cast<uint64_t>(p) * static_cast<uint64_t>(request.samples_per_prompt()) + k});
+      }
+    }
+    std::vector<uint64_t> group_ids;
+    for (const auto& prompt : request.prompts()) group_ids.push_back(prompt.group_id());
+    const int32_t samples = request.samples_per_prompt();
+    auto state = state_;
+    auto on_sequence = [state, tokenizer, verifiers, group_ids, samples](FinishedSequence finished) {
+      const size_t prompt = finished.tag / static_cast<uint64_t>(samples);
+      v1::Completion completion;
+      completion.set_group_id(group_ids[prompt]);
+      completion.set_sample_index(static_cast<int32_t>(finished.tag % static_cast<uint64_t>(samples)));
+      std::vector<int32_t> ids;
+      for (int64_t id : finished.generated.tokens) {
+        completion.add_token_ids(static_cast<int32_t>(id));
+        ids.push_back(static_cast<int32_t>(id));
+      }
+      for (float lp : finished.generated.log_probs) completion.add_log_probs(lp);
+      completion.set_length(static_cast<int32_t>(ids.size()));
+      completion.set_finish_reason(finished.generated.finish_reason == "stop" ? v1::FINISH_REASON_STOP
+                                                                              : v1::FINISH_REASON_LENGTH);
+      completion.set_policy_version(finished.policy_version);
+      const Verifier& verifier = (*verifiers)[prompt];
+      if (!verifier.task.empty()) {
+        const std::string text = tokenizer->decode(ids, /*skip_special_tokens=*/true);
+        if (verifier.task == "countdown") {
+          const CountdownVerdict verdict = score_countdown(text, verifier.countdown);
+          completion.set_reward(verdict.reward);
+          completion.set_reward_outcome(countdown_outcome_name(verdict.outcome));
+        } else {
+          const MathVerdict verdict = score_math(text, verifier.math_answer);
+          completion.set_reward(verdict.reward);
+          completion.set_reward_outcome(verdict.correct ? "correct" : verdict.found_answer ? "wrong_value" : "no_answer");
+        }
+      }
+      std::unique_lock<std::mutex> lock(state->mutex);
+      if (state->write_failed) return;
+      state->pending.push_back(std::move(completion));
+      state->reactor->progress(lock);
+    };
+    auto on_end = [state](GenerationRequest::End end) {
+      std::unique_lock<std::mutex> lock(state->mutex);
+      state->ended = true;
+      state->end = end;
+      state->reactor->progress(lock);
+    };
+    auto handle = engine->submit(std::move(sequences), generation, on_sequence, on_end);
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->handle = std::move(handle);
+  }
+
+  // Starts the next write, or finishes once the engine is done and all is written.
+  void progress(std::unique_lock<std::mutex>& lock) {
+    State& s = *state_;
+    if (s.finished || s.writing) return;
+    if (s.write_failed) s.pending.clear();
+    if (!s.pending.empty()) {
+      s.in_flight = std::move(s.pending.front());
+      s.pending.pop_front();
+      s.writing = true;
+      lock.unlock();
+      StartWrite(&s.in_flight);
+      return;
+    }
+    if (!s.ended) return;
+    s.finished = true;
+    const bool cancelled = s.end == GenerationRequest::End::kCancelled || s.write_failed;
+    lock.unlock();
+    Finish(cancelled ? grpc::Status(grpc::StatusCode::CANCELLED, "generation cancelled (client gone or worker stopping)")
+                     : grpc::Status::OK);
+  }
+
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace
+
+RolloutService::RolloutService(std::shared_ptr<GenerationEngine> engine, std::shared_ptr<const Tokenizer> tokenizer,
+                               RolloutServiceOptions options)
+    : engine_(std::move(engine)), tokenizer_(std::move(tokenizer)), options_(std::move(options)) {}
+
+grpc::Status RolloutService::check_auth(grpc::CallbackServerContext* context) const {
+  if (!options_.auth_token) return grpc::Status::OK;
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end() || std::string(it->second.data(), it->second.size()) != "Bearer " + *options_.auth_token) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "missing or wrong \"authorization: Bearer <token>\" metadata (the worker requires its token)");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::ServerWriteReactor<v1::Completion>* RolloutService::Generate(grpc::CallbackServerContext* context,
+                                                                    const v1::GenerateRequest* request) {
+  return new GenerateReactor(engine_, tokenizer_, *request, options_, check_auth(context));
+}
+
+grpc::ServerUnaryReactor* RolloutService::GetStatus(grpc::CallbackServerContext* context,
+                                                    const v1::GetStatusRequest* /*request*/, v1::WorkerStatus* reply) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const grpc::Status auth = check_auth(context);
+  if (!auth.ok()) {
+    reactor->Finish(auth);
+    return reactor;
+  }
+  const EngineStatistics statistics = engine_->statistics();
+  const VersionedPolicy::Snapshot policy = engine_->policy().snapshot();
+  const Qwen2Config& config = (*policy.model)->config();
+  reply->set_policy_version(policy.version);
+  reply->set_queued_sequences(statistics.queued_sequences);
+  reply->set_running_sequences(statistics.running_sequences);
+  reply->set_tokens_per_second(statistics.tokens_per_second);
+  reply->set_healthy(true);
+  reply->set_model("qwen2 " + std::to_string(config.num_hidden_layers) + "x" + std::to_string(config.hidden_size) +
+                   " vocab " + std::to_string(config.vocab_size));
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace deltarl

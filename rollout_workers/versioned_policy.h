@@ -1,0 +1,34 @@
+// VersionedPolicy: the weights a worker serves and their version. Generation
+// takes a snapshot (model + version) for a whole batch, so every token of a
+// sequence comes from one version; installing new weights swaps the pointer
+// atomically and never touches a batch already running. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "core/model/qwen2_model.h"
+
+namespace deltarl {
+
+class VersionedPolicy {
+ public:
+  struct Snapshot {
+    std::shared_ptr<Qwen2ForCausalLM> model;
+    uint64_t version = 0;
+  };
+
+  VersionedPolicy(Qwen2ForCausalLM model, uint64_t version);
+
+  Snapshot snapshot() const;
+  // Serves `model` from now on. Requires version > the current one.
+  void install(Qwen2ForCausalLM model, uint64_t version);
+  uint64_t version() const;
+
+ private:
+  mutable std::mutex mutex_;
+  Snapshot current_;
+};
+
+}  // namespace deltarl

@@ -1,0 +1,223 @@
+// A real rollout worker on 127.0.0.1 (ephemeral port) with a tiny model and the
+// CountDown tokenizer, driven through the generated gRPC stub.
+#include "rollout_workers/rollout_server.h"
+
+#include <gtest/gtest.h>
+
+#include <grpcpp/grpcpp.h>
+#include <torch/torch.h>
+
+#include <map>
+#include <set>
+
+#include "core/file_system.h"
+#include "core/model/hf_checkpoint.h"
+#include "core/model/token_log_probs.h"
+#include "core/preset_files.h"
+
+namespace deltarl {
+namespace {
+
+class RolloutServiceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    folder_ = new std::string(make_temporary_directory("deltarl_worker_"));
+    torch::manual_seed(5);
+    Qwen2Config config = Qwen2Config::preset("tiny");
+    config.max_position_embeddings = 96;
+    Qwen2ForCausalLM model(config);
+    save_pretrained(model, *folder_);
+    copy_file(countdown_tokenizer_path(), join_path(*folder_, "tokenizer.json"));
+    RolloutServerOptions options;
+    options.model_folder = *folder_;
+    options.max_batch_sequences = 8;
+    server_ = new RolloutServer(options);
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    remove_tree(*folder_);
+    delete folder_;
+  }
+  void SetUp() override {
+    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    stub_ = v1::RolloutService::NewStub(channel_);
+  }
+
+  static v1::GenerateRequest request(int prompts, int samples, int max_new_tokens, uint64_t seed = 1) {
+    v1::GenerateRequest r;
+    for (int p = 0; p < prompts; ++p) {
+      v1::Prompt* prompt = r.add_prompts();
+      prompt->set_group_id(100 + p);
+      for (int t = 0; t < 5 + p; ++t) prompt->add_token_ids(20 + 7 * t + p);
+    }
+    r.set_samples_per_prompt(samples);
+    r.mutable_sampling()->set_temperature(1.0);
+    r.mutable_sampling()->set_max_new_tokens(max_new_tokens);
+    r.mutable_sampling()->set_seed(seed);
+    return r;
+  }
+
+  std::vector<v1::Completion> run(const v1::GenerateRequest& r, grpc::Status* status,
+                                  const std::string& token = "") {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    auto reader = stub_->Generate(&context, r);
+    std::vector<v1::Completion> completions;
+    v1::Completion completion;
+    while (reader->Read(&completion)) completions.push_back(completion);
+    *status = reader->Finish();
+    return completions;
+  }
+
+  static std::string* folder_;
+  static RolloutServer* server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::RolloutService::Stub> stub_;
+};
+
+std::string* RolloutServiceTest::folder_ = nullptr;
+RolloutServer* RolloutServiceTest::server_ = nullptr;
+
+TEST_F(RolloutServiceTest, StatusReportsVersionAndHealth) {
+  grpc::ClientContext context;
+  v1::WorkerStatus status;
+  ASSERT_TRUE(stub_->GetStatus(&context, v1::GetStatusRequest(), &status).ok());
+  EXPECT_EQ(status.policy_version(), 0u);
+  EXPECT_TRUE(status.healthy());
+  EXPECT_EQ(status.model(), "qwen2 4x128 vocab 512");
+}
+
+TEST_F(RolloutServiceTest, EveryGroupAndSampleArrivesOnceWithTheLearnersLogProbs) {
+  grpc::Status status;
+  const v1::GenerateRequest sent = request(3, 4, 12);
+  const auto completions = run(sent, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(completions.size(), 12u);
+  std::set<std::pair<uint64_t, int>> seen;
+  Qwen2ForCausalLM learner = load_pretrained(*folder_);
+  learner->eval();
+  torch::NoGradGuard no_grad;
+  for (const auto& c : completions) {
+    EXPECT_TRUE(seen.insert({c.group_id(), c.sample_index()}).second) << "duplicate";
+    EXPECT_EQ(c.length(), c.token_ids_size());
+    ASSERT_EQ(c.log_probs_size(), c.token_ids_size());
+    EXPECT_EQ(c.policy_version(), 0u);
+    EXPECT_NE(c.finish_reason(), v1::FINISH_REASON_UNSPECIFIED);
+    // Recompute log π(token) as the learner will: prompt + response through the model.
+    const v1::Prompt& prompt = sent.prompts(static_cast<int>(c.group_id() - 100));
+    std::vector<int64_t> ids(prompt.token_ids().begin(), prompt.token_ids().end());
+    ids.insert(ids.end(), c.token_ids().begin(), c.token_ids().end());
+    const torch::Tensor input = torch::tensor(ids).unsqueeze(0);
+    const torch::Tensor logits = learner->forward(input);
+    const int64_t p = prompt.token_ids_size(), n = c.token_ids_size();
+    const torch::Tensor lp = token_log_probs(logits.narrow(1, p - 1, n), input.narrow(1, p, n), 1.0)[0];
+    for (int64_t t = 0; t < n; ++t) EXPECT_NEAR(c.log_probs(static_cast<int>(t)), lp[t].item<float>(), 1e-4);
+  }
+  EXPECT_EQ(seen.size(), 12u);
+}
+
+TEST_F(RolloutServiceTest, SameSeedSameTokensAndRewardsAreScored) {
+  grpc::Status status;
+  v1::GenerateRequest r = request(1, 2, 10, /*seed=*/42);
+  r.mutable_prompts(0)->set_task("countdown");
+  r.mutable_prompts(0)->set_task_payload_json(R"({"numbers": [3, 5], "target": 8})");
+  auto by_sample = [](std::vector<v1::Completion> completions) {
+    std::map<int, std::vector<int32_t>> tokens;
+    for (const auto& c : completions) tokens[c.sample_index()] = {c.token_ids().begin(), c.token_ids().end()};
+    return tokens;
+  };
+  const auto first = run(r, &status);
+  ASSERT_TRUE(status.ok());
+  const auto second = run(r, &status);
+  EXPECT_EQ(by_sample(first), by_sample(second));
+  EXPECT_NE(by_sample(first)[0], by_sample(first)[1]);  // seed + k differs per sample
+  for (const auto& c : first) {
+    EXPECT_FALSE(c.reward_outcome().empty());
+    EXPECT_EQ(c.reward(), c.reward_outcome() == "correct" ? 1.0 : 0.0);
+  }
+  r.mutable_sampling()->set_seed(43);
+  EXPECT_NE(by_sample(run(r, &status)), by_sample(first));
+}
+
+TEST_F(RolloutServiceTest, BadRequestsGetInvalidArgumentNamingTheField) {
+  auto expect_invalid = [&](v1::GenerateRequest r, const std::string& fragment,
+                            grpc::StatusCode code = grpc::StatusCode::INVALID_ARGUMENT) {
+    grpc::Status status;
+    const auto completions = run(r, &status);
+    EXPECT_TRUE(completions.empty());
+    EXPECT_EQ(status.error_code(), code) << status.error_message();
+    EXPECT_NE(status.error_message().find(fragment), std::string::npos) << status.error_message();
+  };
+  v1::GenerateRequest r = request(1, 1, 5);
+  r.mutable_prompts(0)->set_token_ids(2, 512);
+  expect_invalid(r, "prompts[0].token_ids has 512, outside the vocabulary");
+  r = request(1, 1, 95);
+  expect_invalid(r, "exceeds the context of 96");
+  r = request(1, 1, 5);
+  r.mutable_sampling()->set_temperature(1000);
+  expect_invalid(r, "sampling.temperature");
+  r = request(1, 1, 5);
+  r.mutable_sampling()->set_top_p(1.5);
+  expect_invalid(r, "top_p");
+  r = request(1, 0, 5);
+  expect_invalid(r, "samples_per_prompt");
+  r = request(1, 1, 0);
+  expect_invalid(r, "max_new_tokens");
+  r = request(1, 1, 5);
+  r.mutable_prompts(0)->set_task("chess");
+  expect_invalid(r, "prompts[0].task \"chess\" is unknown");
+  r = request(1, 1, 5);
+  r.mutable_prompts(0)->set_task("countdown");
+  r.mutable_prompts(0)->set_task_payload_json("{oops");
+  expect_invalid(r, "task_payload_json is not valid JSON");
+  r = request(1, 1, 5);
+  r.clear_prompts();
+  expect_invalid(r, "prompts is empty");
+  r = request(1, 1, 5);
+  r.set_min_policy_version(3);
+  expect_invalid(r, "serves policy version 0", grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(RolloutServiceTest, ACancelledStreamEndsAndTheWorkerKeepsServing) {
+  grpc::ClientContext context;
+  auto reader = stub_->Generate(&context, request(8, 8, 60));
+  v1::Completion completion;
+  ASSERT_TRUE(reader->Read(&completion));
+  context.TryCancel();
+  while (reader->Read(&completion)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  grpc::Status status;
+  EXPECT_EQ(run(request(1, 2, 4), &status).size(), 2u);
+  EXPECT_TRUE(status.ok());
+}
+
+TEST(RolloutServiceAuth, TheTokenIsRequiredWhenSet) {
+  const std::string folder = make_temporary_directory("deltarl_worker_auth_");
+  torch::manual_seed(6);
+  Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
+  save_pretrained(model, folder);
+  copy_file(countdown_tokenizer_path(), join_path(folder, "tokenizer.json"));
+  RolloutServerOptions options;
+  options.model_folder = folder;
+  options.auth_token = "s3cret";
+  {
+    RolloutServer server(options);
+    auto stub = v1::RolloutService::NewStub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+    v1::WorkerStatus status;
+    grpc::ClientContext anonymous;
+    EXPECT_EQ(stub->GetStatus(&anonymous, v1::GetStatusRequest(), &status).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+    grpc::ClientContext wrong;
+    wrong.AddMetadata("authorization", "Bearer nope");
+    EXPECT_EQ(stub->GetStatus(&wrong, v1::GetStatusRequest(), &status).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    grpc::ClientContext right;
+    right.AddMetadata("authorization", "Bearer s3cret");
+    EXPECT_TRUE(stub->GetStatus(&right, v1::GetStatusRequest(), &status).ok());
+  }
+  remove_tree(folder);
+}
+
+}  // namespace
+}  // namespace deltarl
