@@ -13,7 +13,7 @@ RolloutServer::RolloutServer(const RolloutServerOptions& options) : host_(option
   auto tokenizer = std::make_shared<const Tokenizer>(Tokenizer::from_file(join_path(options.model_folder, "tokenizer.json")));
   policy_ = std::make_shared<VersionedPolicy>(load_pretrained(options.model_folder), /*version=*/0);
   engine_ = std::make_shared<GenerationEngine>(policy_, options.max_batch_sequences);
-  service_ = std::make_unique<RolloutService>(engine_, tokenizer, RolloutServiceOptions{options.auth_token});
+  service_ = std::make_unique<RolloutService>(policy_, engine_, tokenizer, RolloutServiceOptions{options.auth_token});
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.bind_address + ":" + std::to_string(options.port), grpc::InsecureServerCredentials(),
                            &port_);

@@ -2,12 +2,15 @@
 
 #include <deque>
 #include <mutex>
+#include <optional>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "core/input_error.h"
 #include "core/tasks/countdown_verifier.h"
 #include "core/tasks/math_verifier.h"
+#include "rollout_workers/weight_upload.h"
 
 namespace deltarl {
 
@@ -244,11 +247,83 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::Completion> {
   std::shared_ptr<State> state_;
 };
 
+grpc::Status to_grpc(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kOk: return grpc::Status::OK;
+    case StatusCode::kInvalidArgument: return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, status.message());
+    case StatusCode::kFailedPrecondition: return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, status.message());
+    case StatusCode::kDataLoss: return grpc::Status(grpc::StatusCode::DATA_LOSS, status.message());
+    case StatusCode::kNotFound: return grpc::Status(grpc::StatusCode::NOT_FOUND, status.message());
+    case StatusCode::kUnavailable: return grpc::Status(grpc::StatusCode::UNAVAILABLE, status.message());
+    default: return grpc::Status(grpc::StatusCode::INTERNAL, status.message());
+  }
+}
+
+// Reads the chunks of one upload; verifying and building the model happen on
+// a thread of its own once the client has sent everything.
+class LoadWeightsReactor final : public grpc::ServerReadReactor<v1::WeightChunk> {
+ public:
+  LoadWeightsReactor(std::shared_ptr<VersionedPolicy> policy, v1::LoadWeightsReply* reply, grpc::Status auth)
+      : policy_(std::move(policy)), reply_(reply) {
+    if (!auth.ok()) {
+      Finish(auth);
+      return;
+    }
+    const VersionedPolicy::Snapshot current = policy_->snapshot();
+    upload_.emplace(*current.model, current.version);
+    StartRead(&chunk_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client has sent its last chunk
+      std::thread([this] { apply(); }).detach();  // Finish (and so OnDone) comes at its end
+      return;
+    }
+    const Status added = upload_->add(chunk_);
+    if (!added.ok()) {
+      Finish(to_grpc(added));
+      return;
+    }
+    StartRead(&chunk_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void apply() {
+    Status result;
+    try {
+      Qwen2ForCausalLM model{nullptr};
+      result = upload_->finish(&model);
+      if (result.ok()) policy_->install(std::move(model), upload_->version());
+    } catch (const std::exception& error) {
+      result = Status(StatusCode::kFailedPrecondition, error.what());
+    }
+    if (result.ok()) {
+      reply_->set_version(upload_->version());
+      reply_->set_tensors(upload_->tensor_count());
+      reply_->set_bytes(upload_->byte_count());
+    }
+    Finish(to_grpc(result));
+  }
+
+  std::shared_ptr<VersionedPolicy> policy_;
+  v1::LoadWeightsReply* reply_;
+  v1::WeightChunk chunk_;
+  std::optional<WeightUpload> upload_;
+};
+
 }  // namespace
 
-RolloutService::RolloutService(std::shared_ptr<GenerationEngine> engine, std::shared_ptr<const Tokenizer> tokenizer,
-                               RolloutServiceOptions options)
-    : engine_(std::move(engine)), tokenizer_(std::move(tokenizer)), options_(std::move(options)) {}
+RolloutService::RolloutService(std::shared_ptr<VersionedPolicy> policy, std::shared_ptr<GenerationEngine> engine,
+                               std::shared_ptr<const Tokenizer> tokenizer, RolloutServiceOptions options)
+    : policy_(std::move(policy)), engine_(std::move(engine)), tokenizer_(std::move(tokenizer)),
+      options_(std::move(options)) {}
+
+grpc::ServerReadReactor<v1::WeightChunk>* RolloutService::LoadWeights(grpc::CallbackServerContext* context,
+                                                                      v1::LoadWeightsReply* reply) {
+  return new LoadWeightsReactor(policy_, reply, check_auth(context));
+}
 
 grpc::Status RolloutService::check_auth(grpc::CallbackServerContext* context) const {
   if (!options_.auth_token) return grpc::Status::OK;

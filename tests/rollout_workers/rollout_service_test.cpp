@@ -13,7 +13,9 @@
 #include "core/file_system.h"
 #include "core/model/hf_checkpoint.h"
 #include "core/model/token_log_probs.h"
+#include "core/crc32c.h"
 #include "core/preset_files.h"
+#include "trainer/weight_publisher.h"
 
 namespace deltarl {
 namespace {
@@ -217,6 +219,149 @@ TEST(RolloutServiceAuth, TheTokenIsRequiredWhenSet) {
     EXPECT_TRUE(stub->GetStatus(&right, v1::GetStatusRequest(), &status).ok());
   }
   remove_tree(folder);
+}
+
+}  // namespace
+}  // namespace deltarl
+
+namespace deltarl {
+namespace {
+
+// A worker of its own, since these tests change its version.
+class LoadWeightsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    folder_ = make_temporary_directory("deltarl_worker_weights_");
+    torch::manual_seed(7);
+    Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
+    save_pretrained(model, folder_);
+    copy_file(countdown_tokenizer_path(), join_path(folder_, "tokenizer.json"));
+    RolloutServerOptions options;
+    options.model_folder = folder_;
+    server_ = std::make_unique<RolloutServer>(options);
+    stub_ = v1::RolloutService::NewStub(grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override {
+    server_.reset();
+    remove_tree(folder_);
+  }
+  uint64_t served_version() {
+    grpc::ClientContext context;
+    v1::WorkerStatus status;
+    EXPECT_TRUE(stub_->GetStatus(&context, v1::GetStatusRequest(), &status).ok());
+    return status.policy_version();
+  }
+  Status send(const std::vector<v1::WeightChunk>& chunks) {
+    grpc::ClientContext context;
+    v1::LoadWeightsReply reply;
+    auto writer = stub_->LoadWeights(&context, &reply);
+    for (const auto& chunk : chunks) {
+      if (!writer->Write(chunk)) break;
+    }
+    writer->WritesDone();
+    const grpc::Status status = writer->Finish();
+    return status.ok() ? Status() : Status(StatusCode::kInternal, std::to_string(status.error_code()) + ": " + status.error_message());
+  }
+
+  std::string folder_;
+  std::unique_ptr<RolloutServer> server_;
+  std::unique_ptr<v1::RolloutService::Stub> stub_;
+};
+
+TEST_F(LoadWeightsTest, NewWeightsChangeTheLogitsExactlyAndTagCompletions) {
+  torch::manual_seed(99);
+  Qwen2ForCausalLM fresh(Qwen2Config::preset("tiny"));
+  fresh->eval();
+  v1::LoadWeightsReply reply;
+  PublishOptions options;
+  options.chunk_bytes = 10000;  // several chunks per large tensor
+  const Status published = publish_weights(*stub_, fresh, /*version=*/1, options, &reply);
+  ASSERT_TRUE(published.ok()) << published.to_string();
+  EXPECT_EQ(reply.version(), 1u);
+  EXPECT_EQ(reply.tensors(), fresh->named_parameters().size());
+  EXPECT_EQ(served_version(), 1u);
+
+  v1::GenerateRequest request;
+  v1::Prompt* prompt = request.add_prompts();
+  prompt->set_group_id(1);
+  for (int id : {5, 60, 61, 62}) prompt->add_token_ids(id);
+  request.set_samples_per_prompt(1);
+  request.mutable_sampling()->set_temperature(0);
+  request.mutable_sampling()->set_max_new_tokens(6);
+  request.set_min_policy_version(1);
+  grpc::ClientContext context;
+  auto stream = stub_->Generate(&context, request);
+  v1::Completion completion;
+  ASSERT_TRUE(stream->Read(&completion));
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(completion.policy_version(), 1u);
+  // Exactly the new model's greedy tokens and log-probabilities.
+  GenerationOptions greedy;
+  greedy.sampling.temperature = 0;
+  greedy.max_new_tokens = 6;
+  greedy.stop_token_ids = fresh->config().eos_token_ids;
+  const auto expected = generate(fresh, {{5, 60, 61, 62}}, {0}, greedy)[0];
+  EXPECT_EQ(std::vector<int64_t>(completion.token_ids().begin(), completion.token_ids().end()), expected.tokens);
+  for (size_t t = 0; t < expected.log_probs.size(); ++t) {
+    EXPECT_NEAR(completion.log_probs(static_cast<int>(t)), expected.log_probs[t], 1e-5);
+  }
+}
+
+TEST_F(LoadWeightsTest, StaleCorruptOrIncompleteUploadsChangeNothing) {
+  torch::manual_seed(100);
+  Qwen2ForCausalLM fresh(Qwen2Config::preset("tiny"));
+  ASSERT_TRUE(publish_weights(*stub_, fresh, 2, {}).ok());
+  EXPECT_EQ(publish_weights(*stub_, fresh, 2, {}).code(), StatusCode::kFailedPrecondition);  // not newer
+
+  // One tensor, marked last: the rest are missing.
+  const torch::Tensor norm = fresh->model->norm->weight.detach().contiguous();
+  v1::WeightChunk chunk;
+  chunk.set_version(3);
+  chunk.set_tensor_name("model.norm.weight");
+  chunk.set_dtype("F32");
+  chunk.add_shape(norm.size(0));
+  chunk.set_tensor_bytes(norm.numel() * 4);
+  chunk.set_data(norm.data_ptr(), norm.numel() * 4);
+  chunk.set_crc32c(crc32c(norm.data_ptr(), norm.numel() * 4));
+  chunk.set_last_chunk(true);
+  Status status = send({chunk});
+  EXPECT_NE(status.message().find("incomplete upload"), std::string::npos) << status.message();
+  // A wrong checksum.
+  chunk.set_crc32c(chunk.crc32c() ^ 1);
+  chunk.set_last_chunk(false);
+  chunk.set_tensor_name("model.norm.weight");
+  status = send({chunk});  // no last chunk either
+  EXPECT_NE(status.message().find("ended before a chunk marked last_chunk"), std::string::npos) << status.message();
+  // Unknown tensor and wrong shape are refused as they arrive.
+  chunk.set_tensor_name("model.extra.weight");
+  EXPECT_NE(send({chunk}).message().find("not a parameter of the served model"), std::string::npos);
+  chunk.set_tensor_name("model.norm.weight");
+  chunk.set_shape(0, 3);
+  EXPECT_NE(send({chunk}).message().find("shape does not match"), std::string::npos);
+  // Every tensor whole, one checksum wrong: DATA_LOSS, nothing installed.
+  std::vector<v1::WeightChunk> all;
+  for (const auto& item : fresh->named_parameters()) {
+    const torch::Tensor t = item.value().detach().contiguous();
+    v1::WeightChunk whole;
+    whole.set_version(4);
+    whole.set_tensor_name(item.key());
+    whole.set_dtype("F32");
+    for (int64_t d : t.sizes()) whole.add_shape(d);
+    whole.set_tensor_bytes(t.numel() * 4);
+    whole.set_data(t.data_ptr(), t.numel() * 4);
+    whole.set_crc32c(crc32c(t.data_ptr(), t.numel() * 4));
+    all.push_back(whole);
+  }
+  all.back().set_last_chunk(true);
+  all.front().set_crc32c(all.front().crc32c() + 1);
+  status = send(all);
+  EXPECT_NE(status.message().find(std::to_string(grpc::StatusCode::DATA_LOSS) + ": tensor"), std::string::npos)
+      << status.message();
+  EXPECT_NE(status.message().find("CRC-32C mismatch"), std::string::npos);
+  EXPECT_EQ(served_version(), 2u);
+  all.front().set_crc32c(all.front().crc32c() - 1);
+  EXPECT_TRUE(send(all).ok());
+  EXPECT_EQ(served_version(), 4u);
 }
 
 }  // namespace
