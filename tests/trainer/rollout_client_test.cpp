@@ -1,0 +1,190 @@
+// RolloutClient against real worker processes (`deltarl rollout`) on
+// 127.0.0.1: every group exactly once, also when a worker is killed mid-batch.
+#include "trainer/rollout_client.h"
+
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <torch/torch.h>
+
+#include <atomic>
+#include <cstdio>
+#include <set>
+
+#include "core/file_system.h"
+#include "core/model/hf_checkpoint.h"
+#include "core/preset_files.h"
+
+extern char** environ;
+
+namespace deltarl {
+namespace {
+
+// A `deltarl rollout` child process on an ephemeral port; killed on destruction.
+class WorkerProcess {
+ public:
+  explicit WorkerProcess(const std::string& model_folder) {
+    int out[2];
+    if (pipe(out) != 0) throw std::runtime_error("pipe failed");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    std::vector<std::string> args = {DELTARL_BINARY, "rollout", "--model", model_folder, "--port", "0", "--max-batch", "4"};
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    if (posix_spawn(&pid_, DELTARL_BINARY, &actions, nullptr, argv.data(), environ) != 0) {
+      throw std::runtime_error("cannot start " + std::string(DELTARL_BINARY));
+    }
+    posix_spawn_file_actions_destroy(&actions);
+    close(out[1]);
+    // "deltarl rollout: serving DIR on 127.0.0.1:PORT"
+    FILE* stream = fdopen(out[0], "r");
+    char line[1024] = {0};
+    if (fgets(line, sizeof(line), stream) == nullptr) throw std::runtime_error("worker printed nothing");
+    fclose(stream);
+    const std::string text = line;
+    address_ = text.substr(text.rfind(' ') + 1);
+    while (!address_.empty() && (address_.back() == '\n' || address_.back() == '\r')) address_.pop_back();
+  }
+  ~WorkerProcess() { kill_now(); }
+  void kill_now() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+  }
+  pid_t pid() const { return pid_; }
+  const std::string& address() const { return address_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string address_;
+};
+
+class RolloutClientTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    folder_ = new std::string(make_temporary_directory("deltarl_client_"));
+    torch::manual_seed(11);
+    Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
+    save_pretrained(model, *folder_);
+    copy_file(countdown_tokenizer_path(), join_path(*folder_, "tokenizer.json"));
+  }
+  static void TearDownTestSuite() {
+    remove_tree(*folder_);
+    delete folder_;
+  }
+  static std::vector<PromptGroup> prompts(int count) {
+    std::vector<PromptGroup> groups;
+    for (int g = 0; g < count; ++g) {
+      PromptGroup group;
+      group.group_id = 1000 + static_cast<uint64_t>(g);
+      for (int id : {3, 40 + g, 41, 42, 43}) group.token_ids.push_back(id);
+      group.task = "countdown";
+      group.task_payload_json = R"({"numbers": [1, 2], "target": 3})";
+      groups.push_back(group);
+    }
+    return groups;
+  }
+  static void expect_exactly_once(const std::vector<PromptGroup>& sent, const std::vector<GroupCompletions>& got,
+                                  int samples) {
+    ASSERT_EQ(got.size(), sent.size());
+    for (size_t i = 0; i < sent.size(); ++i) {
+      EXPECT_EQ(got[i].group_id, sent[i].group_id);
+      ASSERT_EQ(static_cast<int>(got[i].samples.size()), samples);
+      for (int k = 0; k < samples; ++k) {
+        EXPECT_EQ(got[i].samples[static_cast<size_t>(k)].sample_index(), k);
+        EXPECT_EQ(got[i].samples[static_cast<size_t>(k)].group_id(), sent[i].group_id);
+      }
+    }
+  }
+  static v1::SamplingParams sampling(int max_new_tokens) {
+    v1::SamplingParams params;
+    params.set_temperature(1.0);
+    params.set_max_new_tokens(max_new_tokens);
+    params.set_seed(3);
+    return params;
+  }
+  static std::string* folder_;
+};
+std::string* RolloutClientTest::folder_ = nullptr;
+
+TEST_F(RolloutClientTest, FansOutOverWorkersAndReturnsEveryGroupOnce) {
+  WorkerProcess a(*folder_), b(*folder_);
+  RolloutClientOptions options;
+  options.workers = {a.address(), b.address()};
+  std::atomic<int> per_worker[2] = {0, 0};
+  options.on_completion = [&](size_t worker, const v1::Completion&) { ++per_worker[worker]; };
+  RolloutClient client(options);
+  const auto sent = prompts(6);
+  std::vector<GroupCompletions> got;
+  const Status status = client.generate(sent, 3, sampling(8), 0, &got);
+  ASSERT_TRUE(status.ok()) << status.to_string();
+  expect_exactly_once(sent, got, 3);
+  EXPECT_GT(per_worker[0].load(), 0);
+  EXPECT_GT(per_worker[1].load(), 0);
+}
+
+TEST_F(RolloutClientTest, AWorkerKilledMidBatchLosesAndDuplicatesNothing) {
+  WorkerProcess a(*folder_), b(*folder_);
+  RolloutClientOptions options;
+  options.workers = {a.address(), b.address()};
+  std::atomic<bool> killed{false};
+  std::atomic<int> from_killed_worker{0};
+  options.on_completion = [&](size_t worker, const v1::Completion&) {
+    if (worker == 0) {
+      ++from_killed_worker;
+      if (!killed.exchange(true)) ::kill(a.pid(), SIGKILL);  // mid-batch: more of its groups are decoding
+    }
+  };
+  RolloutClient client(options);
+  const auto sent = prompts(8);
+  std::vector<GroupCompletions> got;
+  const Status status = client.generate(sent, 4, sampling(40), 0, &got);
+  ASSERT_TRUE(status.ok()) << status.to_string();
+  EXPECT_TRUE(killed.load());
+  EXPECT_EQ(client.live_workers(), 1u);
+  expect_exactly_once(sent, got, 4);
+}
+
+TEST_F(RolloutClientTest, NoWorkerLeftIsAClearError) {
+  std::string address;
+  {
+    WorkerProcess a(*folder_);
+    address = a.address();
+  }  // killed
+  RolloutClientOptions options;
+  options.workers = {address};
+  options.deadline_seconds = 20;
+  RolloutClient client(options);
+  std::vector<GroupCompletions> got;
+  const Status status = client.generate(prompts(2), 2, sampling(4), 0, &got);
+  EXPECT_EQ(status.code(), StatusCode::kUnavailable);
+  EXPECT_NE(status.message().find("2 of 2 prompt groups could not be generated"), std::string::npos)
+      << status.message();
+  EXPECT_NE(status.message().find(address), std::string::npos);
+}
+
+TEST_F(RolloutClientTest, ARejectedRequestIsNotRetried) {
+  WorkerProcess a(*folder_);
+  RolloutClientOptions options;
+  options.workers = {a.address()};
+  RolloutClient client(options);
+  auto sent = prompts(1);
+  sent[0].token_ids.push_back(9999);
+  std::vector<GroupCompletions> got;
+  const Status status = client.generate(sent, 2, sampling(4), 0, &got);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("outside the vocabulary"), std::string::npos) << status.message();
+  EXPECT_EQ(client.live_workers(), 1u);
+}
+
+}  // namespace
+}  // namespace deltarl

@@ -1,0 +1,74 @@
+// RolloutClient: the learner's side of the rollout service. Fans a step's
+// prompt groups out over several workers, collects the completions, and when a
+// worker fails or dies mid-stream, discards that worker's unfinished groups and
+// reissues them whole on the workers still alive, until every group has all
+// its samples or the deadline passes. Every group arrives exactly once (no
+// sample lost or duplicated), or generate() returns an error saying which
+// groups are missing and why.
+//
+//   RolloutClient client({.workers = {"127.0.0.1:5001", "127.0.0.1:5002"}});
+//   std::vector<GroupCompletions> groups;
+//   Status s = client.generate(prompts, /*samples_per_prompt=*/8, sampling, version, &groups);
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "deltarl/v1/rollout.grpc.pb.h"
+
+#include "core/model/qwen2_model.h"
+#include "core/status.h"
+
+namespace deltarl {
+
+struct PromptGroup {
+  uint64_t group_id = 0;
+  std::vector<int32_t> token_ids;
+  std::string task;               // "countdown", "math" or ""
+  std::string task_payload_json;  // the verifier's ground truth
+};
+
+struct GroupCompletions {
+  uint64_t group_id = 0;
+  std::vector<v1::Completion> samples;  // sample_index 0 .. samples_per_prompt-1, in order
+};
+
+struct RolloutClientOptions {
+  std::vector<std::string> workers;        // "host:port"
+  std::optional<std::string> auth_token;
+  double deadline_seconds = 1800;          // for a whole generate() call
+  // Called for every completion as it arrives (on the worker's stream thread),
+  // before it is known whether its group will be kept. For progress and tests.
+  std::function<void(size_t worker, const v1::Completion&)> on_completion;
+};
+
+class RolloutClient {
+ public:
+  explicit RolloutClient(RolloutClientOptions options);
+
+  // Blocks until every group has `samples_per_prompt` completions (returned in
+  // the order of `prompts`), or fails: kInvalidArgument when a worker rejects the
+  // request (no retry: it would fail everywhere), kUnavailable when no worker is
+  // left or the deadline passed.
+  Status generate(const std::vector<PromptGroup>& prompts, int32_t samples_per_prompt,
+                  const v1::SamplingParams& sampling, uint64_t min_policy_version,
+                  std::vector<GroupCompletions>* groups);
+
+  size_t live_workers() const;
+
+ private:
+  struct Worker {
+    std::string address;
+    std::unique_ptr<v1::RolloutService::Stub> stub;
+    bool alive = true;
+    std::string last_error;
+  };
+  std::vector<Worker> workers_;
+  RolloutClientOptions options_;
+};
+
+}  // namespace deltarl
