@@ -1,0 +1,136 @@
+// Rollout worker throughput over loopback gRPC against the same decoding loop
+// called in-process (the gRPC overhead), and LoadWeights throughput.
+//
+//   rollout_bench [--batches 1,8,64] [--new-tokens 64] [--upload]
+//
+// --upload also measures publishing ~1 GB of weights (the qwen2.5-0.5b
+// architecture in bf16, random) to a worker over loopback.
+#include <torch/torch.h>
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <sstream>
+
+#include "core/file_system.h"
+#include "core/model/hf_checkpoint.h"
+#include "core/model/text_generator.h"
+#include "core/preset_files.h"
+#include "rollout_workers/rollout_server.h"
+#include "trainer/weight_publisher.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+std::string make_model(const std::string& preset, torch::ScalarType dtype, uint64_t seed) {
+  const std::string folder = deltarl::make_temporary_directory("deltarl_bench_");
+  torch::manual_seed(seed);
+  deltarl::Qwen2Config config = deltarl::Qwen2Config::preset(preset);
+  config.tie_word_embeddings = true;
+  deltarl::Qwen2ForCausalLM model(config);
+  deltarl::save_pretrained(model, folder, dtype);
+  deltarl::copy_file(deltarl::countdown_tokenizer_path(), deltarl::join_path(folder, "tokenizer.json"));
+  return folder;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int64_t> batches = {1, 8, 64};
+  int64_t new_tokens = 64;
+  bool upload = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--upload") upload = true;
+    else if (flag == "--new-tokens" && i + 1 < argc) new_tokens = std::stoll(argv[++i]);
+    else if (flag == "--batches" && i + 1 < argc) {
+      batches.clear();
+      std::stringstream list(argv[++i]);
+      for (std::string item; std::getline(list, item, ',');) batches.push_back(std::stoll(item));
+    }
+  }
+  torch::set_num_threads(2);
+  const std::string folder = make_model("small", torch::kFloat32, 1);
+  deltarl::Qwen2ForCausalLM local = deltarl::load_pretrained(folder);
+  local->eval();
+  deltarl::RolloutServerOptions server_options;
+  server_options.model_folder = folder;
+  server_options.max_batch_sequences = *std::max_element(batches.begin(), batches.end());
+  deltarl::RolloutServer server(server_options);
+  auto stub = deltarl::v1::RolloutService::NewStub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+
+  for (int64_t batch : batches) {
+    std::vector<std::vector<int64_t>> prompts;
+    std::vector<uint64_t> seeds;
+    deltarl::v1::GenerateRequest request;
+    for (int64_t b = 0; b < batch; ++b) {
+      std::vector<int64_t> prompt;
+      deltarl::v1::Prompt* wire = request.add_prompts();
+      wire->set_group_id(static_cast<uint64_t>(b));
+      for (int t = 0; t < 32; ++t) {
+        prompt.push_back(3 + (b * 37 + t * 11) % 500);
+        wire->add_token_ids(static_cast<int32_t>(prompt.back()));
+      }
+      prompts.push_back(prompt);
+      seeds.push_back(static_cast<uint64_t>(b));
+    }
+    request.set_samples_per_prompt(1);
+    request.mutable_sampling()->set_temperature(1.0);
+    request.mutable_sampling()->set_max_new_tokens(static_cast<int32_t>(new_tokens));
+    deltarl::GenerationOptions options;
+    options.max_new_tokens = new_tokens;
+    std::vector<double> in_process, over_grpc;
+    int64_t tokens_in_process = 0, tokens_over_grpc = 0;
+    for (int repeat = 0; repeat < 4; ++repeat) {  // the first of each is warm-up
+      auto start = Clock::now();
+      const auto results = deltarl::generate(local, prompts, seeds, options);
+      const double local_seconds = seconds_since(start);
+      tokens_in_process = 0;
+      for (const auto& r : results) tokens_in_process += static_cast<int64_t>(r.tokens.size());
+      start = Clock::now();
+      grpc::ClientContext context;
+      auto stream = stub->Generate(&context, request);
+      deltarl::v1::Completion completion;
+      tokens_over_grpc = 0;
+      while (stream->Read(&completion)) tokens_over_grpc += completion.length();
+      if (!stream->Finish().ok()) return 1;
+      const double grpc_seconds = seconds_since(start);
+      if (repeat > 0) {
+        in_process.push_back(tokens_in_process / local_seconds);
+        over_grpc.push_back(tokens_over_grpc / grpc_seconds);
+      }
+    }
+    std::sort(in_process.begin(), in_process.end());
+    std::sort(over_grpc.begin(), over_grpc.end());
+    std::cout << "{\"bench\": \"rollout\", \"batch\": " << batch << ", \"new_tokens\": " << new_tokens
+              << ", \"in_process_tokens_per_s\": " << in_process[1] << ", \"grpc_tokens_per_s\": " << over_grpc[1]
+              << ", \"grpc_over_in_process\": " << over_grpc[1] / in_process[1] << "}" << std::endl;
+  }
+
+  if (upload) {
+    const std::string big = make_model("qwen2.5-0.5b", torch::kBFloat16, 2);
+    deltarl::RolloutServerOptions big_options;
+    big_options.model_folder = big;
+    deltarl::RolloutServer big_server(big_options);
+    auto big_stub =
+        deltarl::v1::RolloutService::NewStub(grpc::CreateChannel(big_server.address(), grpc::InsecureChannelCredentials()));
+    deltarl::Qwen2ForCausalLM weights = deltarl::load_pretrained(big);
+    deltarl::v1::LoadWeightsReply reply;
+    const auto start = Clock::now();
+    const deltarl::Status status = deltarl::publish_weights(*big_stub, weights, 1, {}, &reply);
+    const double seconds = seconds_since(start);
+    if (!status.ok()) {
+      std::cerr << status.to_string() << "\n";
+      return 1;
+    }
+    std::cout << "{\"bench\": \"load_weights\", \"bytes\": " << reply.bytes() << ", \"seconds\": " << seconds
+              << ", \"gb_per_s\": " << reply.bytes() / 1e9 / seconds << "}" << std::endl;
+    deltarl::remove_tree(big);
+  }
+  deltarl::remove_tree(folder);
+  return 0;
+}
