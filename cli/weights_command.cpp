@@ -1,13 +1,12 @@
 #include "cli/weights_command.h"
 
 #include <algorithm>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <vector>
 
-#include "core/atomic_file_writer.h"
+#include "cli/jsonl_filter.h"
 #include "core/input_error.h"
 #include "core/jsonl_reader.h"
 #include "core/log.h"
@@ -118,29 +117,10 @@ void register_weights_command(CLI::App& app, Status* status) {
   command->add_option("-o,--output", options->output_path, "output file, or - for stdout")
       ->capture_default_str();
   command->callback([options, status] {
-    std::ifstream file;
-    std::istream* input = &std::cin;
-    std::string source = "<stdin>";
-    if (options->input_path != "-") {
-      file.open(options->input_path);
-      if (!file) {
-        *status = Status(StatusCode::kNotFound, "cannot open input \"" + options->input_path + "\"");
-        return;
-      }
-      input = &file;
-      source = options->input_path;
-    }
-    if (options->output_path == "-") {
-      *status = compute_weights(*options, *input, source, std::cout);
-      return;
-    }
-    try {
-      AtomicFileWriter writer(options->output_path);
-      *status = compute_weights(*options, *input, source, writer.stream());
-      if (status->ok()) writer.commit();
-    } catch (const std::runtime_error& error) {
-      *status = Status(StatusCode::kInvalidArgument, error.what());
-    }
+    *status = run_jsonl_filter(options->input_path, options->output_path,
+                               [&](std::istream& input, const std::string& source, std::ostream& output) {
+                                 return compute_weights(*options, input, source, output);
+                               });
   });
 }
 
