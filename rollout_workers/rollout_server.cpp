@@ -19,6 +19,8 @@ RolloutServer::RolloutServer(const RolloutServerOptions& options) : host_(option
                            &port_);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
+  // A larger HTTP/2 stream window: weight uploads are bulk transfers.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 << 20);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {

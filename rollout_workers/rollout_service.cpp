@@ -294,7 +294,8 @@ class LoadWeightsReactor final : public grpc::ServerReadReactor<v1::WeightChunk>
     Status result;
     try {
       Qwen2ForCausalLM model{nullptr};
-      result = upload_->finish(&model);
+      const std::shared_ptr<Qwen2ForCausalLM> standby = policy_->take_retired();
+      result = upload_->finish(&model, standby.get());
       if (result.ok()) policy_->install(std::move(model), upload_->version());
     } catch (const std::exception& error) {
       result = Status(StatusCode::kFailedPrecondition, error.what());

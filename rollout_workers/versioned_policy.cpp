@@ -22,7 +22,15 @@ void VersionedPolicy::install(Qwen2ForCausalLM model, uint64_t version) {
     throw std::invalid_argument("policy version " + std::to_string(version) + " is not newer than " +
                                 std::to_string(current_.version));
   }
+  retired_ = std::move(current_.model);
   current_ = {std::move(next), version};
+}
+
+std::shared_ptr<Qwen2ForCausalLM> VersionedPolicy::take_retired() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Snapshots held by running batches share the pointer: only a sole owner may be overwritten.
+  if (!retired_ || retired_.use_count() != 1) return nullptr;
+  return std::move(retired_);
 }
 
 uint64_t VersionedPolicy::version() const {

@@ -26,9 +26,15 @@ class VersionedPolicy {
   void install(Qwen2ForCausalLM model, uint64_t version);
   uint64_t version() const;
 
+  // The model the last install() retired, once no batch uses it any more
+  // (nullptr otherwise): an upload fills it in place instead of building a new
+  // module, so two models' memory is all a worker ever needs (double buffering).
+  std::shared_ptr<Qwen2ForCausalLM> take_retired();
+
  private:
   mutable std::mutex mutex_;
   Snapshot current_;
+  std::shared_ptr<Qwen2ForCausalLM> retired_;
 };
 
 }  // namespace deltarl

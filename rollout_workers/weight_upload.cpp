@@ -80,7 +80,7 @@ Status WeightUpload::add(const v1::WeightChunk& chunk) {
   return Status();
 }
 
-Status WeightUpload::finish(Qwen2ForCausalLM* model) {
+Status WeightUpload::finish(Qwen2ForCausalLM* model, const Qwen2ForCausalLM* reuse) {
   if (!saw_last_chunk_) return Status(StatusCode::kInvalidArgument, "the upload ended before a chunk marked last_chunk");
   for (const auto& [name, shape] : expected_shapes_) {
     auto it = tensors_.find(name);
@@ -94,14 +94,14 @@ Status WeightUpload::finish(Qwen2ForCausalLM* model) {
       return Status(StatusCode::kDataLoss, "tensor \"" + name + "\": CRC-32C mismatch (corrupted in transit?)");
     }
   }
-  Qwen2ForCausalLM fresh(config_);
+  Qwen2ForCausalLM target = reuse != nullptr ? *reuse : Qwen2ForCausalLM(config_);
+  if (reuse == nullptr) target->to(served_options_.device(), served_options_.dtype().toScalarType());
   torch::NoGradGuard no_grad;
-  for (auto& item : fresh->named_parameters(/*recurse=*/true)) {
+  for (auto& item : target->named_parameters(/*recurse=*/true)) {
     Incoming& tensor = tensors_.at(item.key());
     item.value().copy_(torch::from_blob(tensor.bytes.data(), tensor.shape, torch::TensorOptions().dtype(tensor.dtype)));
   }
-  fresh->to(served_options_.device(), served_options_.dtype().toScalarType());
-  *model = fresh;
+  *model = target;
   return Status();
 }
 

@@ -26,9 +26,11 @@ class WeightUpload {
   Status add(const v1::WeightChunk& chunk);
   bool saw_last_chunk() const { return saw_last_chunk_; }
 
-  // A new model holding the uploaded weights, or the reason there is none
-  // (kInvalidArgument for a missing or incomplete tensor, kDataLoss for a checksum).
-  Status finish(Qwen2ForCausalLM* model);
+  // A model holding the uploaded weights, or the reason there is none
+  // (kInvalidArgument for a missing or incomplete tensor, kDataLoss for a
+  // checksum). With `reuse` (a model of the same architecture nobody else
+  // uses), its parameters are overwritten in place; otherwise a new one is built.
+  Status finish(Qwen2ForCausalLM* model, const Qwen2ForCausalLM* reuse = nullptr);
 
   uint64_t version() const { return version_; }
   uint64_t tensor_count() const { return tensors_.size(); }

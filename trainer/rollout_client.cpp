@@ -13,6 +13,8 @@ namespace deltarl {
 RolloutClient::RolloutClient(RolloutClientOptions options) : options_(std::move(options)) {
   grpc::ChannelArguments arguments;
   arguments.SetMaxReceiveMessageSize(64 << 20);
+  arguments.SetMaxSendMessageSize(64 << 20);
+  arguments.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 << 20);
   for (const auto& address : options_.workers) {
     Worker worker;
     worker.address = address;

@@ -269,41 +269,44 @@ class LoadWeightsTest : public ::testing::Test {
 };
 
 TEST_F(LoadWeightsTest, NewWeightsChangeTheLogitsExactlyAndTagCompletions) {
-  torch::manual_seed(99);
-  Qwen2ForCausalLM fresh(Qwen2Config::preset("tiny"));
-  fresh->eval();
-  v1::LoadWeightsReply reply;
-  PublishOptions options;
-  options.chunk_bytes = 10000;  // several chunks per large tensor
-  const Status published = publish_weights(*stub_, fresh, /*version=*/1, options, &reply);
-  ASSERT_TRUE(published.ok()) << published.to_string();
-  EXPECT_EQ(reply.version(), 1u);
-  EXPECT_EQ(reply.tensors(), fresh->named_parameters().size());
-  EXPECT_EQ(served_version(), 1u);
+  // Version 1 builds a new module; version 2 refills the one version 1 retired.
+  for (uint64_t version : {1u, 2u}) {
+    torch::manual_seed(98 + version);
+    Qwen2ForCausalLM fresh(Qwen2Config::preset("tiny"));
+    fresh->eval();
+    v1::LoadWeightsReply reply;
+    PublishOptions options;
+    options.chunk_bytes = 10000;  // several chunks per large tensor
+    const Status published = publish_weights(*stub_, fresh, version, options, &reply);
+    ASSERT_TRUE(published.ok()) << published.to_string();
+    EXPECT_EQ(reply.version(), version);
+    EXPECT_EQ(reply.tensors(), fresh->named_parameters().size());
+    EXPECT_EQ(served_version(), version);
 
-  v1::GenerateRequest request;
-  v1::Prompt* prompt = request.add_prompts();
-  prompt->set_group_id(1);
-  for (int id : {5, 60, 61, 62}) prompt->add_token_ids(id);
-  request.set_samples_per_prompt(1);
-  request.mutable_sampling()->set_temperature(0);
-  request.mutable_sampling()->set_max_new_tokens(6);
-  request.set_min_policy_version(1);
-  grpc::ClientContext context;
-  auto stream = stub_->Generate(&context, request);
-  v1::Completion completion;
-  ASSERT_TRUE(stream->Read(&completion));
-  EXPECT_TRUE(stream->Finish().ok());
-  EXPECT_EQ(completion.policy_version(), 1u);
-  // Exactly the new model's greedy tokens and log-probabilities.
-  GenerationOptions greedy;
-  greedy.sampling.temperature = 0;
-  greedy.max_new_tokens = 6;
-  greedy.stop_token_ids = fresh->config().eos_token_ids;
-  const auto expected = generate(fresh, {{5, 60, 61, 62}}, {0}, greedy)[0];
-  EXPECT_EQ(std::vector<int64_t>(completion.token_ids().begin(), completion.token_ids().end()), expected.tokens);
-  for (size_t t = 0; t < expected.log_probs.size(); ++t) {
-    EXPECT_NEAR(completion.log_probs(static_cast<int>(t)), expected.log_probs[t], 1e-5);
+    v1::GenerateRequest request;
+    v1::Prompt* prompt = request.add_prompts();
+    prompt->set_group_id(1);
+    for (int id : {5, 60, 61, 62}) prompt->add_token_ids(id);
+    request.set_samples_per_prompt(1);
+    request.mutable_sampling()->set_temperature(0);
+    request.mutable_sampling()->set_max_new_tokens(6);
+    request.set_min_policy_version(version);
+    grpc::ClientContext context;
+    auto stream = stub_->Generate(&context, request);
+    v1::Completion completion;
+    ASSERT_TRUE(stream->Read(&completion));
+    EXPECT_TRUE(stream->Finish().ok());
+    EXPECT_EQ(completion.policy_version(), version);
+    // Exactly the new model's greedy tokens and log-probabilities.
+    GenerationOptions greedy;
+    greedy.sampling.temperature = 0;
+    greedy.max_new_tokens = 6;
+    greedy.stop_token_ids = fresh->config().eos_token_ids;
+    const auto expected = generate(fresh, {{5, 60, 61, 62}}, {0}, greedy)[0];
+    EXPECT_EQ(std::vector<int64_t>(completion.token_ids().begin(), completion.token_ids().end()), expected.tokens);
+    for (size_t t = 0; t < expected.log_probs.size(); ++t) {
+      EXPECT_NEAR(completion.log_probs(static_cast<int>(t)), expected.log_probs[t], 1e-5);
+    }
   }
 }
 
