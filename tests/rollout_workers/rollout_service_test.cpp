@@ -195,6 +195,44 @@ TEST_F(RolloutServiceTest, ACancelledStreamEndsAndTheWorkerKeepsServing) {
   EXPECT_TRUE(status.ok());
 }
 
+TEST_F(RolloutServiceTest, ASequenceIsStreamedTheMomentItFinishes) {
+  // Greedy outputs of two prompts, computed locally; a stop token that only the
+  // first emits, early, makes it finish long before the second.
+  Qwen2ForCausalLM local = load_pretrained(*folder_);
+  local->eval();
+  const std::vector<int64_t> a = {20, 27, 34, 41, 48}, b = {21, 28, 35, 42, 49, 56};
+  GenerationOptions greedy;
+  greedy.sampling.temperature = 0;
+  greedy.max_new_tokens = 40;
+  greedy.stop_token_ids = local->config().eos_token_ids;
+  const auto free_run = generate(local, {a, b}, {0, 0}, greedy);
+  int64_t stop = -1;
+  for (size_t t = 0; t < 4 && t < free_run[0].tokens.size() && stop < 0; ++t) {
+    const int64_t candidate = free_run[0].tokens[t];
+    if (std::find(free_run[1].tokens.begin(), free_run[1].tokens.end(), candidate) == free_run[1].tokens.end()) {
+      stop = candidate;
+    }
+  }
+  if (stop < 0 || free_run[1].tokens.size() < 20) GTEST_SKIP() << "this random model gives no usable stop token";
+  v1::GenerateRequest request;
+  for (const auto& prompt : {a, b}) {
+    v1::Prompt* p = request.add_prompts();
+    p->set_group_id(static_cast<uint64_t>(request.prompts_size()));
+    for (int64_t id : prompt) p->add_token_ids(static_cast<int32_t>(id));
+  }
+  request.set_samples_per_prompt(1);
+  request.mutable_sampling()->set_temperature(0);
+  request.mutable_sampling()->set_max_new_tokens(40);
+  request.mutable_sampling()->add_stop_token_ids(static_cast<int32_t>(stop));
+  grpc::Status status;
+  const auto completions = run(request, &status);
+  ASSERT_TRUE(status.ok());
+  ASSERT_EQ(completions.size(), 2u);
+  EXPECT_EQ(completions[0].group_id(), 1u);  // the short one first
+  EXPECT_EQ(completions[0].finish_reason(), v1::FINISH_REASON_STOP);
+  EXPECT_LT(completions[0].length(), completions[1].length());
+}
+
 TEST(RolloutServiceAuth, TheTokenIsRequiredWhenSet) {
   const std::string folder = make_temporary_directory("deltarl_worker_auth_");
   torch::manual_seed(6);
@@ -308,6 +346,37 @@ TEST_F(LoadWeightsTest, NewWeightsChangeTheLogitsExactlyAndTagCompletions) {
       EXPECT_NEAR(completion.log_probs(static_cast<int>(t)), expected.log_probs[t], 1e-5);
     }
   }
+}
+
+TEST_F(LoadWeightsTest, ABatchRunningDuringAnUploadFinishesOnItsOwnVersion) {
+  v1::GenerateRequest request;
+  for (int g = 0; g < 4; ++g) {
+    v1::Prompt* prompt = request.add_prompts();
+    prompt->set_group_id(static_cast<uint64_t>(g));
+    for (int id : {5, 60 + g, 61, 62}) prompt->add_token_ids(id);
+  }
+  request.set_samples_per_prompt(4);
+  request.mutable_sampling()->set_temperature(1.0);
+  request.mutable_sampling()->set_max_new_tokens(100);
+  grpc::ClientContext context;
+  auto stream = stub_->Generate(&context, request);
+  v1::Completion completion;
+  ASSERT_TRUE(stream->Read(&completion));  // generation under version 0 is under way
+  torch::manual_seed(5);
+  Qwen2ForCausalLM fresh(Qwen2Config::preset("tiny"));
+  ASSERT_TRUE(publish_weights(*stub_, fresh, 1, {}).ok());
+  std::set<uint64_t> versions{completion.policy_version()};
+  int received = 1;
+  while (stream->Read(&completion)) {
+    versions.insert(completion.policy_version());
+    ++received;
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(received, 16);
+  // The default engine batch (64) holds all 16, started under version 0: every
+  // completion says 0, none is a mixture reported as 1.
+  EXPECT_EQ(versions, std::set<uint64_t>{0});
+  EXPECT_EQ(served_version(), 1u);
 }
 
 TEST_F(LoadWeightsTest, StaleCorruptOrIncompleteUploadsChangeNothing) {
