@@ -1,15 +1,20 @@
-// GenerationEngine: the worker's decoding loop. Requests (each a set of
-// sequences sharing sampling options) queue up; one engine thread repeatedly
-// takes queued sequences with the same options, up to `max_batch_sequences`,
-// and decodes them as one batch with the KV cache on a snapshot of the policy.
-// Each sequence is handed to its request's callback the moment it finishes, so
-// short responses stream out while long ones still decode; new requests join at
-// the next batch. (Joining a batch mid-flight, token-level continuous batching,
-// needs per-slot KV-cache lengths and is not done yet.)
+// GenerationEngine: the worker's decoding loop, with continuous batching.
+// Requests (sets of sequences with their sampling options) queue up; one engine
+// thread keeps up to `max_batch_sequences` sequences decoding. Every step it
+// first admits queued sequences into free places (prefilling each prompt into
+// the sequence's own KV cache), then advances every running sequence by one
+// token in one batched forward (their caches assembled left-padded into a
+// batch cache), and hands each sequence that finished to its request's callback
+// at once, freeing its place for the next queued one. Sequences with different
+// sampling options share a step.
 //
-// Cancelling a request drops its queued sequences; its sequences already
-// decoding finish, and their results are discarded. stop() drains: it finishes
-// the running batch, fails what is queued with `kCancelled`, and joins the thread.
+// Versions: a sequence decodes entirely on the policy snapshot it was admitted
+// with; sequences on an older snapshot finish on it (and say so) while new ones
+// are admitted on the new one, each version group in its own forward.
+//
+// Cancelling a request drops its queued and running sequences (results of a
+// running one are discarded). stop() drains: running sequences finish, queued
+// ones are dropped with `kCancelled`, and the thread joins.
 #pragma once
 
 #include <atomic>
@@ -88,7 +93,11 @@ class GenerationEngine {
     std::shared_ptr<GenerationRequest> request;
     SequenceRequest sequence;
   };
+  struct Running;
   void run();
+  void admit(std::vector<Running>& running, std::unique_lock<std::mutex>& lock);
+  void step(std::vector<Running>& running);
+  void release(Running& sequence, bool deliver);
   void deliver_end_if_done(const std::shared_ptr<GenerationRequest>& request, std::unique_lock<std::mutex>& lock);
 
   std::shared_ptr<VersionedPolicy> policy_;

@@ -24,6 +24,11 @@ std::pair<torch::Tensor, torch::Tensor> KvCache::update(int64_t layer, const tor
   return {keys_[layer].narrow(2, 0, length_ + added), values_[layer].narrow(2, 0, length_ + added)};
 }
 
+void KvCache::set_length(int64_t length) {
+  TORCH_CHECK(length >= 0 && length <= capacity_, "KV cache length ", length, " outside [0, ", capacity_, "]");
+  length_ = length;
+}
+
 void KvCache::advance(int64_t positions) {
   TORCH_CHECK(length_ + positions <= capacity_, "KV cache advanced past its capacity");
   length_ += positions;

@@ -30,6 +30,14 @@ class KvCache {
   void advance(int64_t positions);
   void reset() { length_ = 0; }
 
+  // Direct access to a layer's storage (batch, kv_heads, capacity, head_dim) and
+  // to the length, for assembling the caches of separate sequences into one
+  // batch (the rollout workers' continuous batching).
+  int64_t num_layers() const { return static_cast<int64_t>(keys_.size()); }
+  torch::Tensor& keys(int64_t layer) { return keys_[static_cast<size_t>(layer)]; }
+  torch::Tensor& values(int64_t layer) { return values_[static_cast<size_t>(layer)]; }
+  void set_length(int64_t length);
+
  private:
   std::vector<torch::Tensor> keys_, values_;
   int64_t batch_, capacity_;

@@ -7,8 +7,10 @@
 #include <grpcpp/grpcpp.h>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "core/file_system.h"
 #include "core/model/hf_checkpoint.h"
@@ -231,6 +233,48 @@ TEST_F(RolloutServiceTest, ASequenceIsStreamedTheMomentItFinishes) {
   EXPECT_EQ(completions[0].group_id(), 1u);  // the short one first
   EXPECT_EQ(completions[0].finish_reason(), v1::FINISH_REASON_STOP);
   EXPECT_LT(completions[0].length(), completions[1].length());
+}
+
+TEST_F(RolloutServiceTest, ANewRequestJoinsARunningBatch) {
+  // A long greedy generation (checked locally not to stop early) is running when
+  // a short request arrives: with continuous batching the short one is admitted
+  // into the running batch and finishes first.
+  Qwen2ForCausalLM local = load_pretrained(*folder_);
+  local->eval();
+  const std::vector<int64_t> long_prompt = {30, 31, 32};
+  GenerationOptions greedy;
+  greedy.sampling.temperature = 0;
+  greedy.max_new_tokens = 80;
+  greedy.stop_token_ids = local->config().eos_token_ids;
+  if (generate(local, {long_prompt}, {0}, greedy)[0].tokens.size() < 80) GTEST_SKIP() << "greedy run stops early";
+  auto make = [](const std::vector<int64_t>& ids, int max_new_tokens) {
+    v1::GenerateRequest request;
+    v1::Prompt* prompt = request.add_prompts();
+    for (int64_t id : ids) prompt->add_token_ids(static_cast<int32_t>(id));
+    request.set_samples_per_prompt(1);
+    request.mutable_sampling()->set_temperature(0);
+    request.mutable_sampling()->set_max_new_tokens(max_new_tokens);
+    return request;
+  };
+  std::atomic<int> order{0};
+  int long_finished_at = -1, short_finished_at = -1;
+  std::thread long_stream([&] {
+    grpc::Status status;
+    run(make(long_prompt, 80), &status);
+    long_finished_at = order++;
+  });
+  for (int waited = 0; waited < 200; ++waited) {  // until the long one is decoding
+    grpc::ClientContext context;
+    v1::WorkerStatus worker;
+    stub_->GetStatus(&context, v1::GetStatusRequest(), &worker);
+    if (worker.running_sequences() > 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  grpc::Status status;
+  EXPECT_EQ(run(make({40, 41}, 3), &status).size(), 1u);
+  short_finished_at = order++;
+  long_stream.join();
+  EXPECT_LT(short_finished_at, long_finished_at);
 }
 
 TEST(RolloutServiceAuth, TheTokenIsRequiredWhenSet) {
