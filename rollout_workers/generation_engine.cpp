@@ -68,28 +68,31 @@ void GenerationEngine::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-// One sequence being decoded: its own KV cache and random stream.
+// One sequence being decoded: its row in its version group's cache, its random stream.
 struct GenerationEngine::Running {
   Pending pending;
-  VersionedPolicy::Snapshot policy;
-  std::unique_ptr<KvCache> cache;  // (1, kv, prompt + max_new_tokens, d)
   std::mt19937_64 random;
   GeneratedSequence generated;
-  int64_t next_token = 0;          // sampled, not yet fed to the model
+  int64_t length = 0;      // positions in its cache row
+  int64_t next_token = 0;  // sampled, not yet fed to the model
   bool finished = false;
+};
+
+// The sequences decoding on one policy version, packed in rows 0..n-1 of a cache.
+struct GenerationEngine::VersionGroup {
+  VersionedPolicy::Snapshot policy;
+  std::unique_ptr<KvCache> cache;  // (max_batch, kv, capacity, d), per-row mode
+  std::vector<Running> running;    // running[r] lives in cache row r
 };
 
 namespace {
 
-// Picks the next token from `logits` (vocab,) and records it; true when the sequence is done.
-bool choose(const torch::Tensor& logits, const GenerationOptions& options, std::mt19937_64& random,
-            GeneratedSequence& generated, int64_t* token) {
-  *token = sample_token(logits, options.sampling, random);
-  const double temperature = options.sampling.temperature > 0 ? options.sampling.temperature : 1.0;
-  const float log_prob = token_log_probs(logits.unsqueeze(0), torch::tensor({*token}), temperature).item<float>();
-  generated.tokens.push_back(*token);
+// Picks the next token from `logits` (vocab,) and records it with its log-prob
+// (`log_prob` precomputed over the whole batch); true when the sequence is done.
+bool record(int64_t token, float log_prob, const GenerationOptions& options, GeneratedSequence& generated) {
+  generated.tokens.push_back(token);
   generated.log_probs.push_back(log_prob);
-  const bool stop = std::find(options.stop_token_ids.begin(), options.stop_token_ids.end(), *token) !=
+  const bool stop = std::find(options.stop_token_ids.begin(), options.stop_token_ids.end(), token) !=
                     options.stop_token_ids.end();
   if (stop || static_cast<int64_t>(generated.tokens.size()) >= options.max_new_tokens) {
     generated.finish_reason = stop ? "stop" : "length";
@@ -98,106 +101,192 @@ bool choose(const torch::Tensor& logits, const GenerationOptions& options, std::
   return false;
 }
 
+double log_prob_temperature(const GenerationOptions& options) {
+  return options.sampling.temperature > 0 ? options.sampling.temperature : 1.0;
+}
+
+// Copies cache row `from` (its first `length` columns) to row `to`, every layer.
+void move_row(KvCache& cache, int64_t from, int64_t to, int64_t length) {
+  for (int64_t layer = 0; layer < cache.num_layers(); ++layer) {
+    cache.keys(layer)[to].narrow(1, 0, length).copy_(cache.keys(layer)[from].narrow(1, 0, length));
+    cache.values(layer)[to].narrow(1, 0, length).copy_(cache.values(layer)[from].narrow(1, 0, length));
+  }
+}
+
 }  // namespace
 
-void GenerationEngine::release(Running& sequence, bool deliver) {
-  auto& request = sequence.pending.request;
+void GenerationEngine::release(Running& sequence, uint64_t version, bool deliver) {
+  auto request = sequence.pending.request;
   if (deliver && !request->cancelled()) {
-    request->on_sequence_({sequence.pending.sequence.tag, sequence.generated, sequence.policy.version});
+    request->on_sequence_({sequence.pending.sequence.tag, sequence.generated, version});
   }
   std::unique_lock<std::mutex> lock(mutex_);
   --request->outstanding_;
   deliver_end_if_done(request, lock);
 }
 
-void GenerationEngine::admit(std::vector<Running>& running, std::unique_lock<std::mutex>& lock) {
+void GenerationEngine::admit(std::vector<std::unique_ptr<VersionGroup>>& groups, std::unique_lock<std::mutex>& lock) {
+  size_t running = 0;
+  for (const auto& group : groups) running += group->running.size();
   std::vector<Pending> admitted;
-  while (!queue_.empty() && static_cast<int64_t>(running.size() + admitted.size()) < max_batch_sequences_) {
+  while (!queue_.empty() && static_cast<int64_t>(running + admitted.size()) < max_batch_sequences_) {
     admitted.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
   lock.unlock();
+  if (admitted.empty()) {
+    lock.lock();
+    return;
+  }
+  // New sequences go to the current version's group (made when the version is new).
   const VersionedPolicy::Snapshot policy = policy_->snapshot();
-  for (auto& pending : admitted) {
-    Running sequence;
-    sequence.pending = std::move(pending);
-    sequence.policy = policy;
-    sequence.random.seed(sequence.pending.sequence.seed);
-    const GenerationOptions& options = sequence.pending.request->options_;
-    const auto& prompt = sequence.pending.sequence.prompt;
-    Qwen2ForCausalLM& model = *policy.model;
-    try {  // prefill the prompt into the sequence's own cache and pick its first token
-      sequence.cache = std::make_unique<KvCache>(
-          model->make_cache(1, static_cast<int64_t>(prompt.size()) + options.max_new_tokens));
-      const torch::Tensor ids = torch::tensor(prompt).unsqueeze(0).to(model->model->embed_tokens->weight.device());
-      const torch::Tensor logits = model->forward(ids, {}, {}, sequence.cache.get());  // (1, P, vocab)
-      sequence.finished = choose(logits[0][logits.size(1) - 1], options, sequence.random, sequence.generated,
-                                 &sequence.next_token);
-    } catch (const std::exception& error) {
-      log_error(std::string("prefill failed: ") + error.what());
+  if (groups.empty() || groups.back()->policy.version != policy.version) {
+    auto group = std::make_unique<VersionGroup>();
+    group->policy = policy;
+    groups.push_back(std::move(group));
+  }
+  VersionGroup& group = *groups.back();
+  Qwen2ForCausalLM& model = *group.policy.model;
+  const auto device = model->model->embed_tokens->weight.device();
+  std::vector<Running> fresh;
+  try {
+    // Room in the group's cache for the longest newcomer: grow it (keeping the rows) when needed.
+    int64_t needed = 0, longest_prompt = 0;
+    for (const auto& pending : admitted) {
+      const int64_t prompt = static_cast<int64_t>(pending.sequence.prompt.size());
+      needed = std::max(needed, prompt + pending.request->options_.max_new_tokens);
+      longest_prompt = std::max(longest_prompt, prompt);
+    }
+    if (!group.cache || group.cache->capacity() < needed) {
+      const int64_t capacity = std::max<int64_t>(needed, group.cache ? group.cache->capacity() * 2 : 256);
+      auto grown = std::make_unique<KvCache>(model->make_cache(max_batch_sequences_, capacity));
+      if (group.cache) {
+        for (int64_t layer = 0; layer < grown->num_layers(); ++layer) {
+          const int64_t old = group.cache->capacity();
+          grown->keys(layer).narrow(2, 0, old).copy_(group.cache->keys(layer));
+          grown->values(layer).narrow(2, 0, old).copy_(group.cache->values(layer));
+        }
+      }
+      group.cache = std::move(grown);
+    }
+    // Prefill all newcomers in one left-padded batch, then move each into the next free row.
+    const int64_t count = static_cast<int64_t>(admitted.size());
+    torch::Tensor ids = torch::zeros({count, longest_prompt}, torch::kInt64);
+    torch::Tensor mask = torch::zeros({count, longest_prompt}, torch::kInt64);
+    for (int64_t i = 0; i < count; ++i) {
+      const auto& prompt = admitted[static_cast<size_t>(i)].sequence.prompt;
+      const int64_t offset = longest_prompt - static_cast<int64_t>(prompt.size());
+      ids[i].narrow(0, offset, static_cast<int64_t>(prompt.size())).copy_(torch::tensor(prompt));
+      mask[i].narrow(0, offset, static_cast<int64_t>(prompt.size())).fill_(1);
+    }
+    const torch::Tensor positions = (mask.cumsum(1) - 1).clamp_min(0);
+    KvCache prefill = model->make_cache(count, longest_prompt);
+    const torch::Tensor logits = model->forward(ids.to(device), mask.to(device), positions.to(device), &prefill)
+                                     .select(1, longest_prompt - 1)
+                                     .to(torch::kCPU);  // (count, vocab)
+    for (int64_t i = 0; i < count; ++i) {
+      Running sequence;
+      sequence.pending = std::move(admitted[static_cast<size_t>(i)]);
+      sequence.random.seed(sequence.pending.sequence.seed);
+      const GenerationOptions& options = sequence.pending.request->options_;
+      const int64_t length = static_cast<int64_t>(sequence.pending.sequence.prompt.size());
+      const int64_t row = static_cast<int64_t>(group.running.size() + fresh.size());
+      for (int64_t layer = 0; layer < prefill.num_layers(); ++layer) {
+        group.cache->keys(layer)[row].narrow(1, 0, length).copy_(prefill.keys(layer)[i].narrow(1, longest_prompt - length, length));
+        group.cache->values(layer)[row].narrow(1, 0, length).copy_(prefill.values(layer)[i].narrow(1, longest_prompt - length, length));
+      }
+      sequence.length = length;
+      sequence.next_token = sample_token(logits[i], options.sampling, sequence.random);
+      const float log_prob =
+          token_log_probs(logits[i].unsqueeze(0), torch::tensor({sequence.next_token}), log_prob_temperature(options))
+              .item<float>();
+      sequence.finished = record(sequence.next_token, log_prob, options, sequence.generated);
+      fresh.push_back(std::move(sequence));
+    }
+  } catch (const std::exception& error) {
+    log_error(std::string("prefill failed: ") + error.what());
+    for (auto& pending : admitted) {
+      if (!pending.request) continue;  // already moved into `fresh`
+      Running sequence;
+      sequence.pending = std::move(pending);
       sequence.pending.request->cancel();
-      release(sequence, /*deliver=*/false);
-      continue;
+      release(sequence, group.policy.version, /*deliver=*/false);
     }
+    for (auto& sequence : fresh) {
+      sequence.pending.request->cancel();
+      release(sequence, group.policy.version, /*deliver=*/false);
+    }
+    lock.lock();
+    return;
+  }
+  // Fresh sequence i was written to row base + i. One that finished on its first
+  // token leaves; the rest move down into consecutive rows after the running ones.
+  const int64_t base = static_cast<int64_t>(group.running.size());
+  for (size_t i = 0; i < fresh.size(); ++i) {
+    Running& sequence = fresh[i];
     if (sequence.finished) {
-      release(sequence, /*deliver=*/true);
+      release(sequence, group.policy.version, /*deliver=*/true);
       continue;
     }
-    running.push_back(std::move(sequence));
+    const int64_t written = base + static_cast<int64_t>(i), row = static_cast<int64_t>(group.running.size());
+    if (row != written) move_row(*group.cache, written, row, sequence.length);
+    group.running.push_back(std::move(sequence));
   }
   lock.lock();
 }
 
-void GenerationEngine::step(std::vector<Running>& running) {
-  // One forward per policy version: sequences admitted before a weight swap
-  // finish on their own weights.
-  std::map<uint64_t, std::vector<size_t>> by_version;
-  for (size_t i = 0; i < running.size(); ++i) by_version[running[i].policy.version].push_back(i);
-  for (const auto& [version, rows] : by_version) {
-    Qwen2ForCausalLM& model = *running[rows.front()].policy.model;
-    const auto device = model->model->embed_tokens->weight.device();
-    const int64_t batch = static_cast<int64_t>(rows.size());
-    int64_t longest = 0;
-    for (size_t i : rows) longest = std::max(longest, running[i].cache->length());
-    // Each sequence's cache, right-aligned at `longest`, in one batch cache with room for the new token.
-    KvCache batch_cache = model->make_cache(batch, longest + 1);
-    torch::Tensor mask = torch::zeros({batch, longest + 1}, torch::kInt64);
-    torch::Tensor positions = torch::zeros({batch, 1}, torch::kInt64);
-    torch::Tensor tokens = torch::zeros({batch, 1}, torch::kInt64);
-    for (int64_t r = 0; r < batch; ++r) {
-      Running& sequence = running[rows[static_cast<size_t>(r)]];
-      const int64_t length = sequence.cache->length(), offset = longest - length;
-      for (int64_t layer = 0; layer < batch_cache.num_layers(); ++layer) {
-        batch_cache.keys(layer)[r].narrow(1, offset, length).copy_(sequence.cache->keys(layer)[0].narrow(1, 0, length));
-        batch_cache.values(layer)[r].narrow(1, offset, length).copy_(sequence.cache->values(layer)[0].narrow(1, 0, length));
-      }
-      mask[r].narrow(0, offset, length + 1).fill_(1);
-      positions[r][0] = length;
-      tokens[r][0] = sequence.next_token;
-    }
-    batch_cache.set_length(longest);
-    torch::Tensor logits = model->forward(tokens.to(device), mask.to(device), positions.to(device), &batch_cache);  // (b, 1, vocab)
-    torch::Tensor last = logits.select(1, 0).to(torch::kCPU);
-    for (int64_t r = 0; r < batch; ++r) {
-      Running& sequence = running[rows[static_cast<size_t>(r)]];
-      const int64_t length = sequence.cache->length();
-      for (int64_t layer = 0; layer < batch_cache.num_layers(); ++layer) {  // keep the new position
-        sequence.cache->keys(layer)[0].narrow(1, length, 1).copy_(batch_cache.keys(layer)[r].narrow(1, longest, 1));
-        sequence.cache->values(layer)[0].narrow(1, length, 1).copy_(batch_cache.values(layer)[r].narrow(1, longest, 1));
-      }
-      sequence.cache->advance(1);
-      sequence.finished = choose(last[r], sequence.pending.request->options_, sequence.random, sequence.generated,
-                                 &sequence.next_token);
-    }
+void GenerationEngine::step(VersionGroup& group) {
+  Qwen2ForCausalLM& model = *group.policy.model;
+  const auto device = model->model->embed_tokens->weight.device();
+  const int64_t batch = static_cast<int64_t>(group.running.size());
+  std::vector<int64_t> lengths;
+  for (const auto& sequence : group.running) lengths.push_back(sequence.length);
+  group.cache->use_row_lengths(lengths);
+  const int64_t longest = group.cache->length();
+  torch::Tensor mask = torch::zeros({batch, longest + 1}, torch::kInt64);
+  torch::Tensor positions = torch::zeros({batch, 1}, torch::kInt64);
+  torch::Tensor tokens = torch::zeros({batch, 1}, torch::kInt64);
+  for (int64_t r = 0; r < batch; ++r) {
+    const Running& sequence = group.running[static_cast<size_t>(r)];
+    mask[r].narrow(0, 0, sequence.length + 1).fill_(1);
+    positions[r][0] = sequence.length;
+    tokens[r][0] = sequence.next_token;
+  }
+  // One token for every row, each at its own position. (b, 1, vocab) → (b, vocab)
+  const torch::Tensor logits =
+      model->forward(tokens.to(device), mask.to(device), positions.to(device), group.cache.get()).select(1, 0);
+  const torch::Tensor rows = logits.to(torch::kCPU);
+  std::vector<int64_t> chosen(static_cast<size_t>(batch));
+  std::vector<double> temperatures(static_cast<size_t>(batch));
+  for (int64_t r = 0; r < batch; ++r) {
+    Running& sequence = group.running[static_cast<size_t>(r)];
+    const GenerationOptions& options = sequence.pending.request->options_;
+    chosen[static_cast<size_t>(r)] = sample_token(rows[r], options.sampling, sequence.random);
+    temperatures[static_cast<size_t>(r)] = log_prob_temperature(options);
+  }
+  // Log-probs for the whole batch at once, each row at its own temperature.
+  const torch::Tensor scaled = rows / torch::tensor(temperatures, torch::kFloat64).to(torch::kFloat32).unsqueeze(1);
+  const torch::Tensor log_probs = token_log_probs(scaled, torch::tensor(chosen), 1.0);
+  const float* log_prob = log_probs.data_ptr<float>();
+  for (int64_t r = 0; r < batch; ++r) {
+    Running& sequence = group.running[static_cast<size_t>(r)];
+    sequence.length += 1;
+    sequence.next_token = chosen[static_cast<size_t>(r)];
+    sequence.finished = record(sequence.next_token, log_prob[r], sequence.pending.request->options_, sequence.generated);
   }
 }
 
 void GenerationEngine::run() {
   torch::NoGradGuard no_grad;
-  std::vector<Running> running;
+  std::vector<std::unique_ptr<VersionGroup>> groups;
+  auto running_count = [&] {
+    size_t count = 0;
+    for (const auto& group : groups) count += group->running.size();
+    return count;
+  };
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
-    wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || !running.empty(); });
+    wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || running_count() > 0; });
     // Cancelled requests give up their queued sequences; on stop, everything queued does.
     for (auto it = queue_.begin(); it != queue_.end();) {
       if (stopping_ || it->request->cancelled()) {
@@ -211,44 +300,50 @@ void GenerationEngine::run() {
         ++it;
       }
     }
-    if (stopping_ && running.empty()) return;
+    if (stopping_ && running_count() == 0) return;
     const auto start = std::chrono::steady_clock::now();
-    int64_t tokens = 0;
-    try {
-      if (!stopping_) admit(running, lock);
-      lock.unlock();
-      // Cancelled requests' running sequences leave without a result.
-      for (auto& sequence : running) {
-        if (sequence.pending.request->cancelled() && !sequence.finished) {
-          sequence.finished = true;
-          release(sequence, /*deliver=*/false);
-          sequence.pending.request.reset();
+    size_t stepped = 0;
+    if (!stopping_) admit(groups, lock);
+    lock.unlock();
+    for (auto& group : groups) {
+      auto& running = group->running;
+      try {
+        if (!running.empty()) {
+          step(*group);
+          stepped += running.size();
         }
-      }
-      running.erase(std::remove_if(running.begin(), running.end(), [](const Running& s) { return !s.pending.request; }),
-                    running.end());
-      if (!running.empty()) {
-        step(running);
-        tokens = static_cast<int64_t>(running.size());
+      } catch (const std::exception& error) {
+        log_error(std::string("generation failed: ") + error.what());
         for (auto& sequence : running) {
-          if (sequence.finished) release(sequence, /*deliver=*/true);
+          sequence.pending.request->cancel();
+          sequence.finished = true;
         }
-        running.erase(std::remove_if(running.begin(), running.end(), [](const Running& s) { return s.finished; }),
-                      running.end());
       }
-    } catch (const std::exception& error) {
-      log_error(std::string("generation failed: ") + error.what());
-      if (lock.owns_lock()) lock.unlock();  // release() takes the lock itself
-      for (auto& sequence : running) {
-        sequence.pending.request->cancel();
-        release(sequence, /*deliver=*/false);
+      // Finished and cancelled sequences leave; the last row moves into each gap.
+      for (size_t r = 0; r < running.size();) {
+        Running& sequence = running[r];
+        const bool cancelled = sequence.pending.request->cancelled();
+        if (!sequence.finished && !cancelled) {
+          ++r;
+          continue;
+        }
+        release(sequence, group->policy.version, /*deliver=*/sequence.finished && !cancelled);
+        const size_t last = running.size() - 1;
+        if (r != last) {
+          move_row(*group->cache, static_cast<int64_t>(last), static_cast<int64_t>(r), running[last].length);
+          running[r] = std::move(running[last]);
+        }
+        running.pop_back();
       }
-      running.clear();
     }
+    // A group of an older version is dropped once its last sequence is done.
+    groups.erase(std::remove_if(groups.begin(), groups.end() - (groups.empty() ? 0 : 1),
+                                [](const std::unique_ptr<VersionGroup>& g) { return g->running.empty(); }),
+                 groups.end() - (groups.empty() ? 0 : 1));
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (!lock.owns_lock()) lock.lock();
-    running_ = static_cast<int32_t>(running.size());
-    if (seconds > 0 && tokens > 0) tokens_per_second_ = 0.8 * tokens_per_second_ + 0.2 * (tokens / seconds);
+    lock.lock();
+    running_ = static_cast<int32_t>(running_count());
+    if (seconds > 0 && stepped > 0) tokens_per_second_ = 0.8 * tokens_per_second_ + 0.2 * (stepped / seconds);
   }
 }
 

@@ -1,12 +1,12 @@
 // GenerationEngine: the worker's decoding loop, with continuous batching.
 // Requests (sets of sequences with their sampling options) queue up; one engine
 // thread keeps up to `max_batch_sequences` sequences decoding. Every step it
-// first admits queued sequences into free places (prefilling each prompt into
-// the sequence's own KV cache), then advances every running sequence by one
-// token in one batched forward (their caches assembled left-padded into a
-// batch cache), and hands each sequence that finished to its request's callback
-// at once, freeing its place for the next queued one. Sequences with different
-// sampling options share a step.
+// first admits queued sequences into free rows of a shared per-row KV cache
+// (prefilling each prompt), then advances every running sequence by one token
+// in one batched forward, each row at its own position, and hands each
+// sequence that finished to its request's callback at once, freeing its row
+// for the next queued one (rows stay packed: the last moves into the gap).
+// Sequences with different sampling options share a step.
 //
 // Versions: a sequence decodes entirely on the policy snapshot it was admitted
 // with; sequences on an older snapshot finish on it (and say so) while new ones
@@ -94,10 +94,11 @@ class GenerationEngine {
     SequenceRequest sequence;
   };
   struct Running;
+  struct VersionGroup;
   void run();
-  void admit(std::vector<Running>& running, std::unique_lock<std::mutex>& lock);
-  void step(std::vector<Running>& running);
-  void release(Running& sequence, bool deliver);
+  void admit(std::vector<std::unique_ptr<VersionGroup>>& groups, std::unique_lock<std::mutex>& lock);
+  void step(VersionGroup& group);
+  void release(Running& sequence, uint64_t version, bool deliver);
   void deliver_end_if_done(const std::shared_ptr<GenerationRequest>& request, std::unique_lock<std::mutex>& lock);
 
   std::shared_ptr<VersionedPolicy> policy_;

@@ -1,6 +1,9 @@
 #include "core/model/kv_cache.h"
 
 #include <c10/util/Exception.h>
+#include <torch/torch.h>
+
+#include <algorithm>
 
 namespace deltarl {
 
@@ -13,8 +16,29 @@ KvCache::KvCache(int64_t num_layers, int64_t batch, int64_t kv_heads, int64_t ca
   }
 }
 
+void KvCache::use_row_lengths(std::vector<int64_t> lengths) {
+  TORCH_CHECK(static_cast<int64_t>(lengths.size()) <= batch_, "more active rows than the cache holds");
+  per_row_ = true;
+  row_lengths_ = std::move(lengths);
+  length_ = row_lengths_.empty() ? 0 : *std::max_element(row_lengths_.begin(), row_lengths_.end());
+}
+
 std::pair<torch::Tensor, torch::Tensor> KvCache::update(int64_t layer, const torch::Tensor& keys,
                                                         const torch::Tensor& values) {
+  if (per_row_) {
+    const int64_t active = static_cast<int64_t>(row_lengths_.size());
+    TORCH_CHECK(keys.size(0) == active && keys.size(2) == 1, "a per-row KV cache takes one new token for each of its ",
+                active, " active rows, got ", keys.sizes());
+    TORCH_CHECK(length_ + 1 <= capacity_, "KV cache full: a row would pass capacity ", capacity_);
+    const auto index_options = torch::TensorOptions().dtype(torch::kInt64).device(keys.device());
+    const torch::Tensor rows = torch::arange(active, index_options);
+    const torch::Tensor columns = torch::tensor(row_lengths_, torch::kInt64).to(keys.device());
+    using torch::indexing::Slice;
+    keys_[layer].index_put_({rows, Slice(), columns}, keys.squeeze(2));
+    values_[layer].index_put_({rows, Slice(), columns}, values.squeeze(2));
+    return {keys_[layer].narrow(0, 0, active).narrow(2, 0, length_ + 1),
+            values_[layer].narrow(0, 0, active).narrow(2, 0, length_ + 1)};
+  }
   const int64_t added = keys.size(2);
   TORCH_CHECK(length_ + added <= capacity_, "KV cache full: ", length_, " + ", added, " positions exceed capacity ",
               capacity_, " (raise max_new_tokens' budget or the cache size)");
@@ -32,6 +56,7 @@ void KvCache::set_length(int64_t length) {
 void KvCache::advance(int64_t positions) {
   TORCH_CHECK(length_ + positions <= capacity_, "KV cache advanced past its capacity");
   length_ += positions;
+  for (auto& row : row_lengths_) row += positions;
 }
 
 }  // namespace deltarl

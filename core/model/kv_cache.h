@@ -1,7 +1,13 @@
 // KvCache: keys and values of every layer for incremental decoding, preallocated
-// to a fixed capacity so decoding never reallocates. All rows of the batch
-// advance together (one shared length); rows shorter than others are handled by
-// the attention mask the caller passes (left padding).
+// to a fixed capacity so decoding never reallocates. By default all rows of the
+// batch advance together (one shared length); rows shorter than others are
+// handled by the attention mask the caller passes (left padding).
+//
+// Per-row mode (use_row_lengths): the first `active` rows each hold their own
+// sequence from column 0 with its own length; a one-token step writes each
+// row's new key at that row's length, and the caller's attention mask marks
+// each row's valid columns [0, length]. The rollout engine's continuous
+// batching keeps its running sequences in these rows.
 #pragma once
 
 #include <cstdint>
@@ -38,10 +44,18 @@ class KvCache {
   torch::Tensor& values(int64_t layer) { return values_[static_cast<size_t>(layer)]; }
   void set_length(int64_t length);
 
+  // Per-row mode with these lengths for rows 0 .. lengths.size()-1 (the active
+  // rows); length() is then their maximum and advance(1) moves every one.
+  void use_row_lengths(std::vector<int64_t> lengths);
+  const std::vector<int64_t>& row_lengths() const { return row_lengths_; }
+  bool per_row() const { return per_row_; }
+
  private:
   std::vector<torch::Tensor> keys_, values_;
   int64_t batch_, capacity_;
   int64_t length_ = 0;
+  bool per_row_ = false;
+  std::vector<int64_t> row_lengths_;
 };
 
 }  // namespace deltarl

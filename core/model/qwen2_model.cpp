@@ -134,8 +134,8 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& input_ids, const torc
   const auto dtype = hidden.scalar_type();
   torch::Tensor cos = angles.cos().to(dtype), sin = angles.sin().to(dtype);
 
-  // (b, 1, s, total): causal, minus padded keys; every query also sees itself, so
-  // padding rows never have an all-masked softmax (their outputs are unused).
+  // (b, 1, s, total): causal, minus padded keys; a query left with no key at all
+  // (a padding position) sees itself, so no softmax is ever all-masked.
   torch::Tensor query_positions = torch::arange(past, total, torch::TensorOptions().dtype(torch::kInt64).device(device));
   torch::Tensor key_positions = torch::arange(0, total, torch::TensorOptions().dtype(torch::kInt64).device(device));
   torch::Tensor causal = key_positions.unsqueeze(0) <= query_positions.unsqueeze(1);  // (s, total)
@@ -144,8 +144,10 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& input_ids, const torc
     TORCH_CHECK(attention_mask.size(0) == b && attention_mask.size(1) == total, "attention_mask must be (batch, ",
                 total, ") covering cached and new positions, got ", attention_mask.sizes());
     torch::Tensor key_valid = attention_mask.to(bool_options).view({b, 1, 1, total});
+    mask = mask & key_valid;
+    // A query with no key left (a padding position) attends to itself only.
     torch::Tensor itself = (key_positions.unsqueeze(0) == query_positions.unsqueeze(1)).view({1, 1, s, total});
-    mask = (mask & key_valid) | itself;
+    mask = mask | (itself & mask.any(/*dim=*/-1, /*keepdim=*/true).logical_not());
   }
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
     hidden = layers[static_cast<size_t>(i)]->as<Qwen2DecoderLayer>()->forward(hidden, cos, sin, mask, cache, i);
