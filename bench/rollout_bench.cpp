@@ -1,7 +1,7 @@
 // Rollout worker throughput over loopback gRPC against the same decoding loop
 // called in-process (the gRPC overhead), and LoadWeights throughput.
 //
-//   rollout_bench [--batches 1,8,64] [--new-tokens 64] [--upload]
+//   rollout_bench [--batches 1,8,64] [--new-tokens 64] [--greedy] [--model DIR] [--upload]
 //
 // --upload also measures publishing ~1 GB of weights (the qwen2.5-0.5b
 // architecture in bf16, random) to a worker over loopback.
@@ -42,10 +42,13 @@ std::string make_model(const std::string& preset, torch::ScalarType dtype, uint6
 int main(int argc, char** argv) {
   std::vector<int64_t> batches = {1, 8, 64};
   int64_t new_tokens = 64;
-  bool upload = false;
+  bool upload = false, greedy = false;
+  std::string model_folder;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--upload") upload = true;
+    else if (flag == "--greedy") greedy = true;
+    else if (flag == "--model" && i + 1 < argc) model_folder = argv[++i];
     else if (flag == "--new-tokens" && i + 1 < argc) new_tokens = std::stoll(argv[++i]);
     else if (flag == "--batches" && i + 1 < argc) {
       batches.clear();
@@ -54,7 +57,8 @@ int main(int argc, char** argv) {
     }
   }
   torch::set_num_threads(2);
-  const std::string folder = make_model("small", torch::kFloat32, 1);
+  const bool own_model = model_folder.empty();
+  const std::string folder = own_model ? make_model("small", torch::kFloat32, 1) : model_folder;
   deltarl::Qwen2ForCausalLM local = deltarl::load_pretrained(folder);
   local->eval();
   deltarl::RolloutServerOptions server_options;
@@ -79,10 +83,11 @@ int main(int argc, char** argv) {
       seeds.push_back(static_cast<uint64_t>(b));
     }
     request.set_samples_per_prompt(1);
-    request.mutable_sampling()->set_temperature(1.0);
+    request.mutable_sampling()->set_temperature(greedy ? 0.0 : 1.0);
     request.mutable_sampling()->set_max_new_tokens(static_cast<int32_t>(new_tokens));
     deltarl::GenerationOptions options;
     options.max_new_tokens = new_tokens;
+    if (greedy) options.sampling.temperature = 0;
     std::vector<double> in_process, over_grpc;
     int64_t tokens_in_process = 0, tokens_over_grpc = 0;
     for (int repeat = 0; repeat < 4; ++repeat) {  // the first of each is warm-up
@@ -106,7 +111,7 @@ int main(int argc, char** argv) {
     }
     std::sort(in_process.begin(), in_process.end());
     std::sort(over_grpc.begin(), over_grpc.end());
-    std::cout << "{\"bench\": \"rollout\", \"batch\": " << batch << ", \"new_tokens\": " << new_tokens
+    std::cout << "{\"bench\": \"rollout\", \"greedy\": " << (greedy ? "true" : "false") << ", \"batch\": " << batch << ", \"new_tokens\": " << new_tokens
               << ", \"in_process_tokens_per_s\": " << in_process[1] << ", \"grpc_tokens_per_s\": " << over_grpc[1]
               << ", \"grpc_over_in_process\": " << over_grpc[1] / in_process[1] << "}" << std::endl;
   }
@@ -142,6 +147,6 @@ int main(int argc, char** argv) {
               << again_seconds << ", \"gb_per_s\": " << reply.bytes() / 1e9 / again_seconds << "}" << std::endl;
     deltarl::remove_tree(big);
   }
-  deltarl::remove_tree(folder);
+  if (own_model) deltarl::remove_tree(folder);
   return 0;
 }
