@@ -8,9 +8,12 @@
 
 #include "core/file_system.h"
 #include "core/input_error.h"
+#include "tests/support/input_error_message.h"
 
 namespace deltarl {
 namespace {
+
+using testing_support::input_error_message;
 
 const std::string kFixtures = std::string(DELTARL_TEST_FIXTURES_DIR) + "/qwen2-tiny/";
 
@@ -22,14 +25,6 @@ class HfCheckpointTest : public ::testing::Test {
   void TearDown() override { remove_tree(folder_); }
   std::string in_folder(const std::string& name) const { return join_path(folder_, name); }
 
-  std::string error_of(const std::function<void()>& action) {
-    try {
-      action();
-    } catch (const InputError& error) {
-      return error.what();
-    }
-    return "";
-  }
   void copy_fixture(const std::string& name) {
     for (const auto& file : {"config.json", "model.safetensors"}) {
       copy_file(kFixtures + name + "/" + file, in_folder(file));
@@ -85,41 +80,41 @@ TEST_F(HfCheckpointTest, Bfloat16SaveRecordsTheDtype) {
 TEST_F(HfCheckpointTest, MissingConfigFieldsAndUnsupportedSettingsAreNamed) {
   copy_fixture("tied");
   edit_config([](auto& c) { c.erase("num_hidden_layers"); });
-  EXPECT_NE(error_of([&] { load_pretrained(folder_); }).find("missing field \"num_hidden_layers\""),
+  EXPECT_NE(input_error_message([&] { load_pretrained(folder_); }).find("missing field \"num_hidden_layers\""),
             std::string::npos);
   copy_fixture("tied");
   edit_config([](auto& c) { c["use_sliding_window"] = true; });
-  EXPECT_NE(error_of([&] { load_pretrained(folder_); }).find("sliding-window"), std::string::npos);
+  EXPECT_NE(input_error_message([&] { load_pretrained(folder_); }).find("sliding-window"), std::string::npos);
   copy_fixture("tied");
   edit_config([](auto& c) { c["rope_parameters"] = {{"rope_type", "yarn"}, {"factor", 4.0}}; });
-  EXPECT_NE(error_of([&] { load_pretrained(folder_); }).find("\"yarn\" is not implemented"), std::string::npos);
+  EXPECT_NE(input_error_message([&] { load_pretrained(folder_); }).find("\"yarn\" is not implemented"), std::string::npos);
   copy_fixture("tied");
   edit_config([](auto& c) { c["model_type"] = "llama"; });
-  EXPECT_NE(error_of([&] { load_pretrained(folder_); }).find("model_type \"llama\" is not supported"),
+  EXPECT_NE(input_error_message([&] { load_pretrained(folder_); }).find("model_type \"llama\" is not supported"),
             std::string::npos);
   copy_fixture("tied");
   edit_config([](auto& c) { c["num_key_value_heads"] = 3; });
-  EXPECT_NE(error_of([&] { load_pretrained(folder_); }).find("not a multiple of num_key_value_heads"),
+  EXPECT_NE(input_error_message([&] { load_pretrained(folder_); }).find("not a multiple of num_key_value_heads"),
             std::string::npos);
 }
 
 TEST_F(HfCheckpointTest, WeightsThatDoNotFitTheConfigAreNamed) {
   copy_fixture("tied");
   edit_config([](auto& c) { c["intermediate_size"] = 128; });
-  const std::string shape = error_of([&] { load_pretrained(folder_); });
+  const std::string shape = input_error_message([&] { load_pretrained(folder_); });
   EXPECT_NE(shape.find("model.safetensors: tensor \"model.layers.0.mlp.gate_proj.weight\" has shape [160, 64]"),
             std::string::npos) << shape;
   copy_fixture("tied");
   edit_config([](auto& c) { c["num_hidden_layers"] = 3; });
-  EXPECT_NE(error_of([&] { load_pretrained(folder_); }).find("lacks tensor \"model.layers.2."),
+  EXPECT_NE(input_error_message([&] { load_pretrained(folder_); }).find("lacks tensor \"model.layers.2."),
             std::string::npos);
   copy_fixture("tied");
   edit_config([](auto& c) { c["num_hidden_layers"] = 1; });
-  EXPECT_NE(error_of([&] { load_pretrained(folder_); }).find("unexpected tensor \"model.layers.1."),
+  EXPECT_NE(input_error_message([&] { load_pretrained(folder_); }).find("unexpected tensor \"model.layers.1."),
             std::string::npos);
   remove_file(in_folder("model.safetensors"));
-  EXPECT_NE(error_of([&] { load_pretrained(folder_); }).find("has neither model.safetensors"), std::string::npos);
-  EXPECT_NE(error_of([&] { load_pretrained(in_folder("nope")); }).find("cannot open model config"),
+  EXPECT_NE(input_error_message([&] { load_pretrained(folder_); }).find("has neither model.safetensors"), std::string::npos);
+  EXPECT_NE(input_error_message([&] { load_pretrained(in_folder("nope")); }).find("cannot open model config"),
             std::string::npos);
 }
 

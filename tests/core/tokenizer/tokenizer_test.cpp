@@ -9,26 +9,20 @@
 #include <nlohmann/json.hpp>
 
 #include "core/input_error.h"
+#include "tests/support/input_error_message.h"
 #include "core/tokenizer/chat_format.h"
 #include "core/tokenizer/unicode_text.h"
 
 namespace deltarl {
 namespace {
 
+using testing_support::input_error_message;
+
 const std::string kFixtures = DELTARL_TEST_FIXTURES_DIR;
 
 const Tokenizer& qwen() {
   static const Tokenizer tokenizer = Tokenizer::from_file(kFixtures + "/qwen3-tokenizer/tokenizer.json");
   return tokenizer;
-}
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const InputError& error) {
-    return error.what();
-  }
-  return "";
 }
 
 struct ParityCase {
@@ -92,20 +86,20 @@ TEST(Tokenizer, ChatFormatIsQwenChatMl) {
 
 TEST(TokenizerErrors, InvalidUtf8NamesTheByte) {
   const std::string bad = std::string("ok") + '\xC3' + '(' + "tail";
-  const std::string error = error_of([&] { qwen().encode(bad); });
+  const std::string error = input_error_message([&] { qwen().encode(bad); });
   EXPECT_NE(error.find("not valid UTF-8: bad byte 0xc3 at byte 2"), std::string::npos) << error;
-  EXPECT_NE(error_of([] { qwen().encode(std::string("\xFF")); }), "");
-  EXPECT_NE(error_of([] { qwen().encode(std::string("\xED\xA0\x80")); }), "");  // a surrogate
+  EXPECT_NE(input_error_message([] { qwen().encode(std::string("\xFF")); }), "");
+  EXPECT_NE(input_error_message([] { qwen().encode(std::string("\xED\xA0\x80")); }), "");  // a surrogate
 }
 
 TEST(TokenizerErrors, DecodeRejectsIdsOutsideTheVocabulary) {
-  EXPECT_NE(error_of([] { qwen().decode({1, 151669}); }).find("token id 151669 is outside"), std::string::npos);
-  EXPECT_NE(error_of([] { qwen().decode({-1}); }), "");
+  EXPECT_NE(input_error_message([] { qwen().decode({1, 151669}); }).find("token id 151669 is outside"), std::string::npos);
+  EXPECT_NE(input_error_message([] { qwen().decode({-1}); }), "");
 }
 
 TEST(TokenizerErrors, MalformedTokenizerJsonNamesTheField) {
   auto error_for = [](const std::string& text) {
-    return error_of([&] { Tokenizer::from_json_text(text, "my/tokenizer.json"); });
+    return input_error_message([&] { Tokenizer::from_json_text(text, "my/tokenizer.json"); });
   };
   EXPECT_NE(error_for("{not json").find("my/tokenizer.json: not valid JSON"), std::string::npos);
   EXPECT_NE(error_for("{}").find("missing field \"model\""), std::string::npos);
