@@ -6,8 +6,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${DELTARL_BUILD_DIR:-$root/build}"
 jobs="${DELTARL_JOBS:-$(nproc)}"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release "$@" >"$build.configure.log" 2>&1 || {
-  cat "$build.configure.log" >&2
+mkdir -p "$build"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release "$@" >"$build/configure.log" 2>&1 || {
+  cat "$build/configure.log" >&2
   echo "deltarl: cmake configure failed (log above; missing dependency? run deploy/install-deps.sh)" >&2
   exit 1
 }
