@@ -243,15 +243,17 @@ void GenerationEngine::step(VersionGroup& group) {
   for (const auto& sequence : group.running) lengths.push_back(sequence.length);
   group.cache->use_row_lengths(lengths);
   const int64_t longest = group.cache->length();
-  torch::Tensor mask = torch::zeros({batch, longest + 1}, torch::kInt64);
-  torch::Tensor positions = torch::zeros({batch, 1}, torch::kInt64);
-  torch::Tensor tokens = torch::zeros({batch, 1}, torch::kInt64);
+  // Built on the host in one go: per-row tensor indexing costs microseconds per op.
+  std::vector<int64_t> mask_values(static_cast<size_t>(batch * (longest + 1)), 0), position_values, token_values;
   for (int64_t r = 0; r < batch; ++r) {
     const Running& sequence = group.running[static_cast<size_t>(r)];
-    mask[r].narrow(0, 0, sequence.length + 1).fill_(1);
-    positions[r][0] = sequence.length;
-    tokens[r][0] = sequence.next_token;
+    std::fill_n(mask_values.begin() + r * (longest + 1), sequence.length + 1, int64_t{1});
+    position_values.push_back(sequence.length);
+    token_values.push_back(sequence.next_token);
   }
+  const torch::Tensor mask = torch::tensor(mask_values).view({batch, longest + 1});
+  const torch::Tensor positions = torch::tensor(position_values).view({batch, 1});
+  const torch::Tensor tokens = torch::tensor(token_values).view({batch, 1});
   // One token for every row, each at its own position. (b, 1, vocab) → (b, vocab)
   const torch::Tensor logits =
       model->forward(tokens.to(device), mask.to(device), positions.to(device), group.cache.get()).select(1, 0);
