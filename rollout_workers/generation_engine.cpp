@@ -158,7 +158,7 @@ void GenerationEngine::admit(std::vector<std::unique_ptr<VersionGroup>>& groups,
       longest_prompt = std::max(longest_prompt, prompt);
     }
     if (!group.cache || group.cache->capacity() < needed) {
-      const int64_t capacity = std::max<int64_t>(needed, group.cache ? group.cache->capacity() * 2 : 256);
+      const int64_t capacity = std::max<int64_t>(needed, group.cache ? group.cache->capacity() * 2 : 0);
       auto grown = std::make_unique<KvCache>(model->make_cache(max_batch_sequences_, capacity));
       if (group.cache) {
         for (int64_t layer = 0; layer < grown->num_layers(); ++layer) {
