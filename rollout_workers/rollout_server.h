@@ -23,6 +23,9 @@ struct RolloutServerOptions {
   int64_t max_batch_sequences = 64;
   std::optional<std::string> auth_token;
   int max_message_bytes = 64 << 20;       // per message, both directions
+  // Allocate a second copy of the model at start, so weight uploads (even the
+  // first) fill it in place and swap: twice the model's memory, from the start.
+  bool preallocate_standby = true;
 };
 
 class RolloutServer {

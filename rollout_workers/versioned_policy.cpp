@@ -33,6 +33,13 @@ std::shared_ptr<Qwen2ForCausalLM> VersionedPolicy::take_retired() {
   return std::move(retired_);
 }
 
+void VersionedPolicy::provide_standby(Qwen2ForCausalLM model) {
+  model->eval();
+  auto standby = std::make_shared<Qwen2ForCausalLM>(std::move(model));
+  std::lock_guard<std::mutex> lock(mutex_);
+  retired_ = std::move(standby);
+}
+
 uint64_t VersionedPolicy::version() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return current_.version;

@@ -30,6 +30,9 @@ class VersionedPolicy {
   // (nullptr otherwise): an upload fills it in place instead of building a new
   // module, so two models' memory is all a worker ever needs (double buffering).
   std::shared_ptr<Qwen2ForCausalLM> take_retired();
+  // Offers a spare model of the served architecture as if it had been retired,
+  // so that even the first upload fills memory in place.
+  void provide_standby(Qwen2ForCausalLM model);
 
  private:
   mutable std::mutex mutex_;

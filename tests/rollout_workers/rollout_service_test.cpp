@@ -351,7 +351,7 @@ class LoadWeightsTest : public ::testing::Test {
 };
 
 TEST_F(LoadWeightsTest, NewWeightsChangeTheLogitsExactlyAndTagCompletions) {
-  // Version 1 builds a new module; version 2 refills the one version 1 retired.
+  // Version 1 fills the standby allocated at start; version 2 refills the model version 1 retired.
   for (uint64_t version : {1u, 2u}) {
     torch::manual_seed(98 + version);
     Qwen2ForCausalLM fresh(Qwen2Config::preset("tiny"));
