@@ -9,11 +9,6 @@
 
 namespace deltarl {
 
-namespace {
-
-
-}  // namespace
-
 GenerationEngine::GenerationEngine(std::shared_ptr<VersionedPolicy> policy, int64_t max_batch_sequences)
     : policy_(std::move(policy)), max_batch_sequences_(std::max<int64_t>(1, max_batch_sequences)) {
   thread_ = std::thread([this] { run(); });
@@ -87,22 +82,14 @@ struct GenerationEngine::VersionGroup {
 
 namespace {
 
-// Picks the next token from `logits` (vocab,) and records it with its log-prob
-// (`log_prob` precomputed over the whole batch); true when the sequence is done.
+// Appends a sampled token and its log-prob; true when the sequence is done.
 bool record(int64_t token, float log_prob, const GenerationOptions& options, GeneratedSequence& generated) {
   generated.tokens.push_back(token);
   generated.log_probs.push_back(log_prob);
-  const bool stop = std::find(options.stop_token_ids.begin(), options.stop_token_ids.end(), token) !=
-                    options.stop_token_ids.end();
-  if (stop || static_cast<int64_t>(generated.tokens.size()) >= options.max_new_tokens) {
-    generated.finish_reason = stop ? "stop" : "length";
-    return true;
-  }
-  return false;
-}
-
-double log_prob_temperature(const GenerationOptions& options) {
-  return options.sampling.temperature > 0 ? options.sampling.temperature : 1.0;
+  const char* reason = options.finish_reason(token, static_cast<int64_t>(generated.tokens.size()));
+  if (reason == nullptr) return false;
+  generated.finish_reason = reason;
+  return true;
 }
 
 // Copies cache row `from` (its first `length` columns) to row `to`, every layer.
@@ -198,7 +185,7 @@ void GenerationEngine::admit(std::vector<std::unique_ptr<VersionGroup>>& groups,
       sequence.length = length;
       sequence.next_token = sample_token(logits[i], options.sampling, sequence.random);
       const float log_prob =
-          token_log_probs(logits[i].unsqueeze(0), torch::tensor({sequence.next_token}), log_prob_temperature(options))
+          token_log_probs(logits[i].unsqueeze(0), torch::tensor({sequence.next_token}), options.log_prob_temperature())
               .item<float>();
       sequence.finished = record(sequence.next_token, log_prob, options, sequence.generated);
       fresh.push_back(std::move(sequence));
@@ -264,7 +251,7 @@ void GenerationEngine::step(VersionGroup& group) {
     Running& sequence = group.running[static_cast<size_t>(r)];
     const GenerationOptions& options = sequence.pending.request->options_;
     chosen[static_cast<size_t>(r)] = sample_token(rows[r], options.sampling, sequence.random);
-    temperatures[static_cast<size_t>(r)] = log_prob_temperature(options);
+    temperatures[static_cast<size_t>(r)] = options.log_prob_temperature();
   }
   // Log-probs for the whole batch at once, each row at its own temperature.
   const torch::Tensor scaled = rows / torch::tensor(temperatures, torch::kFloat64).to(torch::kFloat32).unsqueeze(1);

@@ -7,14 +7,18 @@
 
 namespace deltarl {
 
+const char* GenerationOptions::finish_reason(int64_t token, int64_t generated) const {
+  if (std::find(stop_token_ids.begin(), stop_token_ids.end(), token) != stop_token_ids.end()) return "stop";
+  return generated >= max_new_tokens ? "length" : nullptr;
+}
+
 void GenerationOptions::validate() const {
   sampling.validate();
   if (max_new_tokens < 1) throw InputError("max_new_tokens must be >= 1, got " + std::to_string(max_new_tokens));
 }
 
 std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
-                                        const std::vector<uint64_t>& seeds, const GenerationOptions& options,
-                                        const SequenceFinished& on_finished) {
+                                        const std::vector<uint64_t>& seeds, const GenerationOptions& options) {
   options.validate();
   if (prompts.empty() || seeds.size() != prompts.size()) {
     throw InputError("generate: need at least one prompt and one seed per prompt");
@@ -58,7 +62,6 @@ std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vect
   std::vector<bool> done(static_cast<size_t>(batch), false);
   torch::Tensor logits = model->forward(ids.to(device), mask.narrow(1, 0, longest), positions, &cache);
   torch::Tensor next_positions = positions.select(1, longest - 1) + 1;  // (b,)
-  const double log_prob_temperature = options.sampling.temperature > 0 ? options.sampling.temperature : 1.0;
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
     torch::Tensor last = logits.select(1, logits.size(1) - 1);  // (b, vocab)
     std::vector<int64_t> chosen(static_cast<size_t>(batch), 0);
@@ -73,19 +76,16 @@ std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vect
       }
     }
     torch::Tensor chosen_tensor = torch::tensor(chosen).to(device);
-    torch::Tensor log_probs = token_log_probs(last, chosen_tensor, log_prob_temperature).cpu();
+    torch::Tensor log_probs = token_log_probs(last, chosen_tensor, options.log_prob_temperature()).cpu();
     bool all_done = true;
     for (int64_t row = 0; row < batch; ++row) {
       const size_t r = static_cast<size_t>(row);
       if (done[r]) continue;
       results[r].tokens.push_back(chosen[r]);
       results[r].log_probs.push_back(log_probs.data_ptr<float>()[row]);
-      const bool stop = std::find(options.stop_token_ids.begin(), options.stop_token_ids.end(), chosen[r]) !=
-                        options.stop_token_ids.end();
-      if (stop || step + 1 == options.max_new_tokens) {
+      if (const char* reason = options.finish_reason(chosen[r], step + 1)) {
         done[r] = true;
-        results[r].finish_reason = stop ? "stop" : "length";
-        if (on_finished) on_finished(r, results[r]);
+        results[r].finish_reason = reason;
       }
       all_done = all_done && done[r];
     }

@@ -9,7 +9,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +22,12 @@ struct GenerationOptions {
   int64_t max_new_tokens = 128;
   std::vector<int64_t> stop_token_ids;  // generation ends after emitting one
   void validate() const;                // InputError for max_new_tokens < 1 and bad sampling
+
+  // After emitting `token` as the `generated`-th token: "stop" for a stop token,
+  // "length" at max_new_tokens, nullptr while the sequence goes on.
+  const char* finish_reason(int64_t token, int64_t generated) const;
+  // The temperature of reported log-probs: the sampling one, 1 when greedy.
+  double log_prob_temperature() const { return sampling.temperature > 0 ? sampling.temperature : 1.0; }
 };
 
 struct GeneratedSequence {
@@ -31,13 +36,9 @@ struct GeneratedSequence {
   std::string finish_reason;     // "stop" or "length"
 };
 
-// Called with a row's index the moment that sequence finishes (before the batch does).
-using SequenceFinished = std::function<void(size_t row, const GeneratedSequence& sequence)>;
-
 // `prompts`: token ids, each non-empty, every id in [0, vocab); `seeds`: one per
 // prompt. Prompt plus max_new_tokens must fit max_position_embeddings.
 std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
-                                        const std::vector<uint64_t>& seeds, const GenerationOptions& options,
-                                        const SequenceFinished& on_finished = {});
+                                        const std::vector<uint64_t>& seeds, const GenerationOptions& options);
 
 }  // namespace deltarl
