@@ -42,6 +42,13 @@ std::string safetensors_dtype_name(torch::ScalarType dtype) {
   throw InputError(std::string("dtype ") + c10::toString(dtype) + " cannot be stored in safetensors");
 }
 
+std::optional<torch::ScalarType> safetensors_dtype_from_name(const std::string& name) {
+  for (const auto& [known, type] : dtype_names()) {
+    if (known == name) return type;
+  }
+  return std::nullopt;
+}
+
 SafetensorsFile::SafetensorsFile(const std::string& path)
     : mapping_(std::make_shared<MappedFile>(path)) {
   const std::string where = "safetensors file \"" + path + "\"";
@@ -83,12 +90,11 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
     }
     SafetensorsEntry entry{};
     const std::string dtype = info["dtype"].is_string() ? info["dtype"].get<std::string>() : info["dtype"].dump();
-    auto known = std::find_if(dtype_names().begin(), dtype_names().end(),
-                              [&](const auto& pair) { return pair.first == dtype; });
-    if (known == dtype_names().end()) {
+    const auto known = safetensors_dtype_from_name(dtype);
+    if (!known) {
       throw InputError(tensor_where + ": unsupported dtype \"" + dtype + "\" (supported: F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL)");
     }
-    entry.dtype = known->second;
+    entry.dtype = *known;
     uint64_t elements = 1;
     if (!info["shape"].is_array()) throw InputError(tensor_where + ": shape is not an array");
     for (const json& dimension : info["shape"]) {

@@ -14,6 +14,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -60,5 +61,7 @@ void write_safetensors(const std::string& path,
 
 // "F32", "BF16", ... for a dtype; InputError for one safetensors cannot hold.
 std::string safetensors_dtype_name(torch::ScalarType dtype);
+// The dtype of a safetensors name, nullopt for an unknown one.
+std::optional<torch::ScalarType> safetensors_dtype_from_name(const std::string& name);
 
 }  // namespace deltarl

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/crc32c.h"
+#include "core/safetensors.h"
 
 namespace deltarl {
 
@@ -10,16 +11,11 @@ namespace {
 
 constexpr uint64_t kMaxUploadBytes = uint64_t{256} << 30;
 
-bool parse_dtype(const std::string& name, torch::ScalarType* dtype) {
-  if (name == "F32") *dtype = torch::kFloat32;
-  else if (name == "BF16") *dtype = torch::kBFloat16;
-  else if (name == "F16") *dtype = torch::kFloat16;
-  else return false;
-  return true;
-}
-
-const char* dtype_name(torch::ScalarType dtype) {
-  return dtype == torch::kBFloat16 ? "BF16" : dtype == torch::kFloat16 ? "F16" : "F32";
+// Weights travel as F32, BF16 or F16 (safetensors' names).
+std::optional<torch::ScalarType> weight_dtype(const std::string& name) {
+  const auto dtype = safetensors_dtype_from_name(name);
+  if (dtype && (*dtype == torch::kFloat32 || *dtype == torch::kBFloat16 || *dtype == torch::kFloat16)) return dtype;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -52,7 +48,9 @@ Status WeightUpload::add(const v1::WeightChunk& chunk) {
   auto [entry, inserted] = tensors_.try_emplace(name);
   Incoming& tensor = entry->second;
   if (inserted) {
-    if (!parse_dtype(chunk.dtype(), &tensor.dtype)) return invalid("dtype \"" + chunk.dtype() + "\" is not F32, BF16 or F16");
+    const auto dtype = weight_dtype(chunk.dtype());
+    if (!dtype) return invalid("dtype \"" + chunk.dtype() + "\" is not F32, BF16 or F16");
+    tensor.dtype = *dtype;
     tensor.shape.assign(chunk.shape().begin(), chunk.shape().end());
     if (tensor.shape != expected->second) return invalid("shape does not match the served model's");
     uint64_t elements = 1;
@@ -63,7 +61,7 @@ Status WeightUpload::add(const v1::WeightChunk& chunk) {
     bytes_ += chunk.tensor_bytes();
     if (bytes_ > kMaxUploadBytes) return invalid("the upload exceeds " + std::to_string(kMaxUploadBytes) + " bytes");
     tensor.bytes.assign(chunk.tensor_bytes(), '\0');
-  } else if (chunk.dtype() != dtype_name(tensor.dtype) || chunk.tensor_bytes() != tensor.bytes.size()) {
+  } else if (chunk.dtype() != safetensors_dtype_name(tensor.dtype) || chunk.tensor_bytes() != tensor.bytes.size()) {
     return invalid("chunks disagree on dtype or size");
   }
   if (chunk.offset() > tensor.bytes.size() || chunk.data().size() > tensor.bytes.size() - chunk.offset()) {

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "core/crc32c.h"
+#include "core/safetensors.h"
 
 namespace deltarl {
 
@@ -18,10 +19,6 @@ Status from_grpc(const grpc::Status& status) {
     case grpc::StatusCode::DEADLINE_EXCEEDED: return Status(StatusCode::kUnavailable, status.error_message());
     default: return Status(StatusCode::kInternal, status.error_message());
   }
-}
-
-const char* dtype_name(torch::ScalarType dtype) {
-  return dtype == torch::kBFloat16 ? "BF16" : dtype == torch::kFloat16 ? "F16" : "F32";
 }
 
 }  // namespace
@@ -51,7 +48,7 @@ Status publish_weights(v1::RolloutService::Stub& worker, Qwen2ForCausalLM& model
       v1::WeightChunk chunk;
       chunk.set_version(version);
       chunk.set_tensor_name(item.key());
-      chunk.set_dtype(dtype_name(tensor.scalar_type()));
+      chunk.set_dtype(safetensors_dtype_name(tensor.scalar_type()));
       for (int64_t dimension : tensor.sizes()) chunk.add_shape(dimension);
       chunk.set_tensor_bytes(size);
       chunk.set_offset(offset);
