@@ -12,14 +12,12 @@ namespace deltarl {
 RolloutServer::RolloutServer(const RolloutServerOptions& options) : host_(options.bind_address) {
   auto tokenizer = std::make_shared<const Tokenizer>(Tokenizer::from_file(join_path(options.model_folder, "tokenizer.json")));
   Qwen2ForCausalLM served = load_pretrained(options.model_folder);
+  policy_ = std::make_shared<VersionedPolicy>(served, /*version=*/0);
   if (options.preallocate_standby) {
     Qwen2ForCausalLM standby(served->config());
     const torch::Tensor& reference = served->model->embed_tokens->weight;
     standby->to(reference.device(), reference.scalar_type());
-    policy_ = std::make_shared<VersionedPolicy>(served, /*version=*/0);
     policy_->provide_standby(standby);
-  } else {
-    policy_ = std::make_shared<VersionedPolicy>(served, /*version=*/0);
   }
   engine_ = std::make_shared<GenerationEngine>(policy_, options.max_batch_sequences);
   service_ = std::make_unique<RolloutService>(policy_, engine_, tokenizer, RolloutServiceOptions{options.auth_token});

@@ -21,6 +21,9 @@ void KvCache::use_row_lengths(std::vector<int64_t> lengths) {
   per_row_ = true;
   row_lengths_ = std::move(lengths);
   length_ = row_lengths_.empty() ? 0 : *std::max_element(row_lengths_.begin(), row_lengths_.end());
+  const auto device = keys_.front().device();
+  row_index_ = torch::arange(static_cast<int64_t>(row_lengths_.size()), torch::TensorOptions().dtype(torch::kInt64).device(device));
+  column_index_ = torch::tensor(row_lengths_, torch::kInt64).to(device);
 }
 
 std::pair<torch::Tensor, torch::Tensor> KvCache::update(int64_t layer, const torch::Tensor& keys,
@@ -30,12 +33,9 @@ std::pair<torch::Tensor, torch::Tensor> KvCache::update(int64_t layer, const tor
     TORCH_CHECK(keys.size(0) == active && keys.size(2) == 1, "a per-row KV cache takes one new token for each of its ",
                 active, " active rows, got ", keys.sizes());
     TORCH_CHECK(length_ + 1 <= capacity_, "KV cache full: a row would pass capacity ", capacity_);
-    const auto index_options = torch::TensorOptions().dtype(torch::kInt64).device(keys.device());
-    const torch::Tensor rows = torch::arange(active, index_options);
-    const torch::Tensor columns = torch::tensor(row_lengths_, torch::kInt64).to(keys.device());
     using torch::indexing::Slice;
-    keys_[layer].index_put_({rows, Slice(), columns}, keys.squeeze(2));
-    values_[layer].index_put_({rows, Slice(), columns}, values.squeeze(2));
+    keys_[layer].index_put_({row_index_, Slice(), column_index_}, keys.squeeze(2));
+    values_[layer].index_put_({row_index_, Slice(), column_index_}, values.squeeze(2));
     return {keys_[layer].narrow(0, 0, active).narrow(2, 0, length_ + 1),
             values_[layer].narrow(0, 0, active).narrow(2, 0, length_ + 1)};
   }
@@ -56,7 +56,9 @@ void KvCache::set_length(int64_t length) {
 void KvCache::advance(int64_t positions) {
   TORCH_CHECK(length_ + positions <= capacity_, "KV cache advanced past its capacity");
   length_ += positions;
+  if (!per_row_) return;
   for (auto& row : row_lengths_) row += positions;
+  column_index_ = column_index_ + positions;
 }
 
 }  // namespace deltarl

@@ -56,6 +56,7 @@ class KvCache {
   int64_t length_ = 0;
   bool per_row_ = false;
   std::vector<int64_t> row_lengths_;
+  torch::Tensor row_index_, column_index_;  // (active,) int64 on the cache's device
 };
 
 }  // namespace deltarl
