@@ -9,6 +9,7 @@
 #include "cli/reward_command.h"
 #include "cli/rollout_command.h"
 #include "cli/tokenize_command.h"
+#include "cli/train_command.h"
 #include "cli/weights_command.h"
 #include "core/log.h"
 #include "core/status.h"
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
   deltarl::register_reward_command(app, &status);
   deltarl::register_data_command(app, &status);
   deltarl::register_rollout_command(app, &status);
+  deltarl::register_train_command(app, &status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

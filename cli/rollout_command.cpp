@@ -8,6 +8,9 @@
 #include <iostream>
 #include <memory>
 
+#include <torch/torch.h>
+
+#include "core/atomic_file_writer.h"
 #include "core/input_error.h"
 #include "core/log.h"
 #include "rollout_workers/rollout_server.h"
@@ -40,6 +43,8 @@ void register_rollout_command(CLI::App& app, Status* status) {
     RolloutServerOptions server;
     std::string token_file;
     double drain_seconds = 30;
+    std::string port_file;
+    int threads = 0;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand("rollout", "Serve generation over gRPC (a rollout worker)");
@@ -50,6 +55,10 @@ void register_rollout_command(CLI::App& app, Status* status) {
   command->add_option("--max-batch", options->server.max_batch_sequences, "sequences decoded together")
       ->capture_default_str();
   command->add_option("--token-file", options->token_file, "file holding the shared token");
+  command->add_option("--port-file", options->port_file,
+                      "write the bound port here (atomically) once serving; for launchers");
+  command->add_option("--threads", options->threads, "LibTorch threads; 0 keeps LibTorch's default")
+      ->capture_default_str();
   command->add_option("--drain-seconds", options->drain_seconds, "grace for running streams on SIGTERM")
       ->capture_default_str();
   command->callback([options, status] {
@@ -65,7 +74,13 @@ void register_rollout_command(CLI::App& app, Status* status) {
       sigaddset(&signals, SIGTERM);
       sigaddset(&signals, SIGINT);
       pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+      if (options->threads > 0) torch::set_num_threads(options->threads);
       RolloutServer server(options->server);
+      if (!options->port_file.empty()) {
+        AtomicFileWriter port_file(options->port_file);
+        port_file.stream() << server.port() << "\n";
+        port_file.commit();
+      }
       std::cout << "deltarl rollout: serving " << options->server.model_folder << " on " << server.address()
                 << std::endl;
       int received = 0;

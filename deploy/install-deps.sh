@@ -14,7 +14,7 @@ packages=(
                                     # the reference BLAS (~40x slower); the OpenMP build shares
                                     # LibTorch's thread pool (the pthread build oversubscribes cores)
   libopenmpi-dev openmpi-bin        # launch, bootstrap, CPU collectives
-  libspdlog-dev nlohmann-json3-dev libcli11-dev
+  libspdlog-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev
   libpcre2-dev libutf8proc-dev      # tokenizer: pre-tokenizer regex, NFC
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc   # rollout service
   libgtest-dev libgmock-dev libbenchmark-dev

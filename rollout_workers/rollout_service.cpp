@@ -21,6 +21,7 @@ constexpr int32_t kMaxSamplesPerPrompt = 1024;
 struct Verifier {
   std::string task;
   CountdownProblem countdown;
+  double countdown_format_reward = 0;
   std::string math_answer;
 };
 
@@ -49,6 +50,13 @@ Verifier parse_verifier(const v1::Prompt& prompt, size_t index) {
       verifier.countdown.numbers.push_back(number.get<int64_t>());
     }
     verifier.countdown.target = payload["target"].get<int64_t>();
+    if (payload.contains("format_reward")) {
+      if (!payload["format_reward"].is_number() || !(payload["format_reward"].get<double>() >= 0.0 &&
+                                                     payload["format_reward"].get<double>() <= 1.0)) {
+        throw InputError(where + ".task_payload_json: format_reward must be a number in [0, 1]");
+      }
+      verifier.countdown_format_reward = payload["format_reward"].get<double>();
+    }
   } else {
     if (!payload.contains("answer") || !(payload["answer"].is_string() || payload["answer"].is_number())) {
       throw InputError(where + ".task_payload_json needs \"answer\"");
@@ -171,7 +179,8 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::Completion> {
       verifiers->push_back(parse_verifier(prompt, static_cast<size_t>(p)));
       for (int k = 0; k < request.samples_per_prompt(); ++k) {
         // tag = prompt index × samples + k: enough to recover both.
-        sequences.push_back({ids, request.sampling().seed() + static_cast<uint64_t>(k),
+        const uint64_t seed = prompt.has_seed() ? prompt.seed() : request.sampling().seed();
+        sequences.push_back({ids, seed + static_cast<uint64_t>(k),
                              static_cast<uint64_t>(p) * static_cast<uint64_t>(request.samples_per_prompt()) + k});
       }
     }
@@ -198,7 +207,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::Completion> {
       if (!verifier.task.empty()) {
         const std::string text = tokenizer->decode(ids, /*skip_special_tokens=*/true);
         if (verifier.task == "countdown") {
-          const CountdownVerdict verdict = score_countdown(text, verifier.countdown);
+          const CountdownVerdict verdict = score_countdown(text, verifier.countdown, verifier.countdown_format_reward);
           completion.set_reward(verdict.reward);
           completion.set_reward_outcome(countdown_outcome_name(verdict.outcome));
         } else {

@@ -76,6 +76,7 @@ Status RolloutClient::generate(const std::vector<PromptGroup>& prompts, int32_t 
           prompt->mutable_token_ids()->Add(prompts[i].token_ids.begin(), prompts[i].token_ids.end());
           prompt->set_task(prompts[i].task);
           prompt->set_task_payload_json(prompts[i].task_payload_json);
+          if (prompts[i].seed) prompt->set_seed(*prompts[i].seed);
         }
         request.set_samples_per_prompt(samples_per_prompt);
         *request.mutable_sampling() = sampling;

@@ -30,6 +30,7 @@ struct PromptGroup {
   std::vector<int32_t> token_ids;
   std::string task;               // "countdown", "math" or ""
   std::string task_payload_json;  // the verifier's ground truth
+  std::optional<uint64_t> seed;   // response k uses seed + k (else the request's sampling seed + k)
 };
 
 struct GroupCompletions {

@@ -1,0 +1,81 @@
+#include "cli/train_command.h"
+
+#include <iostream>
+#include <memory>
+
+#include "core/input_error.h"
+#include "core/log.h"
+#include "trainer/mpi_environment.h"
+#include "trainer/training_checkpoint.h"
+#include "trainer/training_config.h"
+#include "trainer/training_run.h"
+
+namespace deltarl {
+
+void register_train_command(CLI::App& app, Status* status) {
+  struct Options {
+    std::string config_path;
+    std::vector<std::string> overrides;
+    std::string resume;
+    bool print_config = false;
+    bool quiet = false;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* command = app.add_subcommand("train", "RLVR training (run under mpirun/srun for several ranks)");
+  command->add_option("--config", options->config_path, "YAML config (docs/configuration.md)");
+  command->add_option("--set", options->overrides, "override a key: --set train.steps=10 (repeatable)");
+  command->add_option("--resume", options->resume, "continue from a checkpoint or run folder");
+  command->add_flag("--print-config", options->print_config, "print every key with its default, then exit");
+  command->add_flag("--quiet", options->quiet, "no per-step console line");
+  command->callback([options, status] {
+    if (options->print_config) {
+      TrainingConfig defaults;
+      std::cout << training_config_to_yaml(defaults);
+      return;
+    }
+    int argc = 0;
+    char** argv = nullptr;
+    std::unique_ptr<MpiEnvironment> mpi;
+    try {
+      mpi = std::make_unique<MpiEnvironment>(&argc, &argv);
+    } catch (const std::exception& error) {
+      *status = Status(StatusCode::kFailedPrecondition, std::string("cannot start MPI: ") + error.what());
+      return;
+    }
+    const bool several_ranks = mpi->world_size() > 1;
+    try {
+      TrainingConfig config;
+      if (!options->config_path.empty()) {
+        config = load_training_config(options->config_path, options->overrides);
+      } else if (!options->resume.empty()) {
+        const std::string checkpoint = find_checkpoint(options->resume);
+        config = load_training_config_text(load_trainer_state(checkpoint).config_yaml,
+                                           checkpoint + "/trainer_state.json (config_yaml)", options->overrides);
+      } else {
+        throw InputError("deltarl train needs --config FILE (or --resume DIR to reuse a checkpoint's config)");
+      }
+      TrainingRunOptions run_options;
+      run_options.resume = options->resume;
+      run_options.console_progress = !options->quiet;
+      const TrainingRunResult result = run_training(config, run_options);
+      if (result.stopped_by_signal) {
+        *status = Status(StatusCode::kUnavailable, "stopped by a signal after step " +
+                                                       std::to_string(result.final_step) + "; checkpoint " +
+                                                       result.last_checkpoint);
+        mpi.reset();
+        log_info(status->message());
+        std::exit(kStoppedBySignalExitCode);
+      }
+    } catch (const InputError& error) {
+      // Every rank saw bad input together (run_training agrees on it), so all can leave cleanly.
+      *status = Status(StatusCode::kInvalidArgument, error.what());
+    } catch (const std::exception& error) {
+      log_error(error.what());
+      // Other ranks may be waiting in a collective: end them all.
+      if (several_ranks) MpiEnvironment::abort_all(1);
+      *status = Status(StatusCode::kInternal, error.what());
+    }
+  });
+}
+
+}  // namespace deltarl

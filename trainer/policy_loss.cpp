@@ -1,0 +1,46 @@
+#include "trainer/policy_loss.h"
+
+#include <torch/torch.h>
+
+namespace deltarl {
+
+PolicyLoss policy_loss(const torch::Tensor& log_probs, const torch::Tensor& old_log_probs,
+                       const torch::Tensor& ref_log_probs, const torch::Tensor& entropy, const torch::Tensor& mask,
+                       const torch::Tensor& advantages, const torch::Tensor& weights,
+                       const PolicyLossOptions& options) {
+  const torch::Tensor advantage = advantages.unsqueeze(1);  // (b, 1)
+  const torch::Tensor ratio = torch::exp(log_probs - old_log_probs);
+  const torch::Tensor unclipped = -advantage * ratio;
+  const torch::Tensor clipped =
+      -advantage * torch::clamp(ratio, 1.0 - options.clip_ratio_low, 1.0 + options.clip_ratio_high);
+  torch::Tensor per_token = torch::maximum(unclipped, clipped);  // (b, t)
+
+  PolicyLoss result;
+  {
+    torch::NoGradGuard no_grad;
+    result.clipped_tokens = ((clipped > unclipped).to(torch::kFloat32) * mask).sum().item<double>();
+    const torch::Tensor valid_ratio = torch::where(mask > 0, ratio, torch::zeros_like(ratio));
+    result.ratio_max = valid_ratio.numel() > 0 ? valid_ratio.max().item<double>() : 0.0;
+  }
+  if (ref_log_probs.defined()) {
+    const torch::Tensor difference = ref_log_probs - log_probs;
+    const torch::Tensor kl = torch::exp(difference) - difference - 1.0;  // k3: unbiased, ≥ 0
+    {
+      torch::NoGradGuard no_grad;
+      result.kl_sum = (kl * mask).sum().item<double>();
+    }
+    if (options.kl_coef != 0) per_token = per_token + options.kl_coef * kl;
+  }
+  if (entropy.defined() && options.entropy_coef != 0) per_token = per_token - options.entropy_coef * entropy;
+  const torch::Tensor sample_sums = (per_token * mask).sum(/*dim=*/1);  // (b,)
+  result.loss = (sample_sums * weights.to(sample_sums.scalar_type())).sum();
+  return result;
+}
+
+torch::Tensor token_entropy(const torch::Tensor& logits, double temperature) {
+  const torch::Tensor scaled = logits.to(torch::kFloat32) / temperature;
+  const torch::Tensor log_probs = torch::log_softmax(scaled, /*dim=*/-1);
+  return -(log_probs.exp() * log_probs).sum(/*dim=*/-1);
+}
+
+}  // namespace deltarl

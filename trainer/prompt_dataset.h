@@ -1,0 +1,57 @@
+// PromptDataset: a training set of prompts, each with the verifier's ground
+// truth, read from JSONL and rendered through a prompt template, tokenized once.
+//
+//   countdown lines: {"numbers": [3, 5, 7], "target": 22, ...}
+//   math lines:      {"question": "...", "answer": "42", ...}   ("prompt" also accepted)
+//
+// Templates are a preset name or a text with {placeholders}: {numbers} ("3, 5, 7"),
+// {target}, {question}. Presets (prompt_template_text() prints them):
+//   countdown          TinyZero's instruction, ending in "<think>"
+//   countdown-compact  "numbers 3 5 7 target 22\n"-style, for tiny models
+//   math               the question + "put your final answer within \boxed{}"
+//   raw                the line's "prompt" field as it is
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/tokenizer/tokenizer.h"
+
+namespace deltarl {
+
+struct PromptRecord {
+  std::vector<int32_t> token_ids;
+  std::string task;               // "countdown" or "math", as the worker's verifier expects
+  std::string task_payload_json;  // {"numbers":..,"target":..} or {"answer":..}
+};
+
+struct PromptDatasetOptions {
+  std::string task = "countdown";
+  std::string prompt_template = "countdown";
+  bool chat = false;              // wrap as a ChatML user turn, generation prompt added
+  int64_t max_prompt_tokens = 0;  // 0: no limit; longer prompts are an InputError naming the line
+  double format_reward = 0;       // countdown: sent to the verifier with each prompt
+};
+
+class PromptDataset {
+ public:
+  // Throws InputError naming "<file>:<line>" and the field for malformed lines,
+  // and the file when it is missing or has no prompts.
+  PromptDataset(const std::string& path, const Tokenizer& tokenizer, const PromptDatasetOptions& options);
+  size_t size() const { return records_.size(); }
+  const PromptRecord& operator[](size_t index) const { return records_[index]; }
+
+  // Renders one JSONL object through the template (for tools and tests);
+  // `where` names it in messages.
+  static std::string render(const std::string& prompt_template, const std::string& task,
+                            const std::string& line_json, const std::string& where);
+
+ private:
+  std::vector<PromptRecord> records_;
+};
+
+// The text of a preset, or `name_or_text` itself when it is not a preset name.
+std::string prompt_template_text(const std::string& name_or_text);
+
+}  // namespace deltarl

@@ -1,0 +1,536 @@
+#include "trainer/training_run.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include <torch/torch.h>
+
+#include "core/atomic_file_writer.h"
+#include "core/file_system.h"
+#include "core/input_error.h"
+#include "core/log.h"
+#include "core/model/hf_checkpoint.h"
+#include "core/tokenizer/tokenizer.h"
+#include "trainer/adamw.h"
+#include "trainer/learning_rate_schedule.h"
+#include "trainer/local_worker_pool.h"
+#include "trainer/metrics_log.h"
+#include "trainer/mpi_communicator.h"
+#include "trainer/policy_update.h"
+#include "trainer/prompt_dataset.h"
+#include "trainer/prompt_sampler.h"
+#include "trainer/rollout_client.h"
+#include "trainer/rollout_fleet.h"
+#include "trainer/sample_exchange.h"
+#include "trainer/single_process_communicator.h"
+#include "trainer/step_rollouts.h"
+#include "trainer/stop_signal.h"
+#include "trainer/tensorboard_writer.h"
+#include "trainer/training_checkpoint.h"
+#ifdef DELTARL_HAVE_NCCL
+#include "trainer/nccl_communicator.h"
+#endif
+
+namespace deltarl {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// Runs `body` on every rank; if it throws on any rank, every rank throws: the
+// failing rank its own error, the others one that points at it. Keeps a
+// rank-local failure (a file only rank 0 writes) from leaving the others
+// blocked in the next collective.
+template <typename Body>
+void on_every_rank(Communicator& host, const std::string& what, Body&& body) {
+  std::exception_ptr error;
+  bool input_error = false;
+  try {
+    body();
+  } catch (const InputError&) {
+    error = std::current_exception();
+    input_error = true;
+  } catch (...) {
+    error = std::current_exception();
+  }
+  torch::Tensor flags = torch::tensor({error ? 1.0 : 0.0, input_error ? 1.0 : 0.0}, torch::kFloat64);
+  host.all_reduce_sum(flags);
+  if (error) std::rethrow_exception(error);
+  if (flags[0].item<double>() > 0) {
+    const std::string message = what + " failed on another rank (see that rank's message)";
+    if (flags[1].item<double>() > 0) throw InputError(message);
+    throw std::runtime_error(message);
+  }
+}
+
+// Rank 0's string on every rank.
+std::string broadcast_string(Communicator& host, const std::string& text) {
+  torch::Tensor length = torch::tensor({static_cast<int64_t>(text.size())}, torch::kInt64);
+  host.broadcast(length, /*root=*/0);
+  torch::Tensor bytes = torch::zeros({std::max<int64_t>(length.item<int64_t>(), 1)}, torch::kUInt8);
+  if (host.rank() == 0) std::copy(text.begin(), text.end(), bytes.data_ptr<uint8_t>());
+  host.broadcast(bytes, /*root=*/0);
+  return std::string(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), length.item<int64_t>());
+}
+
+std::string format_duration(double seconds) {
+  const auto total = static_cast<int64_t>(std::max(0.0, seconds));
+  std::ostringstream text;
+  if (total >= 3600) text << total / 3600 << "h";
+  if (total >= 60) text << (total % 3600) / 60 << "m";
+  text << total % 60 << "s";
+  return text.str();
+}
+
+std::optional<std::string> read_auth_token(const std::string& token_file) {
+  if (!token_file.empty()) {
+    std::ifstream file(token_file);
+    std::string token;
+    if (!file || !std::getline(file, token) || token.empty()) {
+      throw InputError("rollout.auth_token_file \"" + token_file + "\" cannot be read or is empty");
+    }
+    return token;
+  }
+  if (const char* token = std::getenv("DELTARL_ROLLOUT_TOKEN"); token != nullptr && *token != '\0') {
+    return std::string(token);
+  }
+  return std::nullopt;
+}
+
+torch::Device choose_device(const std::string& wanted, int local_rank) {
+  const bool cuda = torch::cuda::is_available();
+  if (wanted == "cuda" && !cuda) {
+    throw InputError("train.device is cuda, but LibTorch sees no CUDA device (a CPU build, or no GPU here?)");
+  }
+  if (wanted == "cpu" || !cuda) return torch::kCPU;
+  const auto devices = static_cast<int>(torch::cuda::device_count());
+  return torch::Device(torch::kCUDA, static_cast<torch::DeviceIndex>(local_rank % devices));
+}
+
+std::unique_ptr<Communicator> make_device_communicator(MpiCommunicator& host, torch::Device device) {
+  if (device.is_cpu()) return nullptr;  // the host communicator carries CPU tensors
+#ifdef DELTARL_HAVE_NCCL
+  return std::make_unique<NcclCommunicator>(host, device.index());
+#else
+  if (host.world_size() == 1) return std::make_unique<SingleProcessCommunicator>(device);
+  throw InputError("train.device resolves to CUDA with " + std::to_string(host.world_size()) +
+                   " ranks, but this deltarl was built without NCCL (DELTARL_WITH_NCCL)");
+#endif
+}
+
+int64_t hardware_threads() { return std::max<int64_t>(1, std::thread::hardware_concurrency()); }
+
+// The step's metrics that need every rank's learner sums: one all-gather of a
+// small vector, also carrying each rank's stop-signal flag.
+struct LearnerTotals {
+  double tokens = 0, clipped = 0, entropy = 0, kl = 0, mismatch = 0, mismatch_max = 0, ratio_max = 0, loss = 0;
+  double forward_backward_seconds = 0;  // the slowest rank's
+  bool stop_requested = false;
+};
+
+LearnerTotals gather_learner_totals(Communicator& host, const PolicyUpdateResult& local, bool stop_requested) {
+  torch::Tensor mine = torch::tensor({local.tokens, local.clipped_tokens, local.entropy_sum, local.kl_sum,
+                                      local.mismatch_sum, local.mismatch_max, local.ratio_max, local.loss,
+                                      local.forward_backward_seconds, stop_requested ? 1.0 : 0.0},
+                                     torch::kFloat64);
+  const torch::Tensor all = host.all_gather(mine);  // (world, 10)
+  const torch::Tensor sums = all.sum(0), maxima = std::get<0>(all.max(0));
+  LearnerTotals totals;
+  totals.tokens = sums[0].item<double>();
+  totals.clipped = sums[1].item<double>();
+  totals.entropy = sums[2].item<double>();
+  totals.kl = sums[3].item<double>();
+  totals.mismatch = sums[4].item<double>();
+  totals.mismatch_max = maxima[5].item<double>();
+  totals.ratio_max = maxima[6].item<double>();
+  totals.loss = sums[7].item<double>();
+  totals.forward_backward_seconds = maxima[8].item<double>();
+  totals.stop_requested = sums[9].item<double>() > 0;
+  return totals;
+}
+
+using RoundResult = std::pair<Status, std::vector<RolloutSample>>;
+
+struct Prefetch {
+  RolloutRound round;
+  std::future<RoundResult> result;
+};
+
+}  // namespace
+
+TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOptions& options) {
+  MpiCommunicator host(MPI_COMM_WORLD);
+  const int rank = host.rank(), world = host.world_size();
+  if (world > 1) set_log_rank(rank);
+  StopSignal::install();
+  const std::string run_folder = config.output.dir;
+  const std::string checkpoints_folder = join_path(run_folder, "checkpoints");
+
+  // ---- Setup: anything that can fail on one rank goes through on_every_rank.
+  std::string checkpoint_folder;
+  TrainerState resumed;
+  on_every_rank(host, "reading the checkpoint", [&] {
+    if (options.resume.empty()) return;
+    checkpoint_folder = find_checkpoint(options.resume);
+    resumed = load_trainer_state(checkpoint_folder);
+    if (resumed.step >= config.train.steps) {
+      throw InputError("--resume " + checkpoint_folder + " is at step " + std::to_string(resumed.step) +
+                       ", already at train.steps = " + std::to_string(config.train.steps) + "; raise train.steps");
+    }
+  });
+  on_every_rank(host, "preparing the run folder", [&] {
+    if (rank != 0) return;
+    if (options.resume.empty() &&
+        (path_exists(join_path(run_folder, "metrics.jsonl")) || path_exists(checkpoints_folder))) {
+      throw InputError("output.dir " + run_folder + " already holds a run (metrics.jsonl or checkpoints/); pass "
+                       "--resume " + run_folder + " to continue it, or choose another output.dir");
+    }
+    make_directories(join_path(run_folder, "workers"));
+    AtomicFileWriter config_file(join_path(run_folder, "config.yaml"));
+    config_file.stream() << "# deltarl train: the full configuration of this run (every key, defaults included)\n"
+                         << training_config_to_yaml(config);
+    config_file.commit();
+  });
+
+  const std::string model_folder = checkpoint_folder.empty() ? config.model.path : checkpoint_folder;
+  const torch::ScalarType dtype = config.model.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
+  torch::Device device = torch::kCPU;
+  std::unique_ptr<Communicator> device_communicator;
+  Qwen2ForCausalLM model{nullptr}, reference{nullptr};
+  std::unique_ptr<PromptDataset> dataset;
+  std::unique_ptr<AdamW> optimizer;
+  std::string tokenizer_path;
+  int local_rank = 0, local_size = 1;
+  {
+    MPI_Comm local;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local);
+    MPI_Comm_rank(local, &local_rank);
+    MPI_Comm_size(local, &local_size);
+    MPI_Comm_free(&local);
+  }
+  on_every_rank(host, "loading the model and data", [&] {
+    device = choose_device(config.train.device, local_rank);
+    torch::set_num_threads(static_cast<int>(
+        config.train.threads > 0 ? config.train.threads : std::max<int64_t>(1, hardware_threads() / local_size)));
+    tokenizer_path = join_path(model_folder, "tokenizer.json");
+    if (!path_exists(tokenizer_path)) {
+      throw InputError(model_folder + " has no tokenizer.json (workers and prompts need the model's tokenizer)");
+    }
+    model = load_pretrained(model_folder, device, dtype);
+    const Tokenizer tokenizer = Tokenizer::from_file(tokenizer_path);
+    PromptDatasetOptions data_options;
+    data_options.task = config.data.task;
+    data_options.prompt_template = config.data.prompt_template;
+    data_options.chat = config.data.chat;
+    data_options.format_reward = config.data.format_reward;
+    data_options.max_prompt_tokens = model->config().max_position_embeddings - config.rollout.max_new_tokens;
+    if (data_options.max_prompt_tokens < 1) {
+      throw InputError(config.source + ": rollout.max_new_tokens (" + std::to_string(config.rollout.max_new_tokens) +
+                       ") leaves no room for prompts in the model's context of " +
+                       std::to_string(model->config().max_position_embeddings));
+    }
+    dataset = std::make_unique<PromptDataset>(config.data.train, tokenizer, data_options);
+    if (config.algorithm.kl_coef > 0) {
+      reference = load_pretrained(config.model.path, device, dtype);
+      reference->eval();
+      for (auto& parameter : reference->parameters()) parameter.set_requires_grad(false);
+    }
+    AdamWOptions adamw;
+    adamw.beta1 = config.optim.beta1;
+    adamw.beta2 = config.optim.beta2;
+    adamw.eps = config.optim.eps;
+    adamw.weight_decay = config.optim.weight_decay;
+    optimizer = std::make_unique<AdamW>(model->named_parameters(), adamw);
+    if (!checkpoint_folder.empty()) {
+      optimizer->load_state(load_optimizer_tensors(checkpoint_folder), resumed.optimizer_steps, checkpoint_folder);
+    }
+    device_communicator = make_device_communicator(host, device);
+  });
+  Communicator& communicator = device_communicator ? *device_communicator : static_cast<Communicator&>(host);
+
+  // ---- Workers: rank 0 spawns the local ones, learns the versions, publishes this run's weights.
+  std::unique_ptr<LocalWorkerPool> pool;
+  std::unique_ptr<RolloutFleet> fleet;
+  std::optional<std::string> auth_token;
+  std::vector<std::string> worker_addresses = config.rollout.workers;
+  uint64_t version = 0;
+  on_every_rank(host, "starting the rollout workers", [&] {
+    auth_token = read_auth_token(config.rollout.auth_token_file);
+    if (rank != 0) return;
+    if (config.rollout.spawn_local > 0) {
+      LocalWorkerPoolOptions pool_options;
+      pool_options.executable = options.executable;
+      pool_options.model_folder = model_folder;
+      pool_options.count = config.rollout.spawn_local;
+      pool_options.threads = config.rollout.worker_threads > 0
+                                 ? config.rollout.worker_threads
+                                 : std::max<int64_t>(1, hardware_threads() / config.rollout.spawn_local);
+      pool_options.max_batch = config.rollout.worker_max_batch;
+      pool_options.log_folder = join_path(run_folder, "workers");
+      pool = std::make_unique<LocalWorkerPool>(pool_options);
+      worker_addresses.insert(worker_addresses.end(), pool->addresses().begin(), pool->addresses().end());
+      log_info("spawned " + std::to_string(pool->addresses().size()) + " rollout workers (logs in " +
+               pool_options.log_folder + ")");
+    }
+  });
+  std::string addresses_text;
+  for (const auto& address : worker_addresses) addresses_text += address + "\n";
+  addresses_text = broadcast_string(host, addresses_text);
+  worker_addresses.clear();
+  for (std::istringstream lines(addresses_text); std::getline(lines, addresses_text);) {
+    if (!addresses_text.empty()) worker_addresses.push_back(addresses_text);
+  }
+  PublishOptions publish_options;
+  on_every_rank(host, "publishing the starting weights", [&] {
+    if (rank != 0) return;
+    fleet = std::make_unique<RolloutFleet>(worker_addresses, auth_token);
+    uint64_t newest = 0;
+    if (Status status = fleet->newest_version(&newest); !status.ok()) throw std::runtime_error(status.to_string());
+    // Versions only grow on a worker, and it may have served an earlier run:
+    // this run's weights go out as the next version, whatever the worker loaded.
+    version = newest + 1;
+    if (Status status = fleet->publish(model, version, publish_options); !status.ok()) {
+      throw std::runtime_error(status.to_string());
+    }
+  });
+  torch::Tensor version_tensor = torch::tensor({static_cast<int64_t>(version)}, torch::kInt64);
+  host.broadcast(version_tensor, /*root=*/0);
+  version = static_cast<uint64_t>(version_tensor.item<int64_t>());
+
+  RolloutClientOptions client_options;
+  client_options.workers = worker_addresses;
+  client_options.auth_token = auth_token;
+  client_options.deadline_seconds = config.rollout.deadline_seconds;
+  RolloutClient client(client_options);
+
+  StepRolloutOptions rollout_options;
+  rollout_options.prompts_per_step = config.train.prompts_per_step;
+  rollout_options.samples_per_prompt = static_cast<int32_t>(config.rollout.samples_per_prompt);
+  rollout_options.sampling.set_temperature(config.rollout.temperature);
+  rollout_options.sampling.set_top_p(config.rollout.top_p);
+  rollout_options.sampling.set_max_new_tokens(static_cast<int32_t>(config.rollout.max_new_tokens));
+  rollout_options.seed = config.train.seed;
+  rollout_options.filter_equal_rewards = config.rollout.filter_equal_rewards;
+  rollout_options.max_refill_rounds = config.rollout.max_refill_rounds;
+  StepRollouts rollouts(client, *dataset, rollout_options);
+  PromptSampler sampler(dataset->size(), config.train.seed, config.data.shuffle);
+  sampler.seek(resumed.sampler_cursor);
+
+  PolicyUpdateOptions update_options;
+  update_options.aggregation = config.algorithm.aggregation;
+  update_options.aggregation.max_response_length = config.max_response_length();
+  update_options.advantage = config.algorithm.advantage;
+  update_options.loss.clip_ratio_low = config.algorithm.clip_ratio_low;
+  update_options.loss.clip_ratio_high = config.algorithm.clip_ratio_high;
+  update_options.loss.kl_coef = config.algorithm.kl_coef;
+  update_options.loss.entropy_coef = config.algorithm.entropy_coef;
+  update_options.temperature = config.rollout.temperature;
+  update_options.old_log_probs_from_rollout = config.algorithm.old_log_probs == "rollout";
+  update_options.micro_batch_size = config.train.micro_batch_size;
+  update_options.grad_clip = config.optim.grad_clip;
+  PolicyUpdater updater(model, reference ? &reference : nullptr, *optimizer, update_options);
+  const LearningRateSchedule schedule{config.optim.lr, config.optim.warmup_steps, config.train.steps,
+                                      config.optim.min_lr_ratio};
+
+  std::unique_ptr<MetricsLog> metrics;
+  std::unique_ptr<TensorBoardWriter> board;
+  on_every_rank(host, "opening the metrics files", [&] {
+    if (rank != 0) return;
+    metrics = std::make_unique<MetricsLog>(join_path(run_folder, "metrics.jsonl"), resumed.step);
+    if (config.output.tensorboard) {
+      board = std::make_unique<TensorBoardWriter>(join_path(run_folder, "tensorboard"), resumed.step + 1);
+    }
+  });
+  if (rank == 0) {
+    log_info("training " + std::to_string(config.train.steps) + " steps on " + std::to_string(world) + " rank(s), " +
+             device.str() + ", " + std::to_string(worker_addresses.size()) + " rollout worker(s), loss " +
+             config.algorithm.aggregation.describe() +
+             (checkpoint_folder.empty() ? std::string() : ", resumed from " + checkpoint_folder));
+  }
+
+  TrainingRunResult result;
+  result.final_step = resumed.step;
+  std::optional<Prefetch> prefetch;
+  double step_seconds_sum = 0;
+  int64_t steps_timed = 0;
+  for (int64_t step = resumed.step + 1; step <= config.train.steps; ++step) {
+    const auto step_started = Clock::now();
+    // ---- 1–2. Rollouts (round 0 may have been generated during the last step).
+    auto generation_started = Clock::now();
+    RolloutRound first_round;
+    Status first_status;
+    std::vector<RolloutSample> first_samples;
+    if (prefetch) {
+      first_round = prefetch->round;
+      std::tie(first_status, first_samples) = prefetch->result.get();
+      prefetch.reset();
+    } else {
+      first_round = rollouts.draw(sampler, step, /*round=*/0, config.train.prompts_per_step);
+      first_status = rollouts.generate(first_round, rank, world, version, &first_samples);
+    }
+    StepBatch batch =
+        rollouts.finish_step(sampler, first_round, first_status, std::move(first_samples), host, version);
+    const double generation_seconds = seconds_since(generation_started);
+    const uint64_t cursor_after_step = sampler.cursor();
+    if (config.rollout.one_step_off && step < config.train.steps) {
+      // Step k+1's first round runs on the workers while this step trains; its
+      // samples come from this version or the next (staleness ≤ 1, logged).
+      Prefetch next;
+      next.round = rollouts.draw(sampler, step + 1, /*round=*/0, config.train.prompts_per_step);
+      const RolloutRound round = next.round;
+      const uint64_t min_version = version;
+      next.result = std::async(std::launch::async, [&rollouts, round, rank, world, min_version] {
+        RoundResult generated;
+        generated.first = rollouts.generate(round, rank, world, min_version, &generated.second);
+        return generated;
+      });
+      prefetch = std::move(next);
+    }
+
+    // ---- 3. Balance samples across ranks by tokens.
+    auto training_started = Clock::now();
+    ExchangedSamples samples = exchange_samples(host, batch.local_samples);
+
+    // ---- 4–6. Statistics (one all-reduce), weights, advantages, PPO-clip, gradient all-reduce, AdamW.
+    StepStatistics stats(batch.groups, config.algorithm.aggregation.alpha);
+    for (const auto& sample : samples.mine) {
+      stats.add_sample(sample.group, std::max<int64_t>(1, static_cast<int64_t>(sample.response_ids.size())),
+                       sample.reward);
+    }
+    const double learning_rate = schedule.at(step);
+    const PolicyUpdateResult update = updater.update(samples.mine, stats, communicator, learning_rate);
+    const double training_seconds = seconds_since(training_started);
+
+    // ---- 7. Publish version + 1 to every worker before the next rollout.
+    auto sync_started = Clock::now();
+    ++version;
+    std::string publish_error;
+    if (rank == 0) {
+      if (Status status = fleet->publish(model, version, publish_options); !status.ok()) {
+        publish_error = status.to_string();
+      }
+    }
+    publish_error = broadcast_string(host, publish_error);
+    if (!publish_error.empty()) throw std::runtime_error("publishing weights failed: " + publish_error);
+    const double sync_seconds = seconds_since(sync_started);
+
+    const LearnerTotals learner = gather_learner_totals(host, update, StopSignal::requested());
+    result.final_step = step;
+    const double step_seconds = seconds_since(step_started);
+    step_seconds_sum += step_seconds;
+    ++steps_timed;
+
+    if (rank == 0) {
+      double reward_sum = 0, correct = 0, length_sum = 0, length_max = 0, truncated = 0, lag_sum = 0, lag_max = 0;
+      double generated_tokens = 0, trained_tokens = 0;
+      for (const auto& sample : samples.all) {
+        reward_sum += sample.reward;
+        correct += sample.correct;
+        const auto length = static_cast<double>(sample.response_ids.size());
+        length_sum += length;
+        length_max = std::max(length_max, length);
+        truncated += sample.truncated;
+        const double lag = static_cast<double>(version - 1) - static_cast<double>(sample.policy_version);
+        lag_sum += lag;
+        lag_max = std::max(lag_max, lag);
+        generated_tokens += length;
+        trained_tokens += static_cast<double>(sample.tokens());
+      }
+      const double count = std::max<double>(1, static_cast<double>(samples.all.size()));
+      const double tokens = std::max(1.0, learner.tokens);
+      std::vector<std::pair<std::string, double>> row = {
+          {"reward/mean", reward_sum / count},
+          {"reward/accuracy", correct / count},
+          {"response_length/mean", length_sum / count},
+          {"response_length/max", length_max},
+          {"response_length/truncated_fraction", truncated / count},
+          {"actor/loss", learner.loss},
+          {"actor/clip_fraction", learner.clipped / tokens},
+          {"actor/entropy", learner.entropy / tokens},
+          {"actor/kl", learner.kl / tokens},
+          {"actor/ratio_max", learner.ratio_max},
+          {"actor/grad_norm", update.grad_norm},
+          {"actor/lr", learning_rate},
+          {"actor/update_skipped", update.skipped ? 1.0 : 0.0},
+          {"rollout/logprob_mismatch_mean", learner.mismatch / tokens},
+          {"rollout/logprob_mismatch_max", learner.mismatch_max},
+          {"rollout/policy_version_lag_mean", lag_sum / count},
+          {"rollout/policy_version_lag_max", lag_max},
+          {"rollout/groups", static_cast<double>(batch.groups)},
+          {"rollout/groups_filtered", static_cast<double>(batch.filtered_groups)},
+          {"rollout/rounds", static_cast<double>(batch.rounds)},
+          {"rollout/live_workers", static_cast<double>(fleet->live_workers())},
+          {"perf/generation_tokens_per_second", generated_tokens / std::max(1e-9, generation_seconds)},
+          {"perf/learner_tokens_per_second", trained_tokens / std::max(1e-9, training_seconds)},
+          {"perf/tokens_per_second", (generated_tokens + trained_tokens) / std::max(1e-9, step_seconds)},
+          {"time/generation", generation_seconds},
+          {"time/training", training_seconds},
+          {"time/statistics_allreduce", update.statistics_seconds},
+          {"time/gradient_allreduce", update.gradient_sync_seconds},
+          {"time/weight_sync", sync_seconds},
+          {"time/step", step_seconds},
+          {"policy_version", static_cast<double>(version)},
+      };
+      metrics->append(step, row);
+      if (board) {
+        for (const auto& [name, value] : row) board->add_scalar(name, value, step);
+        board->flush();
+      }
+      if (options.console_progress) {
+        const double eta = step_seconds_sum / steps_timed * static_cast<double>(config.train.steps - step);
+        char line[512];
+        std::snprintf(line, sizeof(line),
+                      "step %lld/%lld | reward %.3f acc %.3f | len %.1f (max %.0f) | gnorm %.3g | %.0f tok/s | "
+                      "gen %.1fs train %.1fs sync %.1fs | eta %s",
+                      static_cast<long long>(step), static_cast<long long>(config.train.steps), reward_sum / count,
+                      correct / count, length_sum / count, length_max, update.grad_norm,
+                      (generated_tokens + trained_tokens) / std::max(1e-9, step_seconds), generation_seconds,
+                      training_seconds, sync_seconds, format_duration(eta).c_str());
+        std::cout << line << std::endl;
+      }
+    }
+
+    // ---- Checkpoint: every N steps, at the end, and when a stop signal arrived on any rank.
+    const bool stopping = learner.stop_requested && step < config.train.steps;
+    const bool due = (config.checkpoint.every > 0 && step % config.checkpoint.every == 0) ||
+                     step == config.train.steps || stopping;
+    if (due) {
+      on_every_rank(host, "writing the checkpoint", [&] {
+        if (rank != 0) return;
+        TrainerState state;
+        state.step = step;
+        state.sampler_cursor = cursor_after_step;
+        state.policy_version = version;
+        state.seed = config.train.seed;
+        state.optimizer_steps = optimizer->steps_taken();
+        state.config_yaml = training_config_to_yaml(config);
+        result.last_checkpoint = save_training_checkpoint(checkpoints_folder, model, dtype, tokenizer_path,
+                                                          *optimizer, state, config.checkpoint.keep_last);
+        log_info("checkpoint " + result.last_checkpoint);
+      });
+      result.last_checkpoint = broadcast_string(host, result.last_checkpoint);
+    }
+    if (stopping) {
+      result.stopped_by_signal = true;
+      if (rank == 0) {
+        log_info("stop signal received: stopped after step " + std::to_string(step) + "; resume with --resume " +
+                 run_folder);
+      }
+      break;
+    }
+  }
+  if (prefetch) prefetch->result.wait();  // its samples are not used: the run ends here
+  return result;
+}
+
+}  // namespace deltarl
