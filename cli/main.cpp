@@ -2,6 +2,7 @@
 // Status; main turns it into a message on stderr and an exit code.
 #include <CLI/CLI.hpp>
 
+#include "cli/compare_checkpoints_command.h"
 #include "cli/data_command.h"
 #include "cli/generate_command.h"
 #include "cli/gradstats_command.h"
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
   deltarl::register_data_command(app, &status);
   deltarl::register_rollout_command(app, &status);
   deltarl::register_train_command(app, &status);
+  deltarl::register_compare_checkpoints_command(app, &status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

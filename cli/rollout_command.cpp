@@ -68,6 +68,10 @@ void register_rollout_command(CLI::App& app, Status* status) {
         throw InputError("--bind " + options->server.bind_address +
                          " listens beyond loopback: set DELTARL_ROLLOUT_TOKEN or --token-file");
       }
+      // SIGUSR1/2 are for learners (Slurm's preemption warning reaches every
+      // process of a job step): a worker keeps serving through them.
+      signal(SIGUSR1, SIG_IGN);
+      signal(SIGUSR2, SIG_IGN);
       // Block the stop signals in every thread gRPC and LibTorch start, and wait for them here.
       sigset_t signals;
       sigemptyset(&signals);

@@ -40,6 +40,9 @@ pid_t spawn_worker(const std::vector<std::string>& arguments, const std::vector<
   if (pid == 0) {  // only async-signal-safe calls from here to exec
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) ::_exit(127);
+    // Its own process group: a Ctrl-C or a launcher's signal to the trainer's
+    // group must reach the trainer (which checkpoints), not stop the workers mid-step.
+    ::setpgid(0, 0);
     ::dup2(log, STDOUT_FILENO);
     ::dup2(log, STDERR_FILENO);
     ::execve(argv[0], argv.data(), envp.data());

@@ -188,20 +188,6 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
                        ", already at train.steps = " + std::to_string(config.train.steps) + "; raise train.steps");
     }
   });
-  on_every_rank(host, "preparing the run folder", [&] {
-    if (rank != 0) return;
-    if (options.resume.empty() &&
-        (path_exists(join_path(run_folder, "metrics.jsonl")) || path_exists(checkpoints_folder))) {
-      throw InputError("output.dir " + run_folder + " already holds a run (metrics.jsonl or checkpoints/); pass "
-                       "--resume " + run_folder + " to continue it, or choose another output.dir");
-    }
-    make_directories(join_path(run_folder, "workers"));
-    AtomicFileWriter config_file(join_path(run_folder, "config.yaml"));
-    config_file.stream() << "# deltarl train: the full configuration of this run (every key, defaults included)\n"
-                         << training_config_to_yaml(config);
-    config_file.commit();
-  });
-
   const std::string model_folder = checkpoint_folder.empty() ? config.model.path : checkpoint_folder;
   const torch::ScalarType dtype = config.model.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
   torch::Device device = torch::kCPU;
@@ -257,6 +243,22 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
     device_communicator = make_device_communicator(host, device);
   });
   Communicator& communicator = device_communicator ? *device_communicator : static_cast<Communicator&>(host);
+
+  // Only now, with the config, model and data known good, does anything get written.
+  on_every_rank(host, "preparing the run folder", [&] {
+    if (rank != 0) return;
+    if (options.resume.empty() &&
+        (path_exists(join_path(run_folder, "metrics.jsonl")) || path_exists(checkpoints_folder))) {
+      throw InputError("output.dir " + run_folder + " already holds a run (metrics.jsonl or checkpoints/); pass "
+                       "--resume " + run_folder + " to continue it, or choose another output.dir");
+    }
+    make_directories(join_path(run_folder, "workers"));
+    AtomicFileWriter config_file(join_path(run_folder, "config.yaml"));
+    config_file.stream() << "# deltarl train: the full configuration of this run (every key, defaults included)\n"
+                         << training_config_to_yaml(config);
+    config_file.commit();
+  });
+
 
   // ---- Workers: rank 0 spawns the local ones, learns the versions, publishes this run's weights.
   std::unique_ptr<LocalWorkerPool> pool;
