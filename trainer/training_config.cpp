@@ -35,6 +35,17 @@ T scalar_as(const YAML::Node& node, const std::string& where, const char* expect
   }
 }
 
+// The shortest decimal text that reads back as exactly `value`.
+std::string shortest_text(double value) {
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::ostringstream text;
+    text.precision(precision);
+    text << value;
+    if (std::stod(text.str()) == value) return text.str();
+  }
+  return std::to_string(value);
+}
+
 // Binds a key to a member reached through `field`.
 template <typename T, typename Field>
 KeyBinding bind(std::string path, Field field) {
@@ -69,6 +80,8 @@ KeyBinding bind(std::string path, Field field) {
     if constexpr (std::is_same_v<T, std::vector<std::string>>) {
       node = YAML::Node(YAML::NodeType::Sequence);
       for (const auto& item : value) node.push_back(item);
+    } else if constexpr (std::is_floating_point_v<T>) {
+      node = shortest_text(value);  // 0.2, not 0.20000000000000001; still reads back exactly
     } else {
       node = value;
     }

@@ -350,7 +350,8 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
     if (rank != 0) return;
     metrics = std::make_unique<MetricsLog>(join_path(run_folder, "metrics.jsonl"), resumed.step);
     if (config.output.tensorboard) {
-      board = std::make_unique<TensorBoardWriter>(join_path(run_folder, "tensorboard"), resumed.step + 1);
+      board = std::make_unique<TensorBoardWriter>(join_path(run_folder, "tensorboard"),
+                                                  resumed.step > 0 ? resumed.step + 1 : 0);
     }
   });
   if (rank == 0) {

@@ -1,0 +1,71 @@
+#include "trainer/prompt_dataset.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/file_system.h"
+#include "core/preset_files.h"
+#include "tests/support/input_error_message.h"
+
+namespace deltarl {
+namespace {
+
+using testing_support::input_error_message;
+
+std::string write_lines(const std::string& text) {
+  const std::string path = join_path(make_temporary_directory("dataset-test"), "data.jsonl");
+  std::ofstream(path) << text;
+  return path;
+}
+
+Tokenizer countdown_tokenizer() { return Tokenizer::from_file(countdown_tokenizer_path()); }
+
+TEST(PromptDataset, RendersTemplatesAndPayloads) {
+  const Tokenizer tokenizer = countdown_tokenizer();
+  PromptDatasetOptions options;
+  options.prompt_template = "countdown-compact";
+  options.format_reward = 0.1;
+  PromptDataset dataset(write_lines("{\"numbers\":[3,5,7],\"target\":22,\"solution\":\"3*5+7\"}\n"), tokenizer, options);
+  ASSERT_EQ(dataset.size(), 1u);
+  EXPECT_EQ(tokenizer.decode(dataset[0].token_ids), "numbers 3, 5, 7 target 22\n");
+  EXPECT_EQ(dataset[0].task, "countdown");
+  EXPECT_EQ(dataset[0].task_payload_json, "{\"numbers\":[3,5,7],\"target\":22,\"format_reward\":0.1}");
+
+  options.prompt_template = "Q: {target} from {numbers}?";
+  options.chat = true;
+  PromptDataset chat(write_lines("{\"numbers\":[1,2],\"target\":3}\n"), tokenizer, options);
+  EXPECT_EQ(tokenizer.decode(chat[0].token_ids),
+            "<|im_start|>user\nQ: 3 from 1, 2?<|im_end|>\n<|im_start|>assistant\n");
+
+  EXPECT_EQ(PromptDataset::render("math", "math", "{\"question\":\"1+1?\",\"answer\":2}", "x"),
+            "1+1?\nPlease reason step by step, and put your final answer within \\boxed{}.");
+}
+
+TEST(PromptDataset, BadLinesNameFileLineAndField) {
+  const Tokenizer tokenizer = countdown_tokenizer();
+  PromptDatasetOptions options;
+  const auto bad = write_lines("{\"numbers\":[1,2],\"target\":3}\n{\"numbers\":[1,2],\"target\":\"3\"}\n");
+  EXPECT_NE(input_error_message([&] { PromptDataset(bad, tokenizer, options); })
+                .find("data.jsonl:2: \"target\" must be an integer"),
+            std::string::npos);
+  options.task = "math";
+  EXPECT_NE(input_error_message([&] { PromptDataset(bad, tokenizer, options); })
+                .find("data.jsonl:1: needs a \"question\""),
+            std::string::npos);
+  options.task = "countdown";
+  options.prompt_template = "{question}";
+  EXPECT_NE(input_error_message([&] { PromptDataset(bad, tokenizer, options); }).find("uses {question}"),
+            std::string::npos);
+  options.prompt_template = "countdown";
+  options.max_prompt_tokens = 5;
+  EXPECT_NE(input_error_message([&] { PromptDataset(bad, tokenizer, options); })
+                .find("more than the 5 the model's context leaves"),
+            std::string::npos);
+  EXPECT_NE(input_error_message([&] { PromptDataset(write_lines(""), tokenizer, PromptDatasetOptions{}); })
+                .find("no prompts"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace deltarl

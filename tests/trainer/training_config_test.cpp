@@ -1,0 +1,101 @@
+#include "trainer/training_config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/file_system.h"
+#include "tests/support/input_error_message.h"
+
+namespace deltarl {
+namespace {
+
+using testing_support::input_error_message;
+
+std::string write_temporary(const std::string& text) {
+  const std::string path = join_path(make_temporary_directory("config-test"), "run.yaml");
+  std::ofstream(path) << text;
+  return path;
+}
+
+const char* kMinimal = "model:\n  path: m\ndata:\n  train: t.jsonl\nrollout:\n  spawn_local: 2\n";
+
+TEST(TrainingConfig, ReadsSectionsAndDefaults) {
+  const auto path = write_temporary(std::string(kMinimal) +
+                                    "algorithm:\n  loss_agg_mode: token-mean\n  alpha: 0.5\n"
+                                    "rollout_extra_ignored_not: 1\n");
+  // Unknown top-level key: an error naming it and the file.
+  EXPECT_NE(input_error_message([&] { load_training_config(path); }).find("run.yaml: unknown key \"rollout_extra"),
+            std::string::npos);
+  const auto good = write_temporary(std::string(kMinimal) + "algorithm:\n  loss_agg_mode: token-mean\n  alpha: 0.5\n");
+  const TrainingConfig config = load_training_config(good);
+  EXPECT_EQ(config.model.path, "m");
+  EXPECT_EQ(config.rollout.spawn_local, 2);
+  EXPECT_EQ(config.algorithm.aggregation.mode, AggregationMode::kTokenMean);
+  EXPECT_EQ(config.algorithm.aggregation.alpha, 0.5);
+  EXPECT_EQ(config.rollout.samples_per_prompt, 8);  // default
+  EXPECT_EQ(config.max_response_length(), 256);     // M defaults to max_new_tokens
+}
+
+TEST(TrainingConfig, ErrorsNameKeyAndFile) {
+  const auto typo = write_temporary(std::string(kMinimal) + "optim:\n  learning_rate: 0.1\n");
+  const std::string message = input_error_message([&] { load_training_config(typo); });
+  EXPECT_NE(message.find("run.yaml: unknown key \"optim.learning_rate\""), std::string::npos) << message;
+  const auto wrong_type = write_temporary(std::string(kMinimal) + "train:\n  steps: 1.5\n");
+  EXPECT_NE(input_error_message([&] { load_training_config(wrong_type); })
+                .find("run.yaml: train.steps must be an integer, not \"1.5\""),
+            std::string::npos);
+  const auto not_list = write_temporary(std::string(kMinimal) + "rollout:\n  workers: a:1\n");
+  EXPECT_NE(input_error_message([&] { load_training_config(not_list); }).find("rollout.workers must be a list"),
+            std::string::npos);
+  const auto range = write_temporary(std::string(kMinimal) + "algorithm:\n  alpha: -1\n");
+  EXPECT_NE(input_error_message([&] { load_training_config(range); }).find("alpha"), std::string::npos);
+  EXPECT_NE(input_error_message([&] { load_training_config("/nonexistent/run.yaml"); })
+                .find("/nonexistent/run.yaml: cannot read"),
+            std::string::npos);
+  const auto missing = write_temporary("data:\n  train: t.jsonl\n");
+  EXPECT_NE(input_error_message([&] { load_training_config(missing); }).find("model.path is required"),
+            std::string::npos);
+}
+
+TEST(TrainingConfig, SetOverridesAnyKeyIncludingLists) {
+  const auto path = write_temporary(kMinimal);
+  const TrainingConfig config = load_training_config(
+      path, {"train.steps=7", "rollout.workers=[a:1, b:2]", "algorithm.delta_l_scope=batch", "data.chat=true"});
+  EXPECT_EQ(config.train.steps, 7);
+  EXPECT_EQ(config.rollout.workers, (std::vector<std::string>{"a:1", "b:2"}));
+  EXPECT_EQ(config.algorithm.aggregation.scope, DeltaLScope::kBatch);
+  EXPECT_TRUE(config.data.chat);
+  EXPECT_NE(input_error_message([&] { load_training_config(path, {"train.stepz=7"}); })
+                .find("--set: unknown key \"train.stepz\" (did you mean \"train.steps\"?)"),
+            std::string::npos);
+  EXPECT_NE(input_error_message([&] { load_training_config(path, {"train.steps"}); }).find("expected key=value"),
+            std::string::npos);
+}
+
+TEST(TrainingConfig, YamlRoundTripKeepsEveryValue) {
+  TrainingConfig config = training_config_from_overrides(
+      {"model.path=m", "data.train=t", "rollout.workers=[h:1]", "optim.lr=3.0000000000000004e-07",
+       "algorithm.advantage=dr-grpo", "algorithm.alpha=0.75", "train.seed=18446744073709551615"});
+  const std::string yaml = training_config_to_yaml(config);
+  const TrainingConfig again = load_training_config_text(yaml, "round-trip");
+  EXPECT_EQ(training_config_to_yaml(again), yaml);
+  EXPECT_EQ(again.optim.lr, config.optim.lr);
+  EXPECT_EQ(again.train.seed, 18446744073709551615ull);
+  EXPECT_EQ(again.algorithm.advantage, AdvantageEstimator::kDrGrpo);
+}
+
+TEST(TrainingConfig, DocsListEveryKey) {
+  std::ifstream docs(std::string(DELTARL_SOURCE_DIR) + "/docs/configuration.md");
+  ASSERT_TRUE(docs) << "docs/configuration.md is missing";
+  std::stringstream text;
+  text << docs.rdbuf();
+  for (const auto& key : training_config_keys()) {
+    EXPECT_NE(text.str().find("`" + key + "`"), std::string::npos) << key << " is not documented";
+  }
+}
+
+}  // namespace
+}  // namespace deltarl
