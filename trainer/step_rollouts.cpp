@@ -105,11 +105,14 @@ StepBatch StepRollouts::finish_step(PromptSampler& sampler, const RolloutRound& 
     if (batch.groups == 0 && last_round) {
       // Nothing survived any round: train on this round as it is (zero-advantage
       // groups add no policy gradient) rather than on an empty step.
-      log_warning("every group of step " + std::to_string(round.step) +
-                  " had equal rewards after all refill rounds; training on the last round unfiltered");
+      if (host.rank() == 0) {
+        log_warning("every group of step " + std::to_string(round.step) +
+                    " had equal rewards after all refill rounds; training on the last round unfiltered");
+      }
       for (int64_t position = 0; position < positions && batch.groups < options_.prompts_per_step; ++position) {
         renumbered[position] = batch.groups++;
       }
+      batch.filtered_groups -= batch.groups;
     }
     for (auto& sample : round_samples) {
       auto found = renumbered.find(sample.group);
