@@ -8,6 +8,9 @@
 #include "core/atomic_file_writer.h"
 #include "core/input_error.h"
 #include "core/tasks/countdown_generator.h"
+#include "core/tasks/countdown_reasoning.h"
+#include "trainer/prompt_dataset.h"
+#include "trainer/prompt_sampler.h"
 
 namespace deltarl {
 
@@ -16,6 +19,8 @@ void register_data_command(CLI::App& app, Status* status) {
     CountdownGeneratorOptions generator;
     std::string numbers = "3..4";
     std::string out;
+    std::string sft_prompt_template;
+    int64_t max_failed_attempts = 3;
   };
   auto options = std::make_shared<Options>();
   CLI::App* data = app.add_subcommand("data", "Generate task datasets");
@@ -29,6 +34,12 @@ void register_data_command(CLI::App& app, Status* status) {
       ->capture_default_str();
   countdown->add_option("--seed", options->generator.seed)->capture_default_str();
   countdown->add_option("--out", options->out, "output JSONL file")->required();
+  countdown->add_option("--sft-prompt-template", options->sft_prompt_template,
+                        "also write \"prompt\" (this template, as `deltarl train` renders it) and \"response\" "
+                        "(reasoning with failed attempts, then the answer) for `deltarl sft`");
+  countdown->add_option("--max-failed-attempts", options->max_failed_attempts,
+                        "SFT responses try 0..K wrong equations before the solution")
+      ->capture_default_str();
   countdown->callback([options, status] {
     try {
       const auto dots = options->numbers.find("..");
@@ -39,13 +50,19 @@ void register_data_command(CLI::App& app, Status* status) {
       } catch (const std::logic_error&) {
         throw InputError("--numbers \"" + options->numbers + "\" is not a range like 3..4");
       }
+      if (options->max_failed_attempts < 0) throw InputError("--max-failed-attempts must be ≥ 0");
       const auto examples = generate_countdown_problems(options->generator);
       AtomicFileWriter writer(options->out);
+      std::mt19937_64 random(mix_seed(options->generator.seed, /*a=*/0x5f7));
       for (const auto& example : examples) {
         nlohmann::ordered_json line;
         line["numbers"] = example.problem.numbers;
         line["target"] = example.problem.target;
         line["solution"] = example.solution;
+        if (!options->sft_prompt_template.empty()) {
+          line["prompt"] = PromptDataset::render(options->sft_prompt_template, "countdown", line.dump(), "--sft-prompt-template");
+          line["response"] = countdown_reasoning_response(example, options->max_failed_attempts, random);
+        }
         writer.stream() << line.dump() << '\n';
       }
       writer.commit();

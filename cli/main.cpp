@@ -4,6 +4,8 @@
 
 #include "cli/compare_checkpoints_command.h"
 #include "cli/data_command.h"
+#include "cli/eval_command.h"
+#include "cli/sft_command.h"
 #include "cli/generate_command.h"
 #include "cli/gradstats_command.h"
 #include "cli/init_model_command.h"
@@ -29,6 +31,8 @@ int main(int argc, char** argv) {
   deltarl::register_rollout_command(app, &status);
   deltarl::register_train_command(app, &status);
   deltarl::register_compare_checkpoints_command(app, &status);
+  deltarl::register_sft_command(app, &status);
+  deltarl::register_eval_command(app, &status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -3,6 +3,8 @@
 #include <iostream>
 #include <memory>
 
+#include <mpi.h>
+
 #include "core/input_error.h"
 #include "core/log.h"
 #include "trainer/mpi_environment.h"
@@ -43,8 +45,11 @@ void register_train_command(CLI::App& app, Status* status) {
       return;
     }
     const bool several_ranks = mpi->world_size() > 1;
+    // Each rank reads the config itself; all must agree it is good before any
+    // enters run_training's collectives (one node may not see the file).
+    TrainingConfig config;
+    std::string config_error;
     try {
-      TrainingConfig config;
       if (!options->config_path.empty()) {
         config = load_training_config(options->config_path, options->overrides);
       } else if (!options->resume.empty()) {
@@ -54,6 +59,17 @@ void register_train_command(CLI::App& app, Status* status) {
       } else {
         throw InputError("deltarl train needs --config FILE (or --resume DIR to reuse a checkpoint's config)");
       }
+    } catch (const InputError& error) {
+      config_error = error.what();
+    }
+    int failed_ranks = config_error.empty() ? 0 : 1;
+    MPI_Allreduce(MPI_IN_PLACE, &failed_ranks, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    if (failed_ranks > 0) {
+      *status = Status(StatusCode::kInvalidArgument,
+                       config_error.empty() ? "another rank could not read the config (see its message)" : config_error);
+      return;
+    }
+    try {
       TrainingRunOptions run_options;
       run_options.resume = options->resume;
       run_options.console_progress = !options->quiet;

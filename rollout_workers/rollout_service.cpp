@@ -8,8 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/input_error.h"
-#include "core/tasks/countdown_verifier.h"
-#include "core/tasks/math_verifier.h"
+#include "core/tasks/task_verifier.h"
 #include "rollout_workers/weight_upload.h"
 
 namespace deltarl {
@@ -17,54 +16,6 @@ namespace deltarl {
 namespace {
 
 constexpr int32_t kMaxSamplesPerPrompt = 1024;
-
-struct Verifier {
-  std::string task;
-  CountdownProblem countdown;
-  double countdown_format_reward = 0;
-  std::string math_answer;
-};
-
-// The verifier of one prompt, from its task and payload; InputError names the field.
-Verifier parse_verifier(const v1::Prompt& prompt, size_t index) {
-  Verifier verifier;
-  verifier.task = prompt.task();
-  const std::string where = "prompts[" + std::to_string(index) + "]";
-  if (verifier.task.empty()) return verifier;
-  if (verifier.task != "countdown" && verifier.task != "math") {
-    throw InputError(where + ".task \"" + verifier.task + "\" is unknown; tasks: countdown, math, or \"\"");
-  }
-  nlohmann::json payload;
-  try {
-    payload = nlohmann::json::parse(prompt.task_payload_json());
-  } catch (const nlohmann::json::parse_error& error) {
-    throw InputError(where + ".task_payload_json is not valid JSON: " + error.what());
-  }
-  if (verifier.task == "countdown") {
-    if (!payload.contains("numbers") || !payload["numbers"].is_array() || !payload.contains("target") ||
-        !payload["target"].is_number_integer()) {
-      throw InputError(where + ".task_payload_json needs \"numbers\" (integers) and \"target\" (an integer)");
-    }
-    for (const auto& number : payload["numbers"]) {
-      if (!number.is_number_integer()) throw InputError(where + ".task_payload_json: numbers must be integers");
-      verifier.countdown.numbers.push_back(number.get<int64_t>());
-    }
-    verifier.countdown.target = payload["target"].get<int64_t>();
-    if (payload.contains("format_reward")) {
-      if (!payload["format_reward"].is_number() || !(payload["format_reward"].get<double>() >= 0.0 &&
-                                                     payload["format_reward"].get<double>() <= 1.0)) {
-        throw InputError(where + ".task_payload_json: format_reward must be a number in [0, 1]");
-      }
-      verifier.countdown_format_reward = payload["format_reward"].get<double>();
-    }
-  } else {
-    if (!payload.contains("answer") || !(payload["answer"].is_string() || payload["answer"].is_number())) {
-      throw InputError(where + ".task_payload_json needs \"answer\"");
-    }
-    verifier.math_answer = payload["answer"].is_string() ? payload["answer"].get<std::string>() : payload["answer"].dump();
-  }
-  return verifier;
-}
 
 GenerationOptions parse_sampling(const v1::GenerateRequest& request, const Qwen2Config& config,
                                  const std::vector<int64_t>& eos) {
@@ -157,7 +108,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::Completion> {
       throw InputError("prompts x samples_per_prompt exceeds " + std::to_string(options.max_sequences_per_request));
     }
     const GenerationOptions generation = parse_sampling(request, config, config.eos_token_ids);
-    auto verifiers = std::make_shared<std::vector<Verifier>>();
+    auto verifiers = std::make_shared<std::vector<TaskVerifier>>();
     std::vector<SequenceRequest> sequences;
     for (int p = 0; p < request.prompts_size(); ++p) {
       const v1::Prompt& prompt = request.prompts(p);
@@ -176,7 +127,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::Completion> {
         }
         ids.push_back(id);
       }
-      verifiers->push_back(parse_verifier(prompt, static_cast<size_t>(p)));
+      verifiers->push_back(TaskVerifier::parse(prompt.task(), prompt.task_payload_json(), where));
       for (int k = 0; k < request.samples_per_prompt(); ++k) {
         // tag = prompt index × samples + k: enough to recover both.
         const uint64_t seed = prompt.has_seed() ? prompt.seed() : request.sampling().seed();
@@ -203,18 +154,11 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::Completion> {
       completion.set_finish_reason(finished.generated.finish_reason == "stop" ? v1::FINISH_REASON_STOP
                                                                               : v1::FINISH_REASON_LENGTH);
       completion.set_policy_version(finished.policy_version);
-      const Verifier& verifier = (*verifiers)[prompt];
-      if (!verifier.task.empty()) {
-        const std::string text = tokenizer->decode(ids, /*skip_special_tokens=*/true);
-        if (verifier.task == "countdown") {
-          const CountdownVerdict verdict = score_countdown(text, verifier.countdown, verifier.countdown_format_reward);
-          completion.set_reward(verdict.reward);
-          completion.set_reward_outcome(countdown_outcome_name(verdict.outcome));
-        } else {
-          const MathVerdict verdict = score_math(text, verifier.math_answer);
-          completion.set_reward(verdict.reward);
-          completion.set_reward_outcome(verdict.correct ? "correct" : verdict.found_answer ? "wrong_value" : "no_answer");
-        }
+      const TaskVerifier& verifier = (*verifiers)[prompt];
+      if (!verifier.task().empty()) {
+        const TaskVerdict verdict = verifier.score(tokenizer->decode(ids, /*skip_special_tokens=*/true));
+        completion.set_reward(verdict.reward);
+        completion.set_reward_outcome(verdict.outcome);
       }
       std::unique_lock<std::mutex> lock(state->mutex);
       if (state->write_failed) return;

@@ -17,10 +17,23 @@ namespace deltarl {
 
 MetricsLog::MetricsLog(const std::string& path, int64_t resume_step) : path_(path) {
   if (path_exists(path)) {
-    std::ifstream input(path);
+    std::string text;
+    {
+      std::ifstream file(path, std::ios::binary);
+      std::stringstream buffer;
+      buffer << file.rdbuf();
+      text = buffer.str();
+    }
+    // Every append ends in a newline: text after the last one is a line a crash
+    // interrupted, never a whole step. Drop it rather than refuse to resume.
+    bool dropped = false;
+    if (!text.empty() && text.back() != '\n') {
+      text.erase(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
+      dropped = true;
+    }
+    std::istringstream input(text);
     JsonlReader reader(input, path);
     std::vector<std::string> kept;
-    bool dropped = false;
     while (auto line = reader.next()) {
       const auto& value = line->value;
       if (value.contains("step") && value["step"].is_number_integer() && value["step"].get<int64_t>() > resume_step) {

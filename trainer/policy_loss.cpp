@@ -38,9 +38,20 @@ PolicyLoss policy_loss(const torch::Tensor& log_probs, const torch::Tensor& old_
 }
 
 torch::Tensor token_entropy(const torch::Tensor& logits, double temperature) {
-  const torch::Tensor scaled = logits.to(torch::kFloat32) / temperature;
-  const torch::Tensor log_probs = torch::log_softmax(scaled, /*dim=*/-1);
-  return -(log_probs.exp() * log_probs).sum(/*dim=*/-1);
+  auto entropy_of = [temperature](const torch::Tensor& chunk) {
+    const torch::Tensor log_probs = torch::log_softmax(chunk.to(torch::kFloat32) / temperature, /*dim=*/-1);
+    return -(log_probs.exp() * log_probs).sum(/*dim=*/-1);
+  };
+  if (logits.requires_grad() && torch::GradMode::is_enabled()) return entropy_of(logits);
+  // A metric only: a few rows of vocabulary-sized temporaries at a time, not the
+  // whole (…, vocab) twice over (5 GB at 8 × 1024 tokens of a 151k vocabulary).
+  const torch::Tensor rows = logits.reshape({-1, logits.size(-1)});
+  std::vector<torch::Tensor> parts;
+  for (int64_t begin = 0; begin < rows.size(0); begin += 1024) {
+    parts.push_back(entropy_of(rows.narrow(0, begin, std::min<int64_t>(1024, rows.size(0) - begin))));
+  }
+  std::vector<int64_t> shape(logits.sizes().begin(), logits.sizes().end() - 1);
+  return parts.empty() ? torch::zeros(shape, logits.options().dtype(torch::kFloat32)) : torch::cat(parts).reshape(shape);
 }
 
 }  // namespace deltarl

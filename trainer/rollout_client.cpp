@@ -24,6 +24,12 @@ RolloutClient::RolloutClient(RolloutClientOptions options) : options_(std::move(
   }
 }
 
+void RolloutClient::cancel() {
+  std::lock_guard<std::mutex> lock(active_mutex_);
+  cancelled_ = true;
+  for (grpc::ClientContext* context : active_) context->TryCancel();
+}
+
 size_t RolloutClient::live_workers() const {
   size_t alive = 0;
   for (const auto& worker : workers_) alive += worker.alive;
@@ -47,6 +53,10 @@ Status RolloutClient::generate(const std::vector<PromptGroup>& prompts, int32_t 
   for (size_t i = 0; i < prompts.size(); ++i) waiting[i] = i;
 
   while (!waiting.empty()) {
+    {
+      std::lock_guard<std::mutex> lock(active_mutex_);
+      if (cancelled_) return Status(StatusCode::kUnavailable, "generation was cancelled");
+    }
     std::vector<size_t> alive;
     for (size_t w = 0; w < workers_.size(); ++w) {
       if (workers_[w].alive) alive.push_back(w);
@@ -82,6 +92,19 @@ Status RolloutClient::generate(const std::vector<PromptGroup>& prompts, int32_t 
         *request.mutable_sampling() = sampling;
         request.set_min_policy_version(min_policy_version);
         grpc::ClientContext context;
+        {
+          std::lock_guard<std::mutex> lock(active_mutex_);
+          if (cancelled_) return;
+          active_.insert(&context);
+        }
+        struct Unregister {
+          RolloutClient* client;
+          grpc::ClientContext* context;
+          ~Unregister() {
+            std::lock_guard<std::mutex> lock(client->active_mutex_);
+            client->active_.erase(context);
+          }
+        } unregister{this, &context};
         context.set_deadline(deadline);
         if (options_.auth_token) context.AddMetadata("authorization", "Bearer " + *options_.auth_token);
         // This worker's samples, kept apart until its stream ends well.

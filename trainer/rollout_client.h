@@ -13,6 +13,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,6 +63,11 @@ class RolloutClient {
 
   size_t live_workers() const;
 
+  // Ends every stream of a generate() running on another thread, which then
+  // returns kCancelled-like kUnavailable at once; later generate() calls fail
+  // the same way. For stopping a background rollout on shutdown or error.
+  void cancel();
+
  private:
   struct Worker {
     std::string address;
@@ -70,6 +77,9 @@ class RolloutClient {
   };
   std::vector<Worker> workers_;
   RolloutClientOptions options_;
+  std::mutex active_mutex_;
+  std::set<grpc::ClientContext*> active_;  // streams in flight, for cancel()
+  bool cancelled_ = false;
 };
 
 }  // namespace deltarl

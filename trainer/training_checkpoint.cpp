@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 #include <cstring>
 #include <fstream>
 #include <iomanip>
@@ -55,7 +56,7 @@ void rename_or_throw(const std::string& from, const std::string& to) {
 }  // namespace
 
 std::string save_training_checkpoint(const std::string& checkpoints_folder, Qwen2ForCausalLM& model,
-                                     torch::ScalarType dtype, const std::string& tokenizer_path,
+                                     torch::ScalarType dtype, const std::string& tokenizer_json,
                                      const AdamW& optimizer, const TrainerState& state, int64_t keep_last) {
   make_directories(checkpoints_folder);
   const std::string final_folder = join_path(checkpoints_folder, step_folder_name(state.step));
@@ -64,7 +65,9 @@ std::string save_training_checkpoint(const std::string& checkpoints_folder, Qwen
   make_directories(partial_folder);
 
   save_pretrained(model, partial_folder, dtype);
-  copy_file(tokenizer_path, join_path(partial_folder, "tokenizer.json"));
+  AtomicFileWriter tokenizer_file(join_path(partial_folder, "tokenizer.json"));
+  tokenizer_file.stream() << tokenizer_json;
+  tokenizer_file.commit();
   write_safetensors(join_path(partial_folder, kOptimizerFile), optimizer.state_tensors());
   Json json;
   json["step"] = state.step;
@@ -99,6 +102,20 @@ std::string save_training_checkpoint(const std::string& checkpoints_folder, Qwen
     remove_tree(join_path(checkpoints_folder, step_folder_name(steps[i])));
   }
   return final_folder;
+}
+
+std::vector<std::string> set_aside_checkpoints_after(const std::string& checkpoints_folder, int64_t step) {
+  std::vector<std::string> renamed;
+  if (!is_directory(checkpoints_folder)) return renamed;
+  const std::string suffix = ".abandoned-" + std::to_string(static_cast<int64_t>(std::time(nullptr)));
+  for (const auto& name : list_directory(checkpoints_folder)) {
+    if (parse_step_folder(name) <= step) continue;
+    const std::string from = join_path(checkpoints_folder, name);
+    rename_or_throw(from, from + suffix);
+    renamed.push_back(from + suffix);
+  }
+  if (!renamed.empty()) fsync_folder(checkpoints_folder);
+  return renamed;
 }
 
 std::string find_checkpoint(const std::string& path) {

@@ -3,7 +3,7 @@
 //
 //   step-00000042/
 //     config.json, model.safetensors   the policy, Hugging Face form (loads in transformers)
-//     tokenizer.json                   copied from the model folder
+//     tokenizer.json                   the model's tokenizer, as read when the run started
 //     optimizer.safetensors            AdamW moments (and fp32 masters), by parameter name
 //     trainer_state.json               step, sampler cursor, policy version, seed, config
 //
@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -34,17 +35,25 @@ struct TrainerState {
 };
 
 // Writes the checkpoint of `state.step` under `checkpoints_folder` (created if
-// needed) and returns its path. The model is saved in `dtype`. Throws
+// needed) and returns its path. The model is saved in `dtype`; `tokenizer_json`
+// is the text of tokenizer.json (held in memory: the folder it came from may be
+// an older checkpoint that pruning removes). Throws
 // std::runtime_error / InputError naming the file on failure; an earlier
 // checkpoint is never touched until the new one is complete.
 std::string save_training_checkpoint(const std::string& checkpoints_folder, Qwen2ForCausalLM& model,
-                                     torch::ScalarType dtype, const std::string& tokenizer_path,
+                                     torch::ScalarType dtype, const std::string& tokenizer_json,
                                      const AdamW& optimizer, const TrainerState& state, int64_t keep_last);
 
 // `path` is a checkpoint folder (has trainer_state.json) or a folder holding
 // step-N checkpoints (the newest complete one is chosen; a run folder works
 // too through its checkpoints/). Throws InputError naming the path when none.
 std::string find_checkpoint(const std::string& path);
+
+// A resumed run continues from `step`: checkpoints of later steps (from the
+// run that went past it) are renamed "step-N.abandoned-<unix time>", kept on
+// disk but never chosen for resume nor pruned, so the run's checkpoints form one
+// line of history. Returns the renamed folders.
+std::vector<std::string> set_aside_checkpoints_after(const std::string& checkpoints_folder, int64_t step);
 
 // Reads trainer_state.json; InputError naming the file and field when malformed.
 TrainerState load_trainer_state(const std::string& checkpoint_folder);

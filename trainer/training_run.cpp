@@ -183,6 +183,11 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
     if (options.resume.empty()) return;
     checkpoint_folder = find_checkpoint(options.resume);
     resumed = load_trainer_state(checkpoint_folder);
+    if (resumed.seed != config.train.seed) {
+      throw InputError("--resume " + checkpoint_folder + " was trained with train.seed " + std::to_string(resumed.seed) +
+                       ", the config says " + std::to_string(config.train.seed) +
+                       ": the prompts and samples would not continue the run; use the same seed");
+    }
     if (resumed.step >= config.train.steps) {
       throw InputError("--resume " + checkpoint_folder + " is at step " + std::to_string(resumed.step) +
                        ", already at train.steps = " + std::to_string(config.train.steps) + "; raise train.steps");
@@ -195,7 +200,7 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
   Qwen2ForCausalLM model{nullptr}, reference{nullptr};
   std::unique_ptr<PromptDataset> dataset;
   std::unique_ptr<AdamW> optimizer;
-  std::string tokenizer_path;
+  std::string tokenizer_json;  // written into every checkpoint
   int local_rank = 0, local_size = 1;
   {
     MPI_Comm local;
@@ -208,12 +213,18 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
     device = choose_device(config.train.device, local_rank);
     torch::set_num_threads(static_cast<int>(
         config.train.threads > 0 ? config.train.threads : std::max<int64_t>(1, hardware_threads() / local_size)));
-    tokenizer_path = join_path(model_folder, "tokenizer.json");
+    const std::string tokenizer_path = join_path(model_folder, "tokenizer.json");
     if (!path_exists(tokenizer_path)) {
       throw InputError(model_folder + " has no tokenizer.json (workers and prompts need the model's tokenizer)");
     }
     model = load_pretrained(model_folder, device, dtype);
-    const Tokenizer tokenizer = Tokenizer::from_file(tokenizer_path);
+    {
+      std::ifstream file(tokenizer_path, std::ios::binary);
+      std::stringstream text;
+      text << file.rdbuf();
+      tokenizer_json = text.str();
+    }
+    const Tokenizer tokenizer = Tokenizer::from_json_text(tokenizer_json, tokenizer_path);
     PromptDatasetOptions data_options;
     data_options.task = config.data.task;
     data_options.prompt_template = config.data.prompt_template;
@@ -240,13 +251,31 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
     if (!checkpoint_folder.empty()) {
       optimizer->load_state(load_optimizer_tensors(checkpoint_folder), resumed.optimizer_steps, checkpoint_folder);
     }
-    device_communicator = make_device_communicator(host, device);
   });
+  // The device communicator's set-up is itself collective (MPI broadcast, NCCL
+  // init): only once every rank has loaded, and only if all ranks chose alike.
+  torch::Tensor cuda_ranks = torch::tensor({device.is_cuda() ? 1.0 : 0.0}, torch::kFloat64);
+  host.all_reduce_sum(cuda_ranks);
+  if (cuda_ranks.item<double>() != 0 && cuda_ranks.item<double>() != world) {
+    throw InputError("train.device: only " + std::to_string(static_cast<int>(cuda_ranks.item<double>())) + " of " +
+                     std::to_string(world) + " ranks see a CUDA device (mixed GPU/CPU nodes?); set train.device");
+  }
+  device_communicator = make_device_communicator(host, device);
   Communicator& communicator = device_communicator ? *device_communicator : static_cast<Communicator&>(host);
 
   // Only now, with the config, model and data known good, does anything get written.
   on_every_rank(host, "preparing the run folder", [&] {
     if (rank != 0) return;
+    if (config.rollout.spawn_local > 0 && local_size != world) {
+      throw InputError(config.source + ": rollout.spawn_local starts workers on rank 0's host only (127.0.0.1), "
+                       "but the ranks span several hosts; start workers yourself and list them in rollout.workers");
+    }
+    if (!checkpoint_folder.empty()) {
+      for (const auto& folder : set_aside_checkpoints_after(checkpoints_folder, resumed.step)) {
+        log_warning("resuming from step " + std::to_string(resumed.step) + ": set aside the later checkpoint as " +
+                    folder);
+      }
+    }
     if (options.resume.empty() &&
         (path_exists(join_path(run_folder, "metrics.jsonl")) || path_exists(checkpoints_folder))) {
       throw InputError("output.dir " + run_folder + " already holds a run (metrics.jsonl or checkpoints/); pass "
@@ -366,173 +395,188 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
   std::optional<Prefetch> prefetch;
   double step_seconds_sum = 0;
   int64_t steps_timed = 0;
-  for (int64_t step = resumed.step + 1; step <= config.train.steps; ++step) {
-    const auto step_started = Clock::now();
-    // ---- 1–2. Rollouts (round 0 may have been generated during the last step).
-    auto generation_started = Clock::now();
-    RolloutRound first_round;
-    Status first_status;
-    std::vector<RolloutSample> first_samples;
-    if (prefetch) {
-      first_round = prefetch->round;
-      std::tie(first_status, first_samples) = prefetch->result.get();
-      prefetch.reset();
-    } else {
-      first_round = rollouts.draw(sampler, step, /*round=*/0, config.train.prompts_per_step);
-      first_status = rollouts.generate(first_round, rank, world, version, &first_samples);
+  // A background rollout must not outlive the loop: on any exit it is cancelled first.
+  struct PrefetchGuard {
+    std::optional<Prefetch>& prefetch;
+    RolloutClient& client;
+    ~PrefetchGuard() {
+      if (!prefetch) return;
+      client.cancel();
+      prefetch->result.wait();
     }
-    StepBatch batch =
-        rollouts.finish_step(sampler, first_round, first_status, std::move(first_samples), host, version);
-    const double generation_seconds = seconds_since(generation_started);
-    const uint64_t cursor_after_step = sampler.cursor();
-    if (config.rollout.one_step_off && step < config.train.steps) {
-      // Step k+1's first round runs on the workers while this step trains; its
-      // samples come from this version or the next (staleness ≤ 1, logged).
-      Prefetch next;
-      next.round = rollouts.draw(sampler, step + 1, /*round=*/0, config.train.prompts_per_step);
-      const RolloutRound round = next.round;
-      const uint64_t min_version = version;
-      next.result = std::async(std::launch::async, [&rollouts, round, rank, world, min_version] {
-        RoundResult generated;
-        generated.first = rollouts.generate(round, rank, world, min_version, &generated.second);
-        return generated;
-      });
-      prefetch = std::move(next);
-    }
-
-    // ---- 3. Balance samples across ranks by tokens.
-    auto training_started = Clock::now();
-    ExchangedSamples samples = exchange_samples(host, batch.local_samples);
-
-    // ---- 4–6. Statistics (one all-reduce), weights, advantages, PPO-clip, gradient all-reduce, AdamW.
-    StepStatistics stats(batch.groups, config.algorithm.aggregation.alpha);
-    for (const auto& sample : samples.mine) {
-      stats.add_sample(sample.group, std::max<int64_t>(1, static_cast<int64_t>(sample.response_ids.size())),
-                       sample.reward);
-    }
-    const double learning_rate = schedule.at(step);
-    const PolicyUpdateResult update = updater.update(samples.mine, stats, communicator, learning_rate);
-    const double training_seconds = seconds_since(training_started);
-
-    // ---- 7. Publish version + 1 to every worker before the next rollout.
-    auto sync_started = Clock::now();
-    ++version;
-    std::string publish_error;
-    if (rank == 0) {
-      if (Status status = fleet->publish(model, version, publish_options); !status.ok()) {
-        publish_error = status.to_string();
+  } prefetch_guard{prefetch, client};
+  try {
+    for (int64_t step = resumed.step + 1; step <= config.train.steps; ++step) {
+      const auto step_started = Clock::now();
+      // ---- 1–2. Rollouts (round 0 may have been generated during the last step).
+      auto generation_started = Clock::now();
+      RolloutRound first_round;
+      Status first_status;
+      std::vector<RolloutSample> first_samples;
+      if (prefetch) {
+        first_round = prefetch->round;
+        std::tie(first_status, first_samples) = prefetch->result.get();
+        prefetch.reset();
+      } else {
+        first_round = rollouts.draw(sampler, step, /*round=*/0, config.train.prompts_per_step);
+        first_status = rollouts.generate(first_round, rank, world, version, &first_samples);
       }
-    }
-    publish_error = broadcast_string(host, publish_error);
-    if (!publish_error.empty()) throw std::runtime_error("publishing weights failed: " + publish_error);
-    const double sync_seconds = seconds_since(sync_started);
-
-    const LearnerTotals learner = gather_learner_totals(host, update, StopSignal::requested());
-    result.final_step = step;
-    const double step_seconds = seconds_since(step_started);
-    step_seconds_sum += step_seconds;
-    ++steps_timed;
-
-    if (rank == 0) {
-      double reward_sum = 0, correct = 0, length_sum = 0, length_max = 0, truncated = 0, lag_sum = 0, lag_max = 0;
-      double generated_tokens = 0, trained_tokens = 0;
-      for (const auto& sample : samples.all) {
-        reward_sum += sample.reward;
-        correct += sample.correct;
-        const auto length = static_cast<double>(sample.response_ids.size());
-        length_sum += length;
-        length_max = std::max(length_max, length);
-        truncated += sample.truncated;
-        const double lag = static_cast<double>(version - 1) - static_cast<double>(sample.policy_version);
-        lag_sum += lag;
-        lag_max = std::max(lag_max, lag);
-        generated_tokens += length;
-        trained_tokens += static_cast<double>(sample.tokens());
+      StepBatch batch =
+          rollouts.finish_step(sampler, first_round, first_status, std::move(first_samples), host, version);
+      const double generation_seconds = seconds_since(generation_started);
+      const uint64_t cursor_after_step = sampler.cursor();
+      if (config.rollout.one_step_off && step < config.train.steps && !StopSignal::requested()) {
+        // Step k+1's first round runs on the workers while this step trains; its
+        // samples come from this version or the next (staleness ≤ 1, logged).
+        Prefetch next;
+        next.round = rollouts.draw(sampler, step + 1, /*round=*/0, config.train.prompts_per_step);
+        const RolloutRound round = next.round;
+        const uint64_t min_version = version;
+        next.result = std::async(std::launch::async, [&rollouts, round, rank, world, min_version] {
+          RoundResult generated;
+          generated.first = rollouts.generate(round, rank, world, min_version, &generated.second);
+          return generated;
+        });
+        prefetch = std::move(next);
       }
-      const double count = std::max<double>(1, static_cast<double>(samples.all.size()));
-      const double tokens = std::max(1.0, learner.tokens);
-      std::vector<std::pair<std::string, double>> row = {
-          {"reward/mean", reward_sum / count},
-          {"reward/accuracy", correct / count},
-          {"response_length/mean", length_sum / count},
-          {"response_length/max", length_max},
-          {"response_length/truncated_fraction", truncated / count},
-          {"actor/loss", learner.loss},
-          {"actor/clip_fraction", learner.clipped / tokens},
-          {"actor/entropy", learner.entropy / tokens},
-          {"actor/kl", learner.kl / tokens},
-          {"actor/ratio_max", learner.ratio_max},
-          {"actor/grad_norm", update.grad_norm},
-          {"actor/lr", learning_rate},
-          {"actor/update_skipped", update.skipped ? 1.0 : 0.0},
-          {"rollout/logprob_mismatch_mean", learner.mismatch / tokens},
-          {"rollout/logprob_mismatch_max", learner.mismatch_max},
-          {"rollout/policy_version_lag_mean", lag_sum / count},
-          {"rollout/policy_version_lag_max", lag_max},
-          {"rollout/groups", static_cast<double>(batch.groups)},
-          {"rollout/groups_filtered", static_cast<double>(batch.filtered_groups)},
-          {"rollout/rounds", static_cast<double>(batch.rounds)},
-          {"rollout/live_workers", static_cast<double>(fleet->live_workers())},
-          {"perf/generation_tokens_per_second", generated_tokens / std::max(1e-9, generation_seconds)},
-          {"perf/learner_tokens_per_second", trained_tokens / std::max(1e-9, training_seconds)},
-          {"perf/tokens_per_second", (generated_tokens + trained_tokens) / std::max(1e-9, step_seconds)},
-          {"time/generation", generation_seconds},
-          {"time/training", training_seconds},
-          {"time/statistics_allreduce", update.statistics_seconds},
-          {"time/gradient_allreduce", update.gradient_sync_seconds},
-          {"time/weight_sync", sync_seconds},
-          {"time/step", step_seconds},
-          {"policy_version", static_cast<double>(version)},
-      };
-      metrics->append(step, row);
-      if (board) {
-        for (const auto& [name, value] : row) board->add_scalar(name, value, step);
-        board->flush();
-      }
-      if (options.console_progress) {
-        const double eta = step_seconds_sum / steps_timed * static_cast<double>(config.train.steps - step);
-        char line[512];
-        std::snprintf(line, sizeof(line),
-                      "step %lld/%lld | reward %.3f acc %.3f | len %.1f (max %.0f) | gnorm %.3g | %.0f tok/s | "
-                      "gen %.1fs train %.1fs sync %.1fs | eta %s",
-                      static_cast<long long>(step), static_cast<long long>(config.train.steps), reward_sum / count,
-                      correct / count, length_sum / count, length_max, update.grad_norm,
-                      (generated_tokens + trained_tokens) / std::max(1e-9, step_seconds), generation_seconds,
-                      training_seconds, sync_seconds, format_duration(eta).c_str());
-        std::cout << line << std::endl;
-      }
-    }
 
-    // ---- Checkpoint: every N steps, at the end, and when a stop signal arrived on any rank.
-    const bool stopping = learner.stop_requested && step < config.train.steps;
-    const bool due = (config.checkpoint.every > 0 && step % config.checkpoint.every == 0) ||
-                     step == config.train.steps || stopping;
-    if (due) {
-      on_every_rank(host, "writing the checkpoint", [&] {
-        if (rank != 0) return;
-        TrainerState state;
-        state.step = step;
-        state.sampler_cursor = cursor_after_step;
-        state.policy_version = version;
-        state.seed = config.train.seed;
-        state.optimizer_steps = optimizer->steps_taken();
-        state.config_yaml = training_config_to_yaml(config);
-        result.last_checkpoint = save_training_checkpoint(checkpoints_folder, model, dtype, tokenizer_path,
-                                                          *optimizer, state, config.checkpoint.keep_last);
-        log_info("checkpoint " + result.last_checkpoint);
-      });
-      result.last_checkpoint = broadcast_string(host, result.last_checkpoint);
-    }
-    if (stopping) {
-      result.stopped_by_signal = true;
+      // ---- 3. Balance samples across ranks by tokens.
+      auto training_started = Clock::now();
+      ExchangedSamples samples = exchange_samples(host, batch.local_samples);
+
+      // ---- 4–6. Statistics (one all-reduce), weights, advantages, PPO-clip, gradient all-reduce, AdamW.
+      StepStatistics stats(batch.groups, config.algorithm.aggregation.alpha);
+      for (const auto& sample : samples.mine) {
+        stats.add_sample(sample.group, std::max<int64_t>(1, static_cast<int64_t>(sample.response_ids.size())),
+                         sample.reward);
+      }
+      const double learning_rate = schedule.at(step);
+      const PolicyUpdateResult update = updater.update(samples.mine, stats, communicator, learning_rate);
+      const double training_seconds = seconds_since(training_started);
+
+      // ---- 7. Publish version + 1 to every worker before the next rollout.
+      auto sync_started = Clock::now();
+      ++version;
+      std::string publish_error;
       if (rank == 0) {
-        log_info("stop signal received: stopped after step " + std::to_string(step) + "; resume with --resume " +
-                 run_folder);
+        if (Status status = fleet->publish(model, version, publish_options); !status.ok()) {
+          publish_error = status.to_string();
+        }
       }
-      break;
+      publish_error = broadcast_string(host, publish_error);
+      if (!publish_error.empty()) throw std::runtime_error("publishing weights failed: " + publish_error);
+      const double sync_seconds = seconds_since(sync_started);
+
+      const LearnerTotals learner = gather_learner_totals(host, update, StopSignal::requested());
+      result.final_step = step;
+      const double step_seconds = seconds_since(step_started);
+      step_seconds_sum += step_seconds;
+      ++steps_timed;
+
+      if (rank == 0) {
+        double reward_sum = 0, correct = 0, length_sum = 0, length_max = 0, truncated = 0, lag_sum = 0, lag_max = 0;
+        double generated_tokens = 0, trained_tokens = 0;
+        for (const auto& sample : samples.all) {
+          reward_sum += sample.reward;
+          correct += sample.correct;
+          const auto length = static_cast<double>(sample.response_ids.size());
+          length_sum += length;
+          length_max = std::max(length_max, length);
+          truncated += sample.truncated;
+          const double lag = static_cast<double>(version - 1) - static_cast<double>(sample.policy_version);
+          lag_sum += lag;
+          lag_max = std::max(lag_max, lag);
+          generated_tokens += length;
+          trained_tokens += static_cast<double>(sample.tokens());
+        }
+        const double count = std::max<double>(1, static_cast<double>(samples.all.size()));
+        const double tokens = std::max(1.0, learner.tokens);
+        std::vector<std::pair<std::string, double>> row = {
+            {"reward/mean", reward_sum / count},
+            {"reward/accuracy", correct / count},
+            {"response_length/mean", length_sum / count},
+            {"response_length/max", length_max},
+            {"response_length/truncated_fraction", truncated / count},
+            {"actor/loss", learner.loss},
+            {"actor/clip_fraction", learner.clipped / tokens},
+            {"actor/entropy", learner.entropy / tokens},
+            {"actor/kl", learner.kl / tokens},
+            {"actor/ratio_max", learner.ratio_max},
+            {"actor/grad_norm", update.grad_norm},
+            {"actor/lr", learning_rate},
+            {"actor/update_skipped", update.skipped ? 1.0 : 0.0},
+            {"rollout/logprob_mismatch_mean", learner.mismatch / tokens},
+            {"rollout/logprob_mismatch_max", learner.mismatch_max},
+            {"rollout/policy_version_lag_mean", lag_sum / count},
+            {"rollout/policy_version_lag_max", lag_max},
+            {"rollout/groups", static_cast<double>(batch.groups)},
+            {"rollout/groups_filtered", static_cast<double>(batch.filtered_groups)},
+            {"rollout/rounds", static_cast<double>(batch.rounds)},
+            {"rollout/live_workers", static_cast<double>(fleet->live_workers())},
+            {"perf/generation_tokens_per_second", generated_tokens / std::max(1e-9, generation_seconds)},
+            {"perf/learner_tokens_per_second", trained_tokens / std::max(1e-9, training_seconds)},
+            {"perf/tokens_per_second", (generated_tokens + trained_tokens) / std::max(1e-9, step_seconds)},
+            {"time/generation", generation_seconds},
+            {"time/training", training_seconds},
+            {"time/statistics_allreduce", update.statistics_seconds},
+            {"time/gradient_allreduce", update.gradient_sync_seconds},
+            {"time/weight_sync", sync_seconds},
+            {"time/step", step_seconds},
+            {"policy_version", static_cast<double>(version)},
+        };
+        metrics->append(step, row);
+        if (board) {
+          for (const auto& [name, value] : row) board->add_scalar(name, value, step);
+          board->flush();
+        }
+        if (options.console_progress) {
+          const double eta = step_seconds_sum / steps_timed * static_cast<double>(config.train.steps - step);
+          char line[512];
+          std::snprintf(line, sizeof(line),
+                        "step %lld/%lld | reward %.3f acc %.3f | len %.1f (max %.0f) | gnorm %.3g | %.0f tok/s | "
+                        "gen %.1fs train %.1fs sync %.1fs | eta %s",
+                        static_cast<long long>(step), static_cast<long long>(config.train.steps), reward_sum / count,
+                        correct / count, length_sum / count, length_max, update.grad_norm,
+                        (generated_tokens + trained_tokens) / std::max(1e-9, step_seconds), generation_seconds,
+                        training_seconds, sync_seconds, format_duration(eta).c_str());
+          std::cout << line << std::endl;
+        }
+      }
+
+      // ---- Checkpoint: every N steps, at the end, and when a stop signal arrived on any rank.
+      const bool stopping = learner.stop_requested && step < config.train.steps;
+      const bool due = (config.checkpoint.every > 0 && step % config.checkpoint.every == 0) ||
+                       step == config.train.steps || stopping;
+      if (due) {
+        on_every_rank(host, "writing the checkpoint", [&] {
+          if (rank != 0) return;
+          TrainerState state;
+          state.step = step;
+          state.sampler_cursor = cursor_after_step;
+          state.policy_version = version;
+          state.seed = config.train.seed;
+          state.optimizer_steps = optimizer->steps_taken();
+          state.config_yaml = training_config_to_yaml(config);
+          result.last_checkpoint = save_training_checkpoint(checkpoints_folder, model, dtype, tokenizer_json,
+                                                            *optimizer, state, config.checkpoint.keep_last);
+          log_info("checkpoint " + result.last_checkpoint);
+        });
+        result.last_checkpoint = broadcast_string(host, result.last_checkpoint);
+      }
+      if (stopping) {
+        result.stopped_by_signal = true;
+        if (rank == 0) {
+          log_info("stop signal received: stopped after step " + std::to_string(step) + "; resume with --resume " +
+                   run_folder);
+        }
+        break;
+      }
     }
+  } catch (const InputError& error) {
+    // Past set-up, bad input (a non-finite reward, say) is seen by one rank
+    // only: it is a failure that must end every rank, not an agreed input error.
+    throw std::runtime_error(error.what());
   }
-  if (prefetch) prefetch->result.wait();  // its samples are not used: the run ends here
   return result;
 }
 

@@ -77,6 +77,10 @@ TEST(MetricsLog, ResumeDropsStepsPastTheCheckpoint) {
   EXPECT_EQ(read_all(path),
             "{\"step\":1,\"reward/mean\":0.5}\n{\"step\":2,\"reward/mean\":1.0}\n"
             "{\"step\":3,\"reward/mean\":9.0,\"nan\":null}\n");
+  std::ofstream(path, std::ios::app) << "{\"step\":4,\"rew";  // a crash mid-append
+  { MetricsLog log(path, 3); }
+  EXPECT_EQ(read_all(path).back(), '\n');
+  EXPECT_EQ(read_all(path).find("rew\"") , std::string::npos);
   std::ofstream(path, std::ios::app) << "{broken\n";
   EXPECT_THROW(MetricsLog(path, 1), InputError);
   EXPECT_NE(read_all(path).find("{broken"), std::string::npos);  // left alone
@@ -94,7 +98,7 @@ TEST(TrainingCheckpoint, AtomicPrunedAndFound) {
     state.policy_version = step + 1;
     state.seed = 9;
     state.config_yaml = "train:\n  steps: 8\n";
-    save_training_checkpoint(folder, model, torch::kFloat32, countdown_tokenizer_path(), optimizer, state,
+    save_training_checkpoint(folder, model, torch::kFloat32, read_all(countdown_tokenizer_path()), optimizer, state,
                              /*keep_last=*/2);
   }
   EXPECT_EQ(list_directory(folder), (std::vector<std::string>{"step-00000004", "step-00000006"}));
@@ -102,13 +106,22 @@ TEST(TrainingCheckpoint, AtomicPrunedAndFound) {
   make_directories(join_path(folder, "step-00000008.partial"));
   EXPECT_EQ(find_checkpoint(run), join_path(folder, "step-00000006"));
   EXPECT_EQ(find_checkpoint(join_path(folder, "step-00000004")), join_path(folder, "step-00000004"));
+  // Resuming from step 4 sets step 6 aside (kept, never chosen, never pruned).
+  {
+    const auto renamed = set_aside_checkpoints_after(folder, 4);
+    ASSERT_EQ(renamed.size(), 1u);
+    EXPECT_NE(renamed[0].find("step-00000006.abandoned-"), std::string::npos);
+    EXPECT_EQ(find_checkpoint(run), join_path(folder, "step-00000004"));
+    rename(renamed[0].c_str(), join_path(folder, "step-00000006").c_str());
+  }
   const TrainerState state = load_trainer_state(find_checkpoint(folder));
   EXPECT_EQ(state.step, 6);
   EXPECT_EQ(state.sampler_cursor, 60u);
   EXPECT_EQ(state.config_yaml, "train:\n  steps: 8\n");
   EXPECT_EQ(load_optimizer_tensors(join_path(folder, "step-00000006")).size(), 2 * model->parameters().size());
   // The model folder is a Hugging Face checkpoint with its tokenizer.
-  EXPECT_TRUE(path_exists(join_path(join_path(folder, "step-00000006"), "tokenizer.json")));
+  EXPECT_EQ(read_all(join_path(join_path(folder, "step-00000006"), "tokenizer.json")),
+            read_all(countdown_tokenizer_path()));
   HfCheckpoint saved(join_path(folder, "step-00000006"));
   EXPECT_TRUE(saved.contains("model.norm.weight"));
 
