@@ -3,14 +3,10 @@
 #include <iostream>
 #include <memory>
 
-#include <nlohmann/json.hpp>
 
-#include "core/atomic_file_writer.h"
 #include "core/input_error.h"
+#include "cli/countdown_files.h"
 #include "core/tasks/countdown_generator.h"
-#include "core/tasks/countdown_reasoning.h"
-#include "trainer/prompt_dataset.h"
-#include "trainer/prompt_sampler.h"
 
 namespace deltarl {
 
@@ -50,22 +46,9 @@ void register_data_command(CLI::App& app, Status* status) {
       } catch (const std::logic_error&) {
         throw InputError("--numbers \"" + options->numbers + "\" is not a range like 3..4");
       }
-      if (options->max_failed_attempts < 0) throw InputError("--max-failed-attempts must be ≥ 0");
       const auto examples = generate_countdown_problems(options->generator);
-      AtomicFileWriter writer(options->out);
-      std::mt19937_64 random(mix_seed(options->generator.seed, /*a=*/0x5f7));
-      for (const auto& example : examples) {
-        nlohmann::ordered_json line;
-        line["numbers"] = example.problem.numbers;
-        line["target"] = example.problem.target;
-        line["solution"] = example.solution;
-        if (!options->sft_prompt_template.empty()) {
-          line["prompt"] = PromptDataset::render(options->sft_prompt_template, "countdown", line.dump(), "--sft-prompt-template");
-          line["response"] = countdown_reasoning_response(example, options->max_failed_attempts, random);
-        }
-        writer.stream() << line.dump() << '\n';
-      }
-      writer.commit();
+      write_countdown_file(options->out, examples, options->sft_prompt_template, options->max_failed_attempts,
+                           options->generator.seed);
       std::cout << "wrote " << examples.size() << " CountDown problems to " << options->out << "\n";
       *status = Status();
     } catch (const InputError& error) {

@@ -5,6 +5,7 @@
 
 #include "core/file_system.h"
 #include "core/input_error.h"
+#include "core/model/preset_checkpoint.h"
 #include "core/model/hf_checkpoint.h"
 #include "core/preset_files.h"
 #include "core/tokenizer/tokenizer.h"
@@ -30,32 +31,12 @@ void register_init_model_command(CLI::App& app, Status* status) {
   command->add_option("--seed", options->seed, "initialization seed")->capture_default_str();
   command->callback([options, status] {
     try {
-      const bool tiny = options->preset == "tiny" || options->preset == "small";
-      if (options->tokenizer.empty()) {
-        if (!tiny) throw InputError("--tokenizer is required for preset " + options->preset);
-        options->tokenizer = countdown_tokenizer_path();
-      }
-      const Tokenizer tokenizer = Tokenizer::from_file(options->tokenizer);
-      Qwen2Config config = Qwen2Config::preset(options->preset, tiny ? std::optional<int64_t>(tokenizer.vocab_size())
-                                                                     : std::nullopt);
-      if (tokenizer.vocab_size() > config.vocab_size) {
-        throw InputError(options->tokenizer + " has " + std::to_string(tokenizer.vocab_size()) +
-                         " tokens, more than the preset's vocab_size " + std::to_string(config.vocab_size));
-      }
-      for (const char* eos : {"<|endoftext|>", "<|im_end|>"}) {
-        if (auto id = tokenizer.token_to_id(eos); id && tiny) config.eos_token_ids.push_back(*id);
-      }
       if (options->dtype != "float32" && options->dtype != "bfloat16") {
         throw InputError("--dtype must be float32 or bfloat16, got " + options->dtype);
       }
-      if (path_exists(join_path(options->out, "config.json"))) {
-        throw InputError("\"" + options->out + "\" already holds a checkpoint; choose a new folder");
-      }
-      make_directories(options->out);
-      torch::manual_seed(options->seed);
-      Qwen2ForCausalLM model(config);
-      save_pretrained(model, options->out, options->dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32);
-      copy_file(options->tokenizer, join_path(options->out, "tokenizer.json"));
+      const Qwen2Config config =
+          write_preset_checkpoint(options->preset, options->tokenizer, options->out, options->seed,
+                                  options->dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32);
       std::cout << "wrote " << options->out << ": " << options->preset << ", " << config.parameter_count()
                 << " parameters, vocabulary " << config.vocab_size << "\n";
       *status = Status();

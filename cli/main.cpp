@@ -5,6 +5,7 @@
 #include "cli/compare_checkpoints_command.h"
 #include "cli/data_command.h"
 #include "cli/eval_command.h"
+#include "cli/quickstart_command.h"
 #include "cli/sft_command.h"
 #include "cli/generate_command.h"
 #include "cli/gradstats_command.h"
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   deltarl::register_compare_checkpoints_command(app, &status);
   deltarl::register_sft_command(app, &status);
   deltarl::register_eval_command(app, &status);
+  deltarl::register_quickstart_command(app, &status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -18,6 +18,7 @@ packages=(
   libpcre2-dev libutf8proc-dev      # tokenizer: pre-tokenizer regex, NFC
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc   # rollout service
   libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-matplotlib        # tools only (plots of a run), never at training time
 )
 
 missing=()

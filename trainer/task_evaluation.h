@@ -24,6 +24,13 @@ struct EvaluationOptions {
   int64_t batch_size = 64;        // sequences decoded together
   int64_t limit = 0;              // first N prompts only; 0: all
   uint64_t seed = 0;
+  int64_t shard_index = 0;        // evaluate prompts p ≡ shard_index (mod shard_count) only
+  int64_t shard_count = 1;
+};
+
+// Sums over the prompts evaluated, so shards add up; finish() turns them into means.
+struct EvaluationTotals {
+  double prompts = 0, samples = 0, correct = 0, prompts_solved = 0, reward = 0, length = 0, truncated = 0;
 };
 
 struct EvaluationResult {
@@ -35,6 +42,13 @@ struct EvaluationResult {
   double truncated_fraction = 0;
 };
 
+EvaluationResult finish_evaluation(const EvaluationTotals& totals);
+
+// This shard's totals.
+EvaluationTotals evaluate_task_totals(Qwen2ForCausalLM& model, const Tokenizer& tokenizer, const PromptDataset& dataset,
+                                      const std::string& source, const EvaluationOptions& options);
+
+// The whole file, one shard: finish_evaluation(evaluate_task_totals(...)).
 EvaluationResult evaluate_task(Qwen2ForCausalLM& model, const Tokenizer& tokenizer, const std::string& data_path,
                                const EvaluationOptions& options);
 

@@ -172,6 +172,12 @@ const std::vector<KeyBinding>& key_bindings() {
         DELTARL_KEY(double, optim, grad_clip),
         DELTARL_KEY(int64_t, checkpoint, every),
         DELTARL_KEY(int64_t, checkpoint, keep_last),
+        DELTARL_KEY(std::string, eval, data),
+        DELTARL_KEY(int64_t, eval, every),
+        DELTARL_KEY(int64_t, eval, samples),
+        DELTARL_KEY(double, eval, temperature),
+        DELTARL_KEY(int64_t, eval, limit),
+        DELTARL_KEY(int64_t, eval, max_new_tokens),
         DELTARL_KEY(std::string, output, dir),
         DELTARL_KEY(bool, output, tensorboard),
     };
@@ -317,6 +323,11 @@ void TrainingConfig::validate() const {
   require(optim.grad_clip >= 0, *this, "optim.grad_clip", "must be ≥ 0 (0 turns clipping off)");
   require(checkpoint.every >= 0, *this, "checkpoint.every", "must be ≥ 0");
   require(checkpoint.keep_last >= 1, *this, "checkpoint.keep_last", "must be ≥ 1");
+  require(eval.every >= 1, *this, "eval.every", "must be ≥ 1");
+  require(eval.samples >= 1, *this, "eval.samples", "must be ≥ 1");
+  require(eval.temperature >= 0 && eval.temperature <= 100, *this, "eval.temperature", "must be in [0, 100]");
+  require(eval.limit >= 0, *this, "eval.limit", "must be ≥ 0");
+  require(eval.max_new_tokens >= 0, *this, "eval.max_new_tokens", "must be ≥ 0");
   require(!output.dir.empty(), *this, "output.dir", "is required");
 }
 

@@ -80,6 +80,15 @@ struct CheckpointSection {
   int64_t keep_last = 3;
 };
 
+struct EvalSection {
+  std::string data;                  // held-out JSONL of the same task; "" = no evaluation
+  int64_t every = 10;                // steps between evaluations (also before step 1 and after the last)
+  int64_t samples = 1;               // per prompt
+  double temperature = 0.0;          // 0: greedy
+  int64_t limit = 0;                 // first N prompts; 0: all
+  int64_t max_new_tokens = 0;        // 0: rollout.max_new_tokens
+};
+
 struct OutputSection {
   std::string dir = "runs/deltarl";
   bool tensorboard = true;
@@ -93,6 +102,7 @@ struct TrainingConfig {
   TrainSection train;
   OptimSection optim;
   CheckpointSection checkpoint;
+  EvalSection eval;
   OutputSection output;
   std::string source;                // the file it came from, for messages
 

@@ -32,6 +32,7 @@
 #include "trainer/sample_exchange.h"
 #include "trainer/single_process_communicator.h"
 #include "trainer/step_rollouts.h"
+#include "trainer/task_evaluation.h"
 #include "trainer/stop_signal.h"
 #include "trainer/tensorboard_writer.h"
 #include "trainer/training_checkpoint.h"
@@ -198,7 +199,9 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
   torch::Device device = torch::kCPU;
   std::unique_ptr<Communicator> device_communicator;
   Qwen2ForCausalLM model{nullptr}, reference{nullptr};
-  std::unique_ptr<PromptDataset> dataset;
+  std::unique_ptr<PromptDataset> dataset, eval_dataset;
+  std::unique_ptr<Tokenizer> tokenizer;
+  EvaluationOptions eval_options;
   std::unique_ptr<AdamW> optimizer;
   std::string tokenizer_json;  // written into every checkpoint
   int local_rank = 0, local_size = 1;
@@ -224,7 +227,7 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
       text << file.rdbuf();
       tokenizer_json = text.str();
     }
-    const Tokenizer tokenizer = Tokenizer::from_json_text(tokenizer_json, tokenizer_path);
+    tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_json_text(tokenizer_json, tokenizer_path));
     PromptDatasetOptions data_options;
     data_options.task = config.data.task;
     data_options.prompt_template = config.data.prompt_template;
@@ -236,7 +239,20 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
                        ") leaves no room for prompts in the model's context of " +
                        std::to_string(model->config().max_position_embeddings));
     }
-    dataset = std::make_unique<PromptDataset>(config.data.train, tokenizer, data_options);
+    dataset = std::make_unique<PromptDataset>(config.data.train, *tokenizer, data_options);
+    if (!config.eval.data.empty()) {
+      eval_options.prompts = data_options;
+      eval_options.max_new_tokens =
+          config.eval.max_new_tokens > 0 ? config.eval.max_new_tokens : config.rollout.max_new_tokens;
+      eval_options.prompts.max_prompt_tokens = model->config().max_position_embeddings - eval_options.max_new_tokens;
+      eval_options.samples_per_prompt = config.eval.samples;
+      eval_options.temperature = config.eval.temperature;
+      eval_options.limit = config.eval.limit;
+      eval_options.seed = mix_seed(config.train.seed, /*a=*/0xe7a1);
+      eval_options.shard_index = rank;
+      eval_options.shard_count = world;
+      eval_dataset = std::make_unique<PromptDataset>(config.eval.data, *tokenizer, eval_options.prompts);
+    }
     if (config.algorithm.kl_coef > 0) {
       reference = load_pretrained(config.model.path, device, dtype);
       reference->eval();
@@ -390,8 +406,51 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
              (checkpoint_folder.empty() ? std::string() : ", resumed from " + checkpoint_folder));
   }
 
+  // Held-out accuracy of the current weights: each rank decodes its shard, one
+  // all-gather adds them up. Collective.
+  auto evaluate = [&]() -> std::vector<std::pair<std::string, double>> {
+    if (!eval_dataset) return {};
+    const EvaluationTotals mine = evaluate_task_totals(model, *tokenizer, *eval_dataset, config.eval.data, eval_options);
+    const torch::Tensor all = host.all_gather(torch::tensor(
+        {mine.prompts, mine.samples, mine.correct, mine.prompts_solved, mine.reward, mine.length, mine.truncated},
+        torch::kFloat64));
+    const torch::Tensor sums = all.sum(0);
+    EvaluationTotals totals;
+    totals.prompts = sums[0].item<double>();
+    totals.samples = sums[1].item<double>();
+    totals.correct = sums[2].item<double>();
+    totals.prompts_solved = sums[3].item<double>();
+    totals.reward = sums[4].item<double>();
+    totals.length = sums[5].item<double>();
+    totals.truncated = sums[6].item<double>();
+    const EvaluationResult r = finish_evaluation(totals);
+    return {{"eval/accuracy", r.accuracy},
+            {"eval/pass_at_n", r.pass_at_n},
+            {"eval/reward", r.mean_reward},
+            {"eval/response_length", r.mean_length}};
+  };
+  auto report_evaluation = [&](int64_t step, const std::vector<std::pair<std::string, double>>& row) {
+    if (rank != 0 || row.empty() || !options.console_progress) return;
+    char line[160];
+    std::snprintf(line, sizeof(line), "eval at step %lld | held-out accuracy %.3f | pass@%lld %.3f",
+                  static_cast<long long>(step), row[0].second, static_cast<long long>(config.eval.samples),
+                  row[1].second);
+    std::cout << line << std::endl;
+  };
+
   TrainingRunResult result;
   result.final_step = resumed.step;
+  if (eval_dataset && resumed.step == 0) {
+    const auto row = evaluate();  // the starting point, as step 0
+    if (rank == 0) {
+      metrics->append(0, row);
+      if (board) {
+        for (const auto& [name, value] : row) board->add_scalar(name, value, 0);
+        board->flush();
+      }
+    }
+    report_evaluation(0, row);
+  }
   std::optional<Prefetch> prefetch;
   double step_seconds_sum = 0;
   int64_t steps_timed = 0;
@@ -468,6 +527,11 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
       const double sync_seconds = seconds_since(sync_started);
 
       const LearnerTotals learner = gather_learner_totals(host, update, StopSignal::requested());
+      const bool evaluating = eval_dataset && (step % config.eval.every == 0 || step == config.train.steps ||
+                                               (learner.stop_requested && step < config.train.steps));
+      const std::vector<std::pair<std::string, double>> evaluation =
+          evaluating ? evaluate() : std::vector<std::pair<std::string, double>>();
+      report_evaluation(step, evaluation);
       result.final_step = step;
       const double step_seconds = seconds_since(step_started);
       step_seconds_sum += step_seconds;
@@ -524,6 +588,7 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
             {"time/step", step_seconds},
             {"policy_version", static_cast<double>(version)},
         };
+        row.insert(row.end(), evaluation.begin(), evaluation.end());
         metrics->append(step, row);
         if (board) {
           for (const auto& [name, value] : row) board->add_scalar(name, value, step);

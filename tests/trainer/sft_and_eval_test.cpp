@@ -1,0 +1,111 @@
+// Supervised fine-tuning learns its data (loss on responses only), and held-out
+// evaluation scores what the model generates, the same in shards as whole.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <torch/torch.h>
+
+#include "core/file_system.h"
+#include "core/model/hf_checkpoint.h"
+#include "core/model/preset_checkpoint.h"
+#include "core/model/text_generator.h"
+#include "core/preset_files.h"
+#include "core/tokenizer/tokenizer.h"
+#include "tests/support/input_error_message.h"
+#include "trainer/supervised_finetuning.h"
+#include "trainer/task_evaluation.h"
+
+namespace deltarl {
+namespace {
+
+std::string tiny_model(const std::string& folder) {
+  write_preset_checkpoint("tiny", "", folder, /*seed=*/5);
+  return folder;
+}
+
+TEST(SupervisedFinetuning, MemorizesResponsesAndStops) {
+  const std::string work = make_temporary_directory("sft-test");
+  const std::string data = join_path(work, "sft.jsonl");
+  std::ofstream(data) << "{\"prompt\":\"numbers 1, 2, 3 target 6\\n\",\"response\":\"<answer>1+2+3</answer>\"}\n"
+                      << "{\"prompt\":\"numbers 4, 5, 6 target 26\\n\",\"response\":\"<answer>4*5+6</answer>\"}\n";
+  SftOptions options;
+  options.model_folder = tiny_model(join_path(work, "init"));
+  options.data_path = data;
+  options.out_folder = join_path(work, "out");
+  options.epochs = 60;
+  options.batch_size = 2;
+  options.lr = 1e-2;
+  double first_loss = -1;
+  const SftResult result = run_supervised_finetuning(options, [&](const SftProgress& progress) {
+    if (progress.step == 1) first_loss = progress.loss;
+  });
+  EXPECT_LT(result.final_loss, 0.05 * first_loss);
+  // Greedy decoding now reproduces each response and then emits EOS.
+  Qwen2ForCausalLM model = load_pretrained(options.out_folder);
+  const Tokenizer tokenizer = Tokenizer::from_file(join_path(options.out_folder, "tokenizer.json"));
+  GenerationOptions generation;
+  generation.sampling.temperature = 0;
+  generation.max_new_tokens = 20;
+  generation.stop_token_ids = model->config().eos_token_ids;
+  for (const auto& [prompt, response] : {std::pair{"numbers 1, 2, 3 target 6\n", "<answer>1+2+3</answer>"},
+                                         std::pair{"numbers 4, 5, 6 target 26\n", "<answer>4*5+6</answer>"}}) {
+    const auto ids = tokenizer.encode(prompt);
+    const auto generated = generate(model, {std::vector<int64_t>(ids.begin(), ids.end())}, {0}, generation);
+    EXPECT_EQ(generated[0].finish_reason, "stop");
+    std::vector<int32_t> tokens(generated[0].tokens.begin(), generated[0].tokens.end());
+    EXPECT_EQ(tokenizer.decode(tokens, /*skip_special_tokens=*/true), response);
+  }
+  // Nothing is overwritten, and bad lines name the file and line.
+  EXPECT_NE(testing_support::input_error_message([&] { run_supervised_finetuning(options); }).find("already exists"),
+            std::string::npos);
+  std::ofstream(data, std::ios::app) << "{\"prompt\":\"x\"}\n";
+  options.out_folder = join_path(work, "out2");
+  EXPECT_NE(testing_support::input_error_message([&] { run_supervised_finetuning(options); })
+                .find("sft.jsonl:3: \"response\" must be a string"),
+            std::string::npos);
+  EXPECT_FALSE(path_exists(options.out_folder));
+}
+
+TEST(TaskEvaluation, ShardsAddUpToTheWhole) {
+  const std::string work = make_temporary_directory("eval-test");
+  Qwen2ForCausalLM model = load_pretrained(tiny_model(join_path(work, "model")));
+  const Tokenizer tokenizer = Tokenizer::from_file(join_path(work, "model/tokenizer.json"));
+  const std::string data = join_path(work, "test.jsonl");
+  {
+    std::ofstream lines(data);
+    for (int i = 1; i <= 7; ++i) lines << "{\"numbers\":[" << i << ",2,3],\"target\":" << i + 5 << "}\n";
+  }
+  EvaluationOptions options;
+  options.prompts.prompt_template = "countdown-compact";
+  options.prompts.format_reward = 0.25;  // random text never answers: every reward is 0 or 0.25
+  options.samples_per_prompt = 3;
+  options.temperature = 1.0;
+  options.max_new_tokens = 12;
+  options.batch_size = 4;
+  const EvaluationResult whole = evaluate_task(model, tokenizer, data, options);
+  EXPECT_EQ(whole.prompts, 7);
+  EXPECT_EQ(whole.samples, 21);
+  EXPECT_GE(whole.mean_length, 1.0);
+  EXPECT_LE(whole.mean_length, 12.0);
+  const PromptDataset dataset(data, tokenizer, options.prompts);
+  EvaluationTotals sum;
+  for (int64_t shard = 0; shard < 3; ++shard) {
+    options.shard_index = shard;
+    options.shard_count = 3;
+    const EvaluationTotals part = evaluate_task_totals(model, tokenizer, dataset, data, options);
+    sum.prompts += part.prompts;
+    sum.samples += part.samples;
+    sum.correct += part.correct;
+    sum.length += part.length;
+    sum.reward += part.reward;
+  }
+  EXPECT_EQ(sum.prompts, 7);
+  EXPECT_EQ(sum.samples, 21);
+  // Same seeds per (prompt, sample), whatever the shard and batch: same lengths.
+  EXPECT_DOUBLE_EQ(sum.length / 21, whole.mean_length);
+  EXPECT_DOUBLE_EQ(sum.reward / 21, whole.mean_reward);
+}
+
+}  // namespace
+}  // namespace deltarl
