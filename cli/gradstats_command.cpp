@@ -5,7 +5,11 @@
 #include <memory>
 
 #include "core/atomic_file_writer.h"
+#include "core/file_system.h"
 #include "core/input_error.h"
+#include "core/model/hf_checkpoint.h"
+#include "core/tokenizer/tokenizer.h"
+#include "trainer/gradstats/live_study.h"
 
 namespace deltarl {
 
@@ -13,6 +17,9 @@ namespace {
 
 struct GradstatsOptions {
   bool synthetic = false;
+  std::string model, data;
+  bool suggest_alpha = false;
+  LiveStudyOptions live;
   std::string scope = "group";
   std::string json_path;
   SyntheticStudyOptions study;
@@ -28,6 +35,56 @@ nlohmann::ordered_json moments_json(const EstimatorMoments& moments) {
   return {{"expectation", moments.expectation},
           {"variance", moments.variance},
           {"cv", moments.coefficient_of_variation()}};
+}
+
+void run_live_gradstats(GradstatsOptions& options) {
+  if (options.data.empty()) throw InputError("gradstats --model needs --data FILE (the task's prompts)");
+  options.live.seed = options.study.seed;
+  Qwen2ForCausalLM model = load_pretrained(options.model);
+  const Tokenizer tokenizer = Tokenizer::from_file(join_path(options.model, "tokenizer.json"));
+  const LiveStudyResult result = run_live_study(model, tokenizer, options.data, options.live);
+  std::cout << "deltarl gradstats --model " << options.model << ": " << result.samples << " responses ("
+            << options.live.prompts_count << " prompts x " << options.live.samples_per_prompt << ", T "
+            << options.live.temperature << "), mean reward " << format("%.3f", result.mean_reward) << "\n";
+  std::cout << "per-response gradient of sum_t log p (CountSketch, " << options.live.sketch_dimensions
+            << " buckets), variance by length bin:\n";
+  for (const auto& bin : result.bins) {
+    std::cout << "  L " << format("%7.1f", bin.mean_length) << "  n " << bin.samples << "  Var "
+              << format("%.4e", bin.gradient_variance) << "\n";
+  }
+  std::cout << "fit Var = c * L^beta: beta " << format("%.3f", result.beta) << ", R^2 "
+            << format("%.3f", result.r_squared) << "\n";
+  std::cout << "coefficient of variation of each mode's estimator sum_i w_i g_i (" << options.live.groups_per_batch
+            << " groups per batch, bootstrap):\n";
+  for (const auto& mode : result.modes) {
+    std::cout << "  " << mode.label << std::string(10 - std::min<size_t>(10, mode.label.size()), ' ') << " CV "
+              << format("%.4f", mode.cv) << "\n";
+  }
+  if (options.suggest_alpha) {
+    std::cout << "suggested alpha: " << format("%.2f", result.suggested_alpha)
+              << " (the minimum-variance weight is L^-beta; --set algorithm.alpha=" << format("%.2f", result.suggested_alpha)
+              << ")\n";
+  }
+  if (!options.json_path.empty()) {
+    nlohmann::ordered_json json;
+    json["model"] = options.model;
+    json["samples"] = result.samples;
+    json["mean_reward"] = result.mean_reward;
+    json["beta"] = result.beta;
+    json["r_squared"] = result.r_squared;
+    json["suggested_alpha"] = result.suggested_alpha;
+    for (const auto& bin : result.bins) {
+      json["bins"].push_back({{"mean_length", bin.mean_length}, {"samples", bin.samples},
+                              {"gradient_variance", bin.gradient_variance}});
+    }
+    for (const auto& mode : result.modes) json["modes"].push_back({{"label", mode.label}, {"cv", mode.cv}});
+    json["lengths"] = result.lengths;
+    json["squared_norms"] = result.squared_norms;
+    AtomicFileWriter writer(options.json_path);
+    writer.stream() << json.dump(2) << '\n';
+    writer.commit();
+    std::cout << "wrote " << options.json_path << "\n";
+  }
 }
 
 }  // namespace
@@ -101,9 +158,27 @@ void register_gradstats_command(CLI::App& app, Status* status) {
   SyntheticStudyOptions& study = options->study;
   CLI::App* command = app.add_subcommand(
       "gradstats", "Gradient variance and bias of every aggregation mode (the paper's analysis)");
-  command->add_flag("--synthetic", options->synthetic,
-                    "Monte Carlo of gradients with Var ∝ L^beta (required for now; the live-model "
-                    "study comes with the trainer)")->required();
+  command->add_flag("--synthetic", options->synthetic, "Monte Carlo of gradients with Var ∝ L^beta");
+  command->add_option("--model", options->model,
+                      "instead: measure on this model's real rollouts (HF folder with tokenizer.json)");
+  command->add_option("--data", options->data, "--model: the task's JSONL prompts");
+  command->add_option("--task", options->live.prompts.task, "--model: countdown | math")->capture_default_str();
+  command->add_option("--prompt-template", options->live.prompts.prompt_template, "--model: as data.prompt_template")
+      ->capture_default_str();
+  command->add_option("--prompts", options->live.prompts_count, "--model: prompts sampled (groups)")
+      ->capture_default_str();
+  command->add_option("--samples", options->live.samples_per_prompt, "--model: responses per prompt")
+      ->capture_default_str();
+  command->add_option("--temperature", options->live.temperature, "--model: sampling temperature")
+      ->capture_default_str();
+  command->add_option("--max-new-tokens", options->live.max_new_tokens, "--model")->capture_default_str();
+  command->add_option("--sketch", options->live.sketch_dimensions, "--model: CountSketch size of each gradient")
+      ->capture_default_str();
+  command->add_option("--bins", options->live.length_bins, "--model: length bins for the Var ∝ L^beta fit")
+      ->capture_default_str();
+  command->add_option("--batch-groups", options->live.groups_per_batch, "--model: groups per bootstrap batch")
+      ->capture_default_str();
+  command->add_flag("--suggest-alpha", options->suggest_alpha, "--model: propose the ΔL alpha from the fitted beta");
   command->add_option("--lengths", study.length_spec,
                       "uniform:LO..HI | lognormal:MEDIAN,SIGMA | fixed:L1,L2,...")->capture_default_str();
   command->add_option("--beta", study.beta, "variance exponent: Var[g_i] = V*L^beta")->capture_default_str();
@@ -126,6 +201,14 @@ void register_gradstats_command(CLI::App& app, Status* status) {
   command->add_option("--json", options->json_path, "also write the results as JSON to this file");
   command->callback([options, status] {
     try {
+      if (options->synthetic == !options->model.empty()) {
+        throw InputError("gradstats needs exactly one of --synthetic or --model DIR (with --data FILE)");
+      }
+      if (!options->model.empty()) {
+        run_live_gradstats(*options);
+        *status = Status();
+        return;
+      }
       options->study.delta_l_scope = parse_delta_l_scope(options->scope);
       const SyntheticStudyResult result = run_synthetic_study(options->study);
       print_synthetic_study(result, std::cout);

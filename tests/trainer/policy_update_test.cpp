@@ -1,0 +1,69 @@
+// One PolicyUpdater step moves the policy the right way: the log-probability of
+// a rewarded response rises, that of an unrewarded one in the same group falls,
+// and groups whose rewards are all equal contribute nothing.
+#include "trainer/policy_update.h"
+
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include "core/model/token_log_probs.h"
+#include "trainer/single_process_communicator.h"
+
+namespace deltarl {
+namespace {
+
+RolloutSample sample(int64_t group, int32_t index, std::vector<int32_t> response, double reward) {
+  RolloutSample s;
+  s.group = group;
+  s.sample_index = index;
+  s.prompt_ids = {5, 6, 7};
+  s.response_ids = std::move(response);
+  s.rollout_log_probs.assign(s.response_ids.size(), -1.0f);
+  s.reward = reward;
+  return s;
+}
+
+double sequence_log_prob(Qwen2ForCausalLM& model, const RolloutSample& s) {
+  torch::NoGradGuard no_grad;
+  std::vector<int64_t> ids(s.prompt_ids.begin(), s.prompt_ids.end());
+  ids.insert(ids.end(), s.response_ids.begin(), s.response_ids.end());
+  const torch::Tensor input = torch::tensor(ids).unsqueeze(0);
+  const torch::Tensor logits = model->forward(input).squeeze(0);  // (s, vocab)
+  const auto prompt = static_cast<int64_t>(s.prompt_ids.size());
+  const auto response = static_cast<int64_t>(s.response_ids.size());
+  const torch::Tensor targets = input.squeeze(0).narrow(0, prompt, response);
+  return token_log_probs(logits.narrow(0, prompt - 1, response), targets).sum().item<double>();
+}
+
+TEST(PolicyUpdate, RaisesRewardedAndLowersUnrewardedResponses) {
+  torch::manual_seed(3);
+  Qwen2Config config = Qwen2Config::preset("tiny", 64);
+  Qwen2ForCausalLM model(config);
+  AdamW optimizer(model->named_parameters(), AdamWOptions{0.9, 0.999, 1e-8, 0.0});
+  PolicyUpdateOptions options;
+  options.aggregation.max_response_length = 8;
+  options.micro_batch_size = 2;
+  PolicyUpdater updater(model, nullptr, optimizer, options);
+  const std::vector<RolloutSample> samples = {
+      sample(0, 0, {10, 11, 12, 13}, 1.0), sample(0, 1, {20, 21}, 0.0), sample(0, 2, {30, 31, 32}, 0.0),
+      sample(1, 0, {40, 41}, 0.0), sample(1, 1, {50, 51, 52}, 0.0),  // all equal: no signal
+  };
+  std::vector<double> before;
+  for (const auto& s : samples) before.push_back(sequence_log_prob(model, s));
+  SingleProcessCommunicator communicator;
+  StepStatistics stats(2, options.aggregation.alpha);
+  for (const auto& s : samples) stats.add_sample(s.group, static_cast<int64_t>(s.response_ids.size()), s.reward);
+  const PolicyUpdateResult result = updater.update(samples, stats, communicator, /*learning_rate=*/1e-3);
+  EXPECT_GT(result.grad_norm, 0);
+  EXPECT_EQ(result.tokens, 14);
+  EXPECT_EQ(result.clipped_tokens, 0);  // on-policy: the ratio is 1
+  std::vector<double> after;
+  for (const auto& s : samples) after.push_back(sequence_log_prob(model, s));
+  EXPECT_GT(after[0], before[0] + 1e-3) << "the rewarded response did not become likelier";
+  EXPECT_LT(after[1], before[1] - 1e-4);
+  EXPECT_LT(after[2], before[2] - 1e-4);
+}
+
+}  // namespace
+}  // namespace deltarl
