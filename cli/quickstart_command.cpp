@@ -24,6 +24,7 @@
 #include "core/model/hf_checkpoint.h"
 #include "core/model/preset_checkpoint.h"
 #include "core/tasks/countdown_generator.h"
+#include "trainer/prompt_sampler.h"
 #include "trainer/supervised_finetuning.h"
 
 extern char** environ;
@@ -41,8 +42,8 @@ struct QuickstartOptions {
   double sft_lr = 5e-3;
   int64_t rl_prompts = 4000;
   int64_t test_prompts = 200;
-  int64_t rl_steps = 120;
-  double rl_lr = 2e-4;
+  int64_t rl_steps = 250;
+  double rl_lr = 5e-4;
   uint64_t seed = 1;
   bool short_run = false;
 };
@@ -94,26 +95,39 @@ std::string problem_key(const CountdownExample& example) {
   return key + "=" + std::to_string(example.problem.target);
 }
 
-// SFT, RL and held-out problems from disjoint draws; held-out problems that
-// also occur (same numbers and target) in either training set are replaced.
-void write_data(const QuickstartOptions& options, const std::string& folder) {
+// Held-out problems are a random tenth of all (numbers, target) pairs, chosen by
+// a hash: disjoint from the SFT and RL sets yet from the same distribution (the
+// few hundred problems left over after drawing the training sets would be the
+// rare, atypical ones).
+bool is_held_out(const CountdownExample& example, uint64_t seed) {
+  return std::hash<std::string>{}(problem_key(example) + "#" + std::to_string(seed)) % 10 == 0;
+}
+
+std::vector<CountdownExample> draw_problems(int64_t count, bool held_out, uint64_t seed, uint64_t split_seed) {
   CountdownGeneratorOptions generator;
   generator.min_numbers = generator.max_numbers = 3;
   generator.max_number = 9;
-  generator.count = options.sft_examples;
-  generator.seed = options.seed;
-  const auto sft = generate_countdown_problems(generator);
-  generator.count = options.rl_prompts;
-  generator.seed = options.seed + 1;
-  const auto rl = generate_countdown_problems(generator);
-  std::set<std::string> seen;
-  for (const auto* set : {&sft, &rl}) {
-    for (const auto& example : *set) seen.insert(problem_key(example));
+  generator.count = 4 * count + 64;
+  std::vector<CountdownExample> chosen;
+  for (uint64_t round = 0; static_cast<int64_t>(chosen.size()) < count && round < 64; ++round) {
+    generator.seed = mix_seed(seed, round);
+    for (const auto& example : generate_countdown_problems(generator)) {
+      if (is_held_out(example, split_seed) == held_out && static_cast<int64_t>(chosen.size()) < count) {
+        chosen.push_back(example);
+      }
+    }
+    if (held_out) generator.count *= 4;  // a tenth of the draws qualify
   }
-  generator.count = options.test_prompts * 20;
-  generator.seed = options.seed + 2;
+  return chosen;
+}
+
+void write_data(const QuickstartOptions& options, const std::string& folder) {
+  const auto sft = draw_problems(options.sft_examples, /*held_out=*/false, options.seed, options.seed);
+  const auto rl = draw_problems(options.rl_prompts, /*held_out=*/false, options.seed + 1, options.seed);
+  // Distinct held-out problems: accuracy over them is over different problems.
   std::vector<CountdownExample> test;
-  for (const auto& example : generate_countdown_problems(generator)) {
+  std::set<std::string> seen;
+  for (const auto& example : draw_problems(options.test_prompts * 8, /*held_out=*/true, options.seed + 2, options.seed)) {
     if (static_cast<int64_t>(test.size()) < options.test_prompts && seen.insert(problem_key(example)).second) {
       test.push_back(example);
     }
@@ -123,7 +137,8 @@ void write_data(const QuickstartOptions& options, const std::string& folder) {
   write_countdown_file(join_path(folder, "rl.jsonl"), rl, "", 0, options.seed);
   write_countdown_file(join_path(folder, "test.jsonl"), test, "", 0, options.seed);
   std::cout << "  " << sft.size() << " SFT examples (reasoning with 0-3 failed attempts), " << rl.size()
-            << " RL prompts, " << test.size() << " held-out problems (none seen in training)" << std::endl;
+            << " RL prompts, " << test.size() << " distinct held-out problems (a hashed tenth of all problems, "
+            << "never in training)" << std::endl;
 }
 
 std::string rl_config(const QuickstartOptions& options, const std::string& out) {
@@ -132,9 +147,9 @@ std::string rl_config(const QuickstartOptions& options, const std::string& out) 
        << "model: {path: " << join_path(out, "sft-model") << "}\n"
        << "data: {train: " << join_path(out, "data/rl.jsonl") << ", task: countdown, prompt_template: countdown-compact}\n"
        << "rollout: {spawn_local: " << options.workers << ", samples_per_prompt: 8, max_new_tokens: 128, "
-       << "temperature: 1.0}\n"
+       << "temperature: 1.0, filter_equal_rewards: true, max_refill_rounds: 2}\n"
        << "algorithm: {loss_agg_mode: delta-l, alpha: 1.0, advantage: grpo}\n"
-       << "train: {steps: " << options.rl_steps << ", prompts_per_step: 16, micro_batch_size: 32, seed: "
+       << "train: {steps: " << options.rl_steps << ", prompts_per_step: 32, micro_batch_size: 32, seed: "
        << options.seed << "}\n"
        << "optim: {lr: " << options.rl_lr << ", warmup_steps: 5, weight_decay: 0.0, grad_clip: 1.0}\n"
        << "eval: {data: " << join_path(out, "data/test.jsonl") << ", every: " << std::max<int64_t>(1, options.rl_steps / 10)
@@ -152,7 +167,10 @@ std::string plotting_python() {
   candidates.emplace_back("/usr/bin/python3");
   for (const auto& python : candidates) {
     const std::string found = python.find('/') == std::string::npos ? find_in_path(python) : python;
-    if (!found.empty() && run_program({found, "-c", "import matplotlib"}) == 0) return found;
+    if (!found.empty() && run_program({found, "-c", "import importlib.util, sys; "
+                                                    "sys.exit(importlib.util.find_spec('matplotlib') is None)"}) == 0) {
+      return found;
+    }
   }
   return "";
 }
@@ -223,6 +241,11 @@ int64_t run_quickstart(const QuickstartOptions& options) {
   std::cout << "[4/4] results (" << elapsed() << ")" << std::endl;
   double before = -1, after = -1;
   int64_t last_step = 0;
+  int64_t held_out_problems = 0;
+  {
+    std::ifstream test(join_path(out, "data/test.jsonl"));
+    for (std::string line; std::getline(test, line);) held_out_problems += !line.empty();
+  }
   {
     std::ifstream metrics(join_path(out, "rl/metrics.jsonl"));
     JsonlReader reader(metrics, join_path(out, "rl/metrics.jsonl"));
@@ -244,7 +267,7 @@ int64_t run_quickstart(const QuickstartOptions& options) {
   char line[300];
   std::snprintf(line, sizeof(line),
                 "held-out accuracy (greedy, %lld problems): SFT %.1f%% -> RL %.1f%% (%+.1f points) in %s",
-                static_cast<long long>(options.test_prompts), 100 * before, 100 * after, 100 * (after - before),
+                static_cast<long long>(held_out_problems), 100 * before, 100 * after, 100 * (after - before),
                 elapsed().c_str());
   std::cout << line << "\n  run folder: " << join_path(out, "rl") << " (metrics.jsonl, tensorboard/, checkpoints/)"
             << "\n  plots: " << plots << std::endl;
