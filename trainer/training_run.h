@@ -3,7 +3,8 @@
 // rank's shard of the step's prompt groups), samples balanced across ranks by
 // tokens, ONE all-reduce of the group statistics, the PPO-clip update with
 // group-global weights, gradient all-reduce, AdamW, and the new weights
-// published to every worker before the next rollout. Metrics go to the console,
+// published to every worker before the next rollout. Held-out evaluation every
+// eval.every steps (sharded over ranks). Metrics go to the console,
 // metrics.jsonl and TensorBoard; checkpoints every checkpoint.every steps, at
 // the end, and when a stop signal arrives (trainer/stop_signal.h).
 //
