@@ -60,6 +60,11 @@ def main():
         points = [(r["step"], r["eval/accuracy"]) for r in rows if "eval/accuracy" in r]
         if len(points) >= 2:
             curves.setdefault(match.group(1), []).append(points)
+    # Only finished runs (their last evaluation at the longest run's last step):
+    # a run still going, or stopped early, would skew the final accuracy.
+    last = max((run[-1][0] for runs in curves.values() for run in runs), default=0)
+    curves = {mode: [run for run in runs if run[-1][0] == last] for mode, runs in curves.items()}
+    curves = {mode: runs for mode, runs in curves.items() if runs}
     lines = ["| mode | seeds | start | final held-out accuracy (mean ± std) | gain (points) | monotonicity (Spearman) |",
              "|---|---|---|---|---|---|"]
     for mode in [m for m in ORDER if m in curves]:
