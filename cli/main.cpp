@@ -5,6 +5,7 @@
 #include "cli/compare_checkpoints_command.h"
 #include "cli/data_command.h"
 #include "cli/eval_command.h"
+#include "cli/preflight_command.h"
 #include "cli/quickstart_command.h"
 #include "cli/sft_command.h"
 #include "cli/generate_command.h"
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   deltarl::register_data_command(app, &status);
   deltarl::register_rollout_command(app, &status);
   deltarl::register_train_command(app, &status);
+  deltarl::register_preflight_command(app, &status);
   deltarl::register_compare_checkpoints_command(app, &status);
   deltarl::register_sft_command(app, &status);
   deltarl::register_eval_command(app, &status);

@@ -42,6 +42,7 @@ struct QuickstartOptions {
   double sft_lr = 5e-3;
   int64_t rl_prompts = 4000;
   int64_t test_prompts = 200;
+  int64_t max_number = 9;
   int64_t rl_steps = 250;
   double rl_lr = 5e-4;
   uint64_t seed = 1;
@@ -103,10 +104,11 @@ bool is_held_out(const CountdownExample& example, uint64_t seed) {
   return std::hash<std::string>{}(problem_key(example) + "#" + std::to_string(seed)) % 10 == 0;
 }
 
-std::vector<CountdownExample> draw_problems(int64_t count, bool held_out, uint64_t seed, uint64_t split_seed) {
+std::vector<CountdownExample> draw_problems(int64_t count, int64_t max_number, bool held_out, uint64_t seed,
+                                            uint64_t split_seed) {
   CountdownGeneratorOptions generator;
   generator.min_numbers = generator.max_numbers = 3;
-  generator.max_number = 9;
+  generator.max_number = max_number;
   generator.count = 4 * count + 64;
   std::vector<CountdownExample> chosen;
   for (uint64_t round = 0; static_cast<int64_t>(chosen.size()) < count && round < 64; ++round) {
@@ -122,12 +124,12 @@ std::vector<CountdownExample> draw_problems(int64_t count, bool held_out, uint64
 }
 
 void write_data(const QuickstartOptions& options, const std::string& folder) {
-  const auto sft = draw_problems(options.sft_examples, /*held_out=*/false, options.seed, options.seed);
-  const auto rl = draw_problems(options.rl_prompts, /*held_out=*/false, options.seed + 1, options.seed);
+  const auto sft = draw_problems(options.sft_examples, options.max_number, /*held_out=*/false, options.seed, options.seed);
+  const auto rl = draw_problems(options.rl_prompts, options.max_number, /*held_out=*/false, options.seed + 1, options.seed);
   // Distinct held-out problems: accuracy over them is over different problems.
   std::vector<CountdownExample> test;
   std::set<std::string> seen;
-  for (const auto& example : draw_problems(options.test_prompts * 8, /*held_out=*/true, options.seed + 2, options.seed)) {
+  for (const auto& example : draw_problems(options.test_prompts * 8, options.max_number, /*held_out=*/true, options.seed + 2, options.seed)) {
     if (static_cast<int64_t>(test.size()) < options.test_prompts && seen.insert(problem_key(example)).second) {
       test.push_back(example);
     }
@@ -186,7 +188,7 @@ int64_t run_quickstart(const QuickstartOptions& options) {
   }
   make_directories(join_path(out, "data"));
 
-  std::cout << "[1/4] data: CountDown with 3 numbers from 1..9" << std::endl;
+  std::cout << "[1/4] data: CountDown with 3 numbers from 1.." << options.max_number << std::endl;
   write_data(options, join_path(out, "data"));
 
   std::cout << "[2/4] SFT warm start of a tiny Qwen2 (" << elapsed() << ")" << std::endl;
@@ -293,6 +295,7 @@ void register_quickstart_command(CLI::App& app, Status* status) {
   command->add_option("--ranks", options->ranks, "learner ranks (mpirun -np)")->capture_default_str();
   command->add_option("--workers", options->workers, "rollout workers spawned on 127.0.0.1")->capture_default_str();
   command->add_option("--sft-examples", options->sft_examples)->capture_default_str();
+  command->add_option("--max-number", options->max_number, "numbers are drawn from 1..K")->capture_default_str();
   command->add_option("--sft-epochs", options->sft_epochs)->capture_default_str();
   command->add_option("--rl-steps", options->rl_steps)->capture_default_str();
   command->add_option("--rl-lr", options->rl_lr)->capture_default_str();
@@ -302,6 +305,7 @@ void register_quickstart_command(CLI::App& app, Status* status) {
     try {
       if (options->ranks < 1 || options->workers < 1) throw InputError("--ranks and --workers must be ≥ 1");
       if (options->rl_steps < 1 || options->sft_epochs < 1) throw InputError("--rl-steps and --sft-epochs must be ≥ 1");
+      if (options->max_number < 2) throw InputError("--max-number must be ≥ 2");
       if (options->short_run) {
         options->sft_examples = 256;
         options->sft_epochs = 1;

@@ -3,12 +3,10 @@
 #include <iostream>
 #include <memory>
 
-#include <mpi.h>
-
+#include "cli/agreed_training_config.h"
 #include "core/input_error.h"
 #include "core/log.h"
 #include "trainer/mpi_environment.h"
-#include "trainer/training_checkpoint.h"
 #include "trainer/training_config.h"
 #include "trainer/training_run.h"
 
@@ -45,35 +43,14 @@ void register_train_command(CLI::App& app, Status* status) {
       return;
     }
     const bool several_ranks = mpi->world_size() > 1;
-    // Each rank reads the config itself; all must agree it is good before any
-    // enters run_training's collectives (one node may not see the file).
-    TrainingConfig config;
-    std::string config_error;
-    try {
-      if (!options->config_path.empty()) {
-        config = load_training_config(options->config_path, options->overrides);
-      } else if (!options->resume.empty()) {
-        const std::string checkpoint = find_checkpoint(options->resume);
-        config = load_training_config_text(load_trainer_state(checkpoint).config_yaml,
-                                           checkpoint + "/trainer_state.json (config_yaml)", options->overrides);
-      } else {
-        throw InputError("deltarl train needs --config FILE (or --resume DIR to reuse a checkpoint's config)");
-      }
-    } catch (const InputError& error) {
-      config_error = error.what();
-    }
-    int failed_ranks = config_error.empty() ? 0 : 1;
-    MPI_Allreduce(MPI_IN_PLACE, &failed_ranks, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-    if (failed_ranks > 0) {
-      *status = Status(StatusCode::kInvalidArgument,
-                       config_error.empty() ? "another rank could not read the config (see its message)" : config_error);
-      return;
-    }
+    const auto config = load_agreed_training_config(
+        {options->config_path, options->overrides, options->resume}, status);
+    if (!config) return;
     try {
       TrainingRunOptions run_options;
       run_options.resume = options->resume;
       run_options.console_progress = !options->quiet;
-      const TrainingRunResult result = run_training(config, run_options);
+      const TrainingRunResult result = run_training(*config, run_options);
       if (result.stopped_by_signal) {
         *status = Status(StatusCode::kUnavailable, "stopped by a signal after step " +
                                                        std::to_string(result.final_step) + "; checkpoint " +

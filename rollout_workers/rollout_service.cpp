@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/build_identity.h"
 #include "core/input_error.h"
 #include "core/tasks/task_verifier.h"
 #include "rollout_workers/weight_upload.h"
@@ -313,6 +314,7 @@ grpc::ServerUnaryReactor* RolloutService::GetStatus(grpc::CallbackServerContext*
   reply->set_healthy(true);
   reply->set_model("qwen2 " + std::to_string(config.num_hidden_layers) + "x" + std::to_string(config.hidden_size) +
                    " vocab " + std::to_string(config.vocab_size));
+  reply->set_build(this_build().description());
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

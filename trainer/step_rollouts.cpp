@@ -77,11 +77,20 @@ StepBatch StepRollouts::finish_step(PromptSampler& sampler, const RolloutRound& 
   Status status = std::move(first_status);
   std::vector<RolloutSample> round_samples = std::move(first_samples);
   while (true) {
-    // A failed round on one rank must not leave the others waiting in the next all-reduce.
-    torch::Tensor failed = torch::tensor({status.ok() ? 0.0 : 1.0}, torch::kFloat64);
-    host.all_reduce_sum(failed);
+    // A failed round on one rank must not leave the others waiting in the next
+    // all-reduce. The same all-reduce carries the round's unfiltered rewards.
+    double reward_sum = 0, correct = 0;
+    for (const auto& sample : round_samples) reward_sum += sample.reward, correct += sample.correct;
+    torch::Tensor round_totals = torch::tensor(
+        {status.ok() ? 0.0 : 1.0, reward_sum, correct, static_cast<double>(round_samples.size())}, torch::kFloat64);
+    host.all_reduce_sum(round_totals);
     if (!status.ok()) throw std::runtime_error("rollouts failed: " + status.to_string());
-    if (failed.item<double>() > 0) throw std::runtime_error("rollouts failed on another rank (see its log)");
+    if (round_totals[0].item<double>() > 0) throw std::runtime_error("rollouts failed on another rank (see its log)");
+    if (round.round == first_round.round) {
+      const double drawn = std::max(1.0, round_totals[3].item<double>());
+      batch.unfiltered_reward_mean = round_totals[1].item<double>() / drawn;
+      batch.unfiltered_accuracy = round_totals[2].item<double>() / drawn;
+    }
 
     // Which of this round's groups to keep: the owner rank decides, one all-reduce tells everyone.
     const auto positions = static_cast<int64_t>(round.dataset_indices.size());

@@ -48,6 +48,10 @@ struct StepBatch {
   std::vector<RolloutSample> local_samples;
   int64_t rounds = 1;
   int64_t filtered_groups = 0;       // dropped for equal rewards, over all rounds
+  // Round 0 over all ranks, before any filtering: the policy's real success rate
+  // (with dynamic sampling on, the kept groups' rewards are biased towards 1/2).
+  double unfiltered_reward_mean = 0;
+  double unfiltered_accuracy = 0;
   double generation_seconds = 0;
 };
 

@@ -25,6 +25,7 @@
 #include "trainer/metrics_log.h"
 #include "trainer/mpi_communicator.h"
 #include "trainer/policy_update.h"
+#include "trainer/rollout_auth_token.h"
 #include "trainer/prompt_dataset.h"
 #include "trainer/prompt_sampler.h"
 #include "trainer/rollout_client.h"
@@ -91,21 +92,6 @@ std::string format_duration(double seconds) {
   if (total >= 60) text << (total % 3600) / 60 << "m";
   text << total % 60 << "s";
   return text.str();
-}
-
-std::optional<std::string> read_auth_token(const std::string& token_file) {
-  if (!token_file.empty()) {
-    std::ifstream file(token_file);
-    std::string token;
-    if (!file || !std::getline(file, token) || token.empty()) {
-      throw InputError("rollout.auth_token_file \"" + token_file + "\" cannot be read or is empty");
-    }
-    return token;
-  }
-  if (const char* token = std::getenv("DELTARL_ROLLOUT_TOKEN"); token != nullptr && *token != '\0') {
-    return std::string(token);
-  }
-  return std::nullopt;
 }
 
 torch::Device choose_device(const std::string& wanted, int local_rank) {
@@ -312,7 +298,7 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
   std::vector<std::string> worker_addresses = config.rollout.workers;
   uint64_t version = 0;
   on_every_rank(host, "starting the rollout workers", [&] {
-    auth_token = read_auth_token(config.rollout.auth_token_file);
+    auth_token = read_rollout_auth_token(config.rollout.auth_token_file);
     if (rank != 0) return;
     if (config.rollout.spawn_local > 0) {
       LocalWorkerPoolOptions pool_options;
@@ -558,6 +544,8 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
         std::vector<std::pair<std::string, double>> row = {
             {"reward/mean", reward_sum / count},
             {"reward/accuracy", correct / count},
+            {"reward/unfiltered_mean", batch.unfiltered_reward_mean},
+            {"reward/unfiltered_accuracy", batch.unfiltered_accuracy},
             {"response_length/mean", length_sum / count},
             {"response_length/max", length_max},
             {"response_length/truncated_fraction", truncated / count},

@@ -13,7 +13,8 @@ import os
 import sys
 
 DEFAULT_METRICS = [
-    ("reward/mean", "reward (mean over the step's samples)"),
+    ("reward/unfiltered_mean", "reward (all samples drawn, before dynamic-sampling filters)"),
+    ("reward/mean", "reward (mean over the step's trained samples)"),
     ("eval/accuracy", "held-out accuracy"),
     ("response_length/mean", "response length (tokens)"),
     ("actor/grad_norm", "gradient norm (before clipping)"),
