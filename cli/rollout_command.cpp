@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -36,6 +37,16 @@ bool is_loopback(const std::string& address) {
   return address == "localhost" || address == "::1" || address == "[::1]" || address.rfind("127.", 0) == 0;
 }
 
+// The host part of the address learners dial: a wildcard bind is reachable by
+// this host's name.
+std::string advertised_host(const std::string& bind_address, const std::string& advertise_host) {
+  if (!advertise_host.empty()) return advertise_host;
+  if (bind_address != "0.0.0.0" && bind_address != "::" && bind_address != "[::]") return bind_address;
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) throw std::runtime_error("gethostname failed; pass --advertise-host");
+  return name;
+}
+
 }  // namespace
 
 void register_rollout_command(CLI::App& app, Status* status) {
@@ -44,6 +55,8 @@ void register_rollout_command(CLI::App& app, Status* status) {
     std::string token_file;
     double drain_seconds = 30;
     std::string port_file;
+    std::string address_file;
+    std::string advertise_host;
     int threads = 0;
   };
   auto options = std::make_shared<Options>();
@@ -57,6 +70,10 @@ void register_rollout_command(CLI::App& app, Status* status) {
   command->add_option("--token-file", options->token_file, "file holding the shared token");
   command->add_option("--port-file", options->port_file,
                       "write the bound port here (atomically) once serving; for launchers");
+  command->add_option("--address-file", options->address_file,
+                      "write host:port here (atomically) once serving; launchers collect these from a shared folder");
+  command->add_option("--advertise-host", options->advertise_host,
+                      "the host name learners should dial (default: --bind, or this host's name when bound to 0.0.0.0)");
   command->add_option("--threads", options->threads, "LibTorch threads; 0 keeps LibTorch's default")
       ->capture_default_str();
   command->add_option("--drain-seconds", options->drain_seconds, "grace for running streams on SIGTERM")
@@ -84,6 +101,12 @@ void register_rollout_command(CLI::App& app, Status* status) {
         AtomicFileWriter port_file(options->port_file);
         port_file.stream() << server.port() << "\n";
         port_file.commit();
+      }
+      if (!options->address_file.empty()) {
+        AtomicFileWriter address_file(options->address_file);
+        address_file.stream() << advertised_host(options->server.bind_address, options->advertise_host) << ":"
+                              << server.port() << "\n";
+        address_file.commit();
       }
       std::cout << "deltarl rollout: serving " << options->server.model_folder << " on " << server.address()
                 << std::endl;

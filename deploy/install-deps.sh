@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every system dependency of deltarl from Debian's packages.
 # Idempotent: installs only what is missing, and prints nothing when all is present.
+# `install-deps.sh --for-tests` adds what only the test suite needs (Slurm, iproute2).
 # Needs root, or sudo. Set DELTARL_SKIP_DEPS=1 to skip (e.g. on a cluster where
 # the modules system provides LibTorch, MPI and NCCL).
 set -euo pipefail
@@ -20,6 +21,12 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-matplotlib        # tools only (plots of a run), never at training time
 )
+# --for-tests: what the test suite needs beyond building: a real Slurm (munge,
+# slurmctld, slurmd) for the sbatch launcher's test, iproute2 for the
+# multi-host test's network namespaces.
+if [[ "${1:-}" == "--for-tests" ]]; then
+  packages+=(munge slurmctld slurmd slurm-client iproute2)
+fi
 
 missing=()
 for package in "${packages[@]}"; do

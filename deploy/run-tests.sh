@@ -4,7 +4,7 @@
 # Pass ctest arguments to narrow it, e.g. `-L unit` or `-R invariance`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$root/deploy/install-deps.sh"
+"$root/deploy/install-deps.sh" --for-tests
 "$root/deploy/build.sh"
 # OpenMPI refuses to run as root (containers, CI) unless told.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

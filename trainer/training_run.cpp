@@ -437,6 +437,34 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
     }
     report_evaluation(0, row);
   }
+  // Checkpoints, on every rank together: the state after `done_step`.
+  int64_t last_checkpoint_step = resumed.step;
+  auto write_checkpoint = [&](int64_t done_step, uint64_t sampler_cursor, uint64_t at_version) {
+    on_every_rank(host, "writing the checkpoint", [&] {
+      if (rank != 0) return;
+      TrainerState state;
+      state.step = done_step;
+      state.sampler_cursor = sampler_cursor;
+      state.policy_version = at_version;
+      state.seed = config.train.seed;
+      state.optimizer_steps = optimizer->steps_taken();
+      state.config_yaml = training_config_to_yaml(config);
+      result.last_checkpoint = save_training_checkpoint(checkpoints_folder, model, dtype, tokenizer_json, *optimizer,
+                                                        state, config.checkpoint.keep_last);
+      log_info("checkpoint " + result.last_checkpoint);
+    });
+    result.last_checkpoint = broadcast_string(host, result.last_checkpoint);
+    last_checkpoint_step = done_step;
+  };
+  // Whether any rank has a stop signal: a collective, for deciding together
+  // that a worker failure is the job stopping (a scheduler signals workers and
+  // learners at once) rather than a fault.
+  auto stop_agreed = [&] {
+    torch::Tensor flag = torch::tensor({StopSignal::requested() ? 1.0 : 0.0}, torch::kFloat64);
+    host.all_reduce_sum(flag);
+    return flag.item<double>() > 0;
+  };
+  uint64_t cursor_after_last_step = sampler.cursor();
   std::optional<Prefetch> prefetch;
   double step_seconds_sum = 0;
   int64_t steps_timed = 0;
@@ -466,8 +494,20 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
         first_round = rollouts.draw(sampler, step, /*round=*/0, config.train.prompts_per_step);
         first_status = rollouts.generate(first_round, rank, world, version, &first_samples);
       }
-      StepBatch batch =
-          rollouts.finish_step(sampler, first_round, first_status, std::move(first_samples), host, version);
+      StepBatch batch;
+      try {
+        batch = rollouts.finish_step(sampler, first_round, first_status, std::move(first_samples), host, version);
+      } catch (const std::runtime_error& error) {  // thrown on every rank together
+        if (!stop_agreed()) throw;
+        if (rank == 0) log_warning(std::string("rollouts ended by the stop: ") + error.what());
+        if (step - 1 > last_checkpoint_step) write_checkpoint(step - 1, cursor_after_last_step, version);
+        result.stopped_by_signal = true;
+        if (rank == 0) {
+          log_info("stop signal received: stopped after step " + std::to_string(step - 1) + "; resume with --resume " +
+                   run_folder);
+        }
+        break;
+      }
       const double generation_seconds = seconds_since(generation_started);
       const uint64_t cursor_after_step = sampler.cursor();
       if (config.rollout.one_step_off && step < config.train.steps && !StopSignal::requested()) {
@@ -499,22 +539,31 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
       const PolicyUpdateResult update = updater.update(samples.mine, stats, communicator, learning_rate);
       const double training_seconds = seconds_since(training_started);
 
-      // ---- 7. Publish version + 1 to every worker before the next rollout.
+      const LearnerTotals learner = gather_learner_totals(host, update, StopSignal::requested());
+      // A stop signal makes this the last step (the end of the run stops anyway).
+      bool stopping = learner.stop_requested && step < config.train.steps;
+
+      // ---- 7. Publish version + 1 to every worker before the next rollout;
+      // not when stopping: a resumed run publishes its weights first anyway.
       auto sync_started = Clock::now();
       ++version;
-      std::string publish_error;
-      if (rank == 0) {
-        if (Status status = fleet->publish(model, version, publish_options); !status.ok()) {
-          publish_error = status.to_string();
+      if (!stopping) {
+        std::string publish_error;
+        if (rank == 0) {
+          if (Status status = fleet->publish(model, version, publish_options); !status.ok()) {
+            publish_error = status.to_string();
+          }
+        }
+        publish_error = broadcast_string(host, publish_error);
+        if (!publish_error.empty()) {
+          if (!stop_agreed()) throw std::runtime_error("publishing weights failed: " + publish_error);
+          if (rank == 0) log_warning("publishing weights ended by the stop: " + publish_error);
+          stopping = true;
         }
       }
-      publish_error = broadcast_string(host, publish_error);
-      if (!publish_error.empty()) throw std::runtime_error("publishing weights failed: " + publish_error);
       const double sync_seconds = seconds_since(sync_started);
-
-      const LearnerTotals learner = gather_learner_totals(host, update, StopSignal::requested());
       const bool evaluating = eval_dataset && (step % config.eval.every == 0 || step == config.train.steps ||
-                                               (learner.stop_requested && step < config.train.steps));
+                                               stopping);
       const std::vector<std::pair<std::string, double>> evaluation =
           evaluating ? evaluate() : std::vector<std::pair<std::string, double>>();
       report_evaluation(step, evaluation);
@@ -597,25 +646,10 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
       }
 
       // ---- Checkpoint: every N steps, at the end, and when a stop signal arrived on any rank.
-      const bool stopping = learner.stop_requested && step < config.train.steps;
+      cursor_after_last_step = cursor_after_step;
       const bool due = (config.checkpoint.every > 0 && step % config.checkpoint.every == 0) ||
                        step == config.train.steps || stopping;
-      if (due) {
-        on_every_rank(host, "writing the checkpoint", [&] {
-          if (rank != 0) return;
-          TrainerState state;
-          state.step = step;
-          state.sampler_cursor = cursor_after_step;
-          state.policy_version = version;
-          state.seed = config.train.seed;
-          state.optimizer_steps = optimizer->steps_taken();
-          state.config_yaml = training_config_to_yaml(config);
-          result.last_checkpoint = save_training_checkpoint(checkpoints_folder, model, dtype, tokenizer_json,
-                                                            *optimizer, state, config.checkpoint.keep_last);
-          log_info("checkpoint " + result.last_checkpoint);
-        });
-        result.last_checkpoint = broadcast_string(host, result.last_checkpoint);
-      }
+      if (due) write_checkpoint(step, cursor_after_step, version);
       if (stopping) {
         result.stopped_by_signal = true;
         if (rank == 0) {

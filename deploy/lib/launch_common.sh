@@ -1,0 +1,64 @@
+# Shared by the cluster launchers (deploy/slurm/*.sbatch, deploy/mpirun/*.sh):
+# the workers' token, collecting worker addresses, and fresh-start-or-resume.
+# Source it; every function prints to stderr and returns non-zero on failure.
+
+log() { echo "[deltarl $(date +%H:%M:%S)] $*" >&2; }
+
+# ensure_rollout_token RUN_DIR: exports DELTARL_ROLLOUT_TOKEN, kept in
+# RUN_DIR/rollout.token (mode 600) so a requeued job's new workers use the same.
+# Workers listen beyond loopback, where a token is mandatory.
+ensure_rollout_token() {
+  local file="$1/rollout.token"
+  if [[ -n "${DELTARL_ROLLOUT_TOKEN:-}" ]]; then return 0; fi
+  if [[ ! -s "$file" ]]; then
+    (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$file.partial" && mv "$file.partial" "$file")
+  fi
+  DELTARL_ROLLOUT_TOKEN="$(cat "$file")"
+  export DELTARL_ROLLOUT_TOKEN
+}
+
+# wait_for_worker_addresses DIR COUNT TIMEOUT_SECONDS PID: waits until DIR holds
+# COUNT *.addr files (written by `deltarl rollout --address-file`) and prints
+# them as a YAML list for --set rollout.workers=...; fails early when PID (the
+# process that launched the workers) has exited.
+wait_for_worker_addresses() {
+  local dir="$1" count="$2" timeout="$3" launcher_pid="$4" waited=0
+  while true; do
+    local files=("$dir"/*.addr)
+    [[ -e "${files[0]}" ]] || files=()
+    if (( ${#files[@]} >= count )); then
+      local list="" file
+      for file in "${files[@]}"; do list+="${list:+,}$(cat "$file")"; done
+      echo "[$list]"
+      return 0
+    fi
+    if ! kill -0 "$launcher_pid" 2>/dev/null; then
+      log "the rollout workers exited before serving (${#files[@]} of $count addresses): see their logs"
+      return 1
+    fi
+    if (( waited >= timeout * 5 )); then
+      log "only ${#files[@]} of $count rollout workers served within ${timeout}s: see their logs"
+      return 1
+    fi
+    sleep 0.2; waited=$((waited + 1))
+  done
+}
+
+# training_start_arguments TRAIN_DIR CONFIG: prints the arguments that start or
+# continue the run in TRAIN_DIR, one per line: `--resume TRAIN_DIR` when it has
+# a checkpoint (a requeued or resubmitted job), else `--config CONFIG`. A run
+# folder without any checkpoint (killed before its first) is renamed aside,
+# never deleted, so the fresh start does not trip over it.
+training_start_arguments() {
+  local train_dir="$1" config="$2"
+  if compgen -G "$train_dir/checkpoints/step-*" > /dev/null; then
+    printf '%s\n' --resume "$train_dir"
+    return 0
+  fi
+  if [[ -e "$train_dir" ]]; then
+    local aside="$train_dir.incomplete-$(date +%Y%m%d-%H%M%S)"
+    mv "$train_dir" "$aside"
+    log "no checkpoint in $train_dir: set it aside as $aside and start afresh"
+  fi
+  printf '%s\n' --config "$config"
+}
