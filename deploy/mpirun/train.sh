@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# deltarl training on a cluster without Slurm: learner ranks from a hostfile
+# under `mpirun`, rollout workers started on WORKER_HOSTS by a second mpirun
+# (no ssh set-up beyond what mpirun already needs). Run from the repository on
+# a host that can reach the others; RUN_DIR on a file system every host sees.
+#
+#   HOSTFILE=hosts.txt WORKER_HOSTS=node3,node4 CONFIG=deploy/configs/countdown.yaml \
+#   MODEL=/shared/qwen2.5-0.5b RUN_DIR=/shared/runs/a deploy/mpirun/train.sh
+#
+# hosts.txt is Open MPI's format ("node1 slots=8" per line: one rank per GPU).
+# Behaves as deploy/slurm/train.sbatch (docs/clusters.md): workers write their
+# addresses to RUN_DIR/workers/, the learners get them; preflight first; a run
+# with a checkpoint resumes (run the same command again after a stop or a
+# crash); SIGUSR1 or SIGTERM to this script makes the learners checkpoint and
+# exit 3. MAX_RESTARTS > 0 resumes automatically after a failure (a lost node,
+# say) from the last checkpoint, that many times.
+#
+# ---- configuration (environment) ----
+CONFIG="${CONFIG:?set CONFIG to the training YAML (docs/configuration.md)}"
+MODEL="${MODEL:?set MODEL to the HF model folder}"
+HOSTFILE="${HOSTFILE:?set HOSTFILE to the learner hosts (Open MPI hostfile)}"
+WORKER_HOSTS="${WORKER_HOSTS:?set WORKER_HOSTS to a comma-separated list of worker hosts}"
+WORKERS_PER_HOST="${WORKERS_PER_HOST:-1}"
+RUN_DIR="${RUN_DIR:-runs/deltarl}"
+RANKS="${RANKS:-}"                         # default: every slot of HOSTFILE
+DELTARL="${DELTARL:-$(command -v deltarl || echo "$(pwd)/build/cli/deltarl")}"
+MPIRUN="${MPIRUN:-mpirun}"
+MPIRUN_ARGS="${MPIRUN_ARGS:-}"             # e.g. "--mca btl_tcp_if_include ib0"
+WORKER_ARGS="${WORKER_ARGS:-}"             # e.g. "--threads 8"
+WORKER_ADDRESS="${WORKER_ADDRESS:-hostname}"  # hostname | ip: how learners dial workers
+WORKER_START_TIMEOUT="${WORKER_START_TIMEOUT:-600}"
+PREFLIGHT="${PREFLIGHT:-1}"
+TRAIN_ARGS="${TRAIN_ARGS:-}"
+MAX_RESTARTS="${MAX_RESTARTS:-0}"
+# -------------------------------------
+set -uo pipefail
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../lib/launch_common.sh"
+
+mkdir -p "$RUN_DIR/logs"
+RUN_DIR="$(cd "$RUN_DIR" && pwd)"
+CONFIG="$(readlink -f "$CONFIG")"; MODEL="$(readlink -f "$MODEL")"; HOSTFILE="$(readlink -f "$HOSTFILE")"
+[[ -x "$DELTARL" ]] || { log "no deltarl executable at $DELTARL (set DELTARL)"; exit 2; }
+ensure_rollout_token "$RUN_DIR"
+if [[ -z "$RANKS" ]]; then
+  RANKS=$(awk '!/^#/ && NF { slots = 1; for (i = 2; i <= NF; ++i) if ($i ~ /^slots=/) { sub("slots=", "", $i); slots = $i }; total += slots } END { print total }' "$HOSTFILE")
+fi
+IFS=, read -r -a worker_hosts <<< "$WORKER_HOSTS"
+worker_count=$(( ${#worker_hosts[@]} * WORKERS_PER_HOST ))
+launch_id="$(date +%Y%m%d-%H%M%S)-$$"
+log "learners: $RANKS rank(s) from $HOSTFILE; workers: $WORKERS_PER_HOST on each of $WORKER_HOSTS; run $RUN_DIR"
+export DELTARL_ROLLOUT_TOKEN
+
+# 1. workers: one mpirun places them (they are not MPI programs)
+address_dir="$RUN_DIR/workers/launch-$launch_id"
+mkdir -p "$address_dir"
+worker_hosts_slots=$(printf "%s:$WORKERS_PER_HOST," "${worker_hosts[@]}"); worker_hosts_slots="${worker_hosts_slots%,}"
+if [[ "$WORKER_ADDRESS" == "ip" ]]; then advertise='--advertise-host "$(hostname -I | cut -d" " -f1)"'; else advertise=""; fi
+# shellcheck disable=SC2086
+"$MPIRUN" --host "$worker_hosts_slots" -np "$worker_count" --bind-to none -x DELTARL_ROLLOUT_TOKEN $MPIRUN_ARGS \
+  --output-filename "$RUN_DIR/logs/workers-$launch_id" \
+  bash -c "exec \"$DELTARL\" rollout --model \"$MODEL\" --bind 0.0.0.0 --port 0 $WORKER_ARGS $advertise \
+           --address-file \"$address_dir/\$OMPI_COMM_WORLD_RANK.addr\"" &
+workers_pid=$!
+stop_workers() {
+  kill -0 "$workers_pid" 2>/dev/null || return 0
+  kill -TERM "$workers_pid" 2>/dev/null   # mpirun passes SIGTERM on: the workers drain
+  for _ in $(seq 1 300); do kill -0 "$workers_pid" 2>/dev/null || break; sleep 0.2; done
+  kill -KILL "$workers_pid" 2>/dev/null; wait "$workers_pid" 2>/dev/null
+}
+trap stop_workers EXIT
+workers="$(wait_for_worker_addresses "$address_dir" "$worker_count" "$WORKER_START_TIMEOUT" "$workers_pid")" || exit 1
+log "workers: $workers"
+
+learner_mpirun=("$MPIRUN" --hostfile "$HOSTFILE" -np "$RANKS" --bind-to none -x DELTARL_ROLLOUT_TOKEN $MPIRUN_ARGS)
+common_sets=(--set "model.path=$MODEL" --set "output.dir=$RUN_DIR/train" --set "rollout.workers=$workers"
+             --set rollout.spawn_local=0)
+
+# 2. preflight
+if [[ "$PREFLIGHT" == "1" ]]; then
+  mapfile -t config_arguments < <(compgen -G "$RUN_DIR/train/checkpoints/step-*" >/dev/null &&
+                                  printf '%s\n' --resume "$RUN_DIR/train" || printf '%s\n' --config "$CONFIG")
+  # shellcheck disable=SC2086
+  "${learner_mpirun[@]}" "$DELTARL" preflight "${config_arguments[@]}" "${common_sets[@]}" $TRAIN_ARGS ||
+    { code=$?; log "preflight failed (exit $code): nothing was started"; exit "$code"; }
+fi
+
+# 3. train (4. again from the last checkpoint after a failure, MAX_RESTARTS times)
+learners_pid=""
+forward() { [[ -n "$learners_pid" ]] && kill -"$1" "$learners_pid" 2>/dev/null; stopping=1; }
+stopping=0
+trap 'forward USR1' USR1
+trap 'forward TERM' TERM
+trap 'forward INT' INT
+attempt=0
+while true; do
+  mapfile -t start_arguments < <(training_start_arguments "$RUN_DIR/train" "$CONFIG")
+  log "deltarl train ${start_arguments[*]} (attempt $((attempt + 1)))"
+  # shellcheck disable=SC2086
+  "${learner_mpirun[@]}" --output-filename "$RUN_DIR/logs/learners-$launch_id-$attempt" \
+    "$DELTARL" train "${start_arguments[@]}" "${common_sets[@]}" $TRAIN_ARGS &
+  learners_pid=$!
+  while true; do
+    wait "$learners_pid"; code=$?
+    kill -0 "$learners_pid" 2>/dev/null || break
+  done
+  log "learners exited with $code"
+  if (( code == 0 || code == 2 || code == 3 || stopping == 1 || attempt >= MAX_RESTARTS )); then break; fi
+  if ! compgen -G "$RUN_DIR/train/checkpoints/step-*" > /dev/null; then break; fi
+  attempt=$((attempt + 1))
+  log "restarting from the last checkpoint ($attempt of $MAX_RESTARTS)"
+done
+exit "$code"
