@@ -4,7 +4,7 @@
 # (no ssh set-up beyond what mpirun already needs). Run from the repository on
 # a host that can reach the others; RUN_DIR on a file system every host sees.
 #
-#   HOSTFILE=hosts.txt WORKER_HOSTS=node3,node4 CONFIG=deploy/configs/countdown.yaml \
+#   HOSTFILE=hosts.txt WORKER_HOSTS=node3,node4 CONFIG=deploy/configs/countdown-qwen2.5-0.5b-gpu.yaml \
 #   MODEL=/shared/qwen2.5-0.5b RUN_DIR=/shared/runs/a deploy/mpirun/train.sh
 #
 # hosts.txt is Open MPI's format ("node1 slots=8" per line: one rank per GPU).

@@ -14,10 +14,13 @@ source "$(dirname "$0")/../trainer/training/common.sh"
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 skip() { echo "SKIP: $*"; exit 77; }
 [[ $(id -u) -eq 0 ]] || skip "needs root to run slurmd"
+# Slurm from Debian's packages when it is missing (run-tests.sh has usually done it).
+if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+  timeout 600 bash "$repo/deploy/install-deps.sh" --for-tests || skip "could not install Slurm from Debian's packages"
+fi
 for program in munged slurmctld slurmd sbatch scontrol; do
   command -v "$program" >/dev/null || skip "$program not installed (deploy/install-deps.sh --for-tests installs Slurm)"
 done
-srun --mpi=list 2>&1 | grep -q pmix || true
 
 work="$(mktemp -d /tmp/deltarl-slurm.XXXXXX)"; chmod 755 "$work"
 pids=()
@@ -83,6 +86,7 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 (( up )) || skip "Slurm did not come up: $(tail -5 "$work/log/slurmctld.log" "$work/log/slurmd.log" 2>/dev/null)"
+srun --mpi=list 2>&1 | grep -q pmix || skip "this Slurm has no pmix MPI plugin (srun --mpi=list)"
 echo "slurm: one-node cluster $node up ($(sinfo -h -o '%c CPUs, %T'))"
 
 # wait_for_job ID SECONDS: until the job has left the queue (bounded).

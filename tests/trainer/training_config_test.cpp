@@ -97,5 +97,20 @@ TEST(TrainingConfig, DocsListEveryKey) {
   }
 }
 
+// The example configs the cluster launchers take (they set model.path and
+// rollout.workers themselves) must load.
+TEST(TrainingConfig, DeployConfigsLoad) {
+  const std::string folder = std::string(DELTARL_SOURCE_DIR) + "/deploy/configs";
+  int loaded = 0;
+  for (const auto& name : list_directory(folder)) {
+    if (name.size() < 5 || name.substr(name.size() - 5) != ".yaml") continue;
+    const TrainingConfig config =
+        load_training_config(join_path(folder, name), {"model.path=/models/m", "rollout.workers=[node1:5000]"});
+    EXPECT_FALSE(config.data.train.empty()) << name;
+    ++loaded;
+  }
+  EXPECT_GE(loaded, 2);
+}
+
 }  // namespace
 }  // namespace deltarl
