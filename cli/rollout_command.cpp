@@ -65,6 +65,8 @@ void register_rollout_command(CLI::App& app, Status* status) {
       ->required();
   command->add_option("--port", options->server.port, "0 picks a free port (printed)")->capture_default_str();
   command->add_option("--bind", options->server.bind_address, "address to listen on")->capture_default_str();
+  command->add_option("--device", options->server.device, "cpu, cuda or cuda:N: where generation runs")
+      ->capture_default_str();
   command->add_option("--max-batch", options->server.max_batch_sequences, "sequences decoded together")
       ->capture_default_str();
   command->add_option("--token-file", options->token_file, "file holding the shared token");

@@ -1,7 +1,10 @@
 #include "rollout_workers/rollout_server.h"
 
 #include <chrono>
+#include <optional>
 #include <stdexcept>
+
+#include <torch/torch.h>
 
 #include "core/file_system.h"
 #include "core/input_error.h"
@@ -9,9 +12,35 @@
 
 namespace deltarl {
 
+namespace {
+
+torch::Device serving_device(const std::string& name) {
+  std::optional<torch::Device> device;
+  try {
+    device = torch::Device(name);
+  } catch (const std::exception&) {
+    throw InputError("--device \"" + name + "\" is not a device (cpu, cuda or cuda:N)");
+  }
+  if (device->is_cuda()) {
+    if (!torch::cuda::is_available()) {
+      throw InputError("--device " + name + ": LibTorch sees no CUDA device (a CPU build of LibTorch, or no GPU here)");
+    }
+    const auto count = static_cast<int64_t>(torch::cuda::device_count());
+    if (device->has_index() && device->index() >= count) {
+      throw InputError("--device " + name + ": this host has " + std::to_string(count) + " CUDA device(s)");
+    }
+  } else if (!device->is_cpu()) {
+    throw InputError("--device " + name + ": only cpu and cuda devices are served");
+  }
+  return *device;
+}
+
+}  // namespace
+
 RolloutServer::RolloutServer(const RolloutServerOptions& options) : host_(options.bind_address) {
   auto tokenizer = std::make_shared<const Tokenizer>(Tokenizer::from_file(join_path(options.model_folder, "tokenizer.json")));
   Qwen2ForCausalLM served = load_pretrained(options.model_folder);
+  served->to(serving_device(options.device));
   policy_ = std::make_shared<VersionedPolicy>(served, /*version=*/0);
   if (options.preallocate_standby) {
     Qwen2ForCausalLM standby(served->config());

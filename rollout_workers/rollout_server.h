@@ -21,6 +21,7 @@ struct RolloutServerOptions {
   std::string bind_address = "127.0.0.1";
   int port = 0;
   int64_t max_batch_sequences = 64;
+  std::string device = "cpu";             // cpu | cuda | cuda:N: where the model, KV cache and forward run
   std::optional<std::string> auth_token;
   int max_message_bytes = 64 << 20;       // per message, both directions
   // Allocate a second copy of the model at start, so weight uploads (even the
@@ -31,7 +32,8 @@ struct RolloutServerOptions {
 class RolloutServer {
  public:
   // Loads the model and tokenizer and starts serving. Throws InputError naming
-  // the file for a bad model folder, std::runtime_error if the port cannot bind.
+  // the file for a bad model folder or the device for a device LibTorch lacks,
+  // std::runtime_error if the port cannot bind.
   explicit RolloutServer(const RolloutServerOptions& options);
   ~RolloutServer();
   RolloutServer(const RolloutServer&) = delete;

@@ -149,3 +149,26 @@ resumed=$(grep -o "resumed from .*/step-[0-9]*" "$work/run2/logs/learner-$job-ra
 [[ -n "$resumed" ]] && (( 10#$resumed >= 3 )) || { echo "FAIL: no resume from the SIGTERM checkpoint"; exit 1; }
 grep -q "stop signal received: stopped after step $((10#$resumed))" "$work/run2/logs/learner-$job-rank0.log"
 echo "slurm requeue: SIGTERM checkpoint at step $((10#$resumed)), resumed from it and finished"
+
+# --- 3. the time-limit warning (--signal=USR1@N): checkpoint, exit 3, the script requeues itself
+job=$(submit "$work/run3" 40 0)
+metrics="$work/run3/train/metrics.jsonl"
+for _ in $(seq 1 600); do [[ -f "$metrics" ]] && (( $(wc -l < "$metrics") >= 3 )) && break; sleep 0.2; done
+(( $(wc -l < "$metrics") >= 3 )) || { echo "FAIL: job $job made no progress"; cat "$work/job-$job.out"; exit 1; }
+scancel --signal=USR1 "$job"   # what Slurm sends N seconds before the time limit
+echo "sent USR1 to job $job after $(wc -l < "$metrics") steps"
+for _ in $(seq 1 240); do
+  state=$(job_state "$job")
+  [[ "$state" == "COMPLETED" || "$state" == "FAILED" || -z "$state" ]] && break
+  sleep 1
+done
+wait_for_job "$job" 300
+grep -q "learners exited with 3" "$work/job-$job.out" && grep -q "requeueing job $job" "$work/job-$job.out" ||
+  { cat "$work/job-$job.out"; echo "FAIL: no clean stop and self-requeue after USR1"; exit 1; }
+grep -q "deltarl train --resume $work/run3/train" "$work/job-$job.out" || { echo "FAIL: no resume after USR1"; exit 1; }
+python3 - "$metrics" <<'PY'
+import json, sys
+steps = [json.loads(line)["step"] for line in open(sys.argv[1])]
+assert steps == list(range(1, 41)), f"steps in metrics.jsonl: {steps}"
+PY
+echo "slurm USR1: checkpoint, exit 3, self-requeue, resumed and finished"
