@@ -14,14 +14,8 @@ deltarl="$build/cli/deltarl"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-"$deltarl" init-model --preset small --out "$work/model" --seed 1 >/dev/null
-python3 - "$work/model/config.json" <<'PY'
-import json, sys
-config = json.load(open(sys.argv[1]))
-config.pop("eos_token_id", None)
-json.dump(config, open(sys.argv[1], "w"), indent=2)
-PY
-"$deltarl" data countdown --count 256 --numbers 3..4 --seed 1 --out "$work/train.jsonl" >/dev/null
+source "$root/deploy/lib/fixed_length_model.sh"
+make_fixed_length_model "$deltarl" "$work"
 cat > "$work/config.yaml" <<YAML
 model: {path: $work/model}
 data: {train: $work/train.jsonl, prompt_template: countdown-compact}
