@@ -42,7 +42,7 @@ struct QuickstartOptions {
   double sft_lr = 5e-3;
   int64_t rl_prompts = 4000;
   int64_t test_prompts = 200;
-  int64_t max_number = 9;
+  int64_t max_number = 15;
   int64_t rl_steps = 250;
   double rl_lr = 5e-4;
   uint64_t seed = 1;

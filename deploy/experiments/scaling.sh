@@ -66,4 +66,9 @@ done
 for (( p = 2; p <= max_processes; p *= 2 )); do
   mpirun -np "$p" --oversubscribe --bind-to none "$build/bench/allreduce_sweep_bench"
 done | awk 'NR == 1 || !/^ranks/' > "$out/allreduce.csv"
-python3 "$root/deploy/tools/scaling_model.py" "$out"
+# The model tool plots with matplotlib when some python here has it.
+python=python3
+for candidate in python3 /usr/bin/python3; do
+  if "$candidate" -c "import matplotlib" 2>/dev/null; then python="$candidate"; break; fi
+done
+"$python" "$root/deploy/tools/scaling_model.py" "$out"

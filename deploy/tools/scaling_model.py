@@ -6,14 +6,16 @@ against them, and used to predict step time for N nodes (docs/scaling.md).
         [--network-latency-us 30] [--node-learners K] [--node-workers K]
         [--parameters P] [--strong-prompts 256]
 
-Reads OUT/runs.csv and OUT/allreduce.csv (deploy/experiments/scaling.sh writes
+Each measured point is checked against the model fitted without it
+(leave-one-out). Reads OUT/runs.csv and OUT/allreduce.csv (deploy/experiments/scaling.sh writes
 them); writes OUT/model.json, OUT/check.csv, OUT/prediction.csv and PNG plots
 when matplotlib is there. A tool, never part of training.
 
 The model, per step (R learner ranks, W workers, P parameters, float32 grads):
   generation  = c_g + s_g * generated_tokens / W          (workers share the groups)
   training    = c_t + s_t * trained_tokens / R + allreduce(R, 4P)
-  allreduce   = 2(R-1) a + 2(R-1)/R * bytes / b            (ring; a, b from the sweep)
+  allreduce   = k * bytes + 2(R-1) a + 2(R-1)/R * bytes / b (ring; a, b from the sweep;
+                                                           k: bucket copies, from 1-rank runs)
   weight sync = c_s + s_s * W * 4P                         (rank 0 uploads to each worker)
   step        = generation + training + weight sync + c_o  (c_o: exchange, metrics)
 Across N nodes the all-reduce is hierarchical (inside a node at the measured
@@ -51,17 +53,25 @@ def fit(runs, sweep):
     c_t, s_t = least_squares([r["trained_tokens"] / r["ranks"] for r in runs],
                              [r["training_s"] - r["gradient_allreduce_s"] for r in runs])
     c_s, s_s = least_squares([r["workers"] * 4 * r["parameters"] for r in runs], [r["weight_sync_s"] for r in runs])
-    # all-reduce: t = 2(R-1) a + 2(R-1)/R bytes / b, linear in (a, 1/b)
-    rows = [(2 * (r["ranks"] - 1), 2 * (r["ranks"] - 1) / r["ranks"] * r["bytes"], r["seconds"]) for r in sweep]
+    # all-reduce: t = 2(R-1) a + 2(R-1)/R bytes / b, linear in (a, 1/b); fitted
+    # in relative terms (each row scaled by 1/t) so small messages count too.
+    rows = [(2 * (r["ranks"] - 1) / r["seconds"], 2 * (r["ranks"] - 1) / r["ranks"] * r["bytes"] / r["seconds"], 1.0)
+            for r in sweep]
     sxx = sum(x * x for x, _, _ in rows); syy = sum(y * y for _, y, _ in rows); sxy = sum(x * y for x, y, _ in rows)
     sxt = sum(x * t for x, _, t in rows); syt = sum(y * t for _, y, t in rows)
     det = sxx * syy - sxy * sxy
     a = max(0.0, (sxt * syy - syt * sxy) / det)
     inverse_b = max(1e-15, (sxx * syt - sxy * sxt) / det)
+    # The trainer's all-reduce also flattens the gradients into buckets and back:
+    # what it costs with no one to talk to (1 rank), per byte.
+    single = [r for r in runs if r["ranks"] == 1]
+    copy_s_per_byte = (sum(r["gradient_allreduce_s"] / (4 * r["parameters"]) for r in single) / len(single)
+                       if single else 0.0)
     model.update(generation_fixed_s=max(0.0, c_g), generation_s_per_token_per_worker=s_g,
                  training_fixed_s=max(0.0, c_t), training_s_per_token_per_rank=s_t,
                  sync_fixed_s=max(0.0, c_s), sync_s_per_byte=s_s,
-                 allreduce_latency_s=a, allreduce_bandwidth_bytes_s=1 / inverse_b)
+                 allreduce_latency_s=a, allreduce_bandwidth_bytes_s=1 / inverse_b,
+                 allreduce_copy_s_per_byte=copy_s_per_byte)
     model["other_s"] = max(0.0, sum(r["step_s"] - r["generation_s"] - r["training_s"] - r["weight_sync_s"]
                                     for r in runs) / len(runs))
     return model
@@ -79,7 +89,8 @@ def predict(model, ranks, workers, generated, trained, parameters=None, nodes=1,
     nbytes = 4 * p
     generation = model["generation_fixed_s"] + scale * model["generation_s_per_token_per_worker"] * generated / workers
     local_ranks = max(1, ranks // nodes)
-    allreduce = ring(local_ranks, nbytes, model["allreduce_latency_s"], model["allreduce_bandwidth_bytes_s"])
+    allreduce = model["allreduce_copy_s_per_byte"] * nbytes + ring(local_ranks, nbytes, model["allreduce_latency_s"],
+                                                                   model["allreduce_bandwidth_bytes_s"])
     sync = model["sync_fixed_s"] + model["sync_s_per_byte"] * nbytes * min(workers, max(1, workers // nodes))
     if nodes > 1:
         latency, bandwidth = network
@@ -116,10 +127,13 @@ def main():
     with open(os.path.join(args.out, "model.json"), "w") as f:
         json.dump(model, f, indent=2)
 
-    # Check against every measured point.
+    # Check against every measured point, each predicted by the model fitted
+    # to the other points (leave-one-out), so the check is not the fit itself.
     check = []
-    for r in runs:
-        p = predict(model, int(r["ranks"]), int(r["workers"]), r["generated_tokens"], r["trained_tokens"])
+    for index, r in enumerate(runs):
+        others = runs[:index] + runs[index + 1:]
+        held_out_model = fit(others, sweep) if len(others) >= 2 else model
+        p = predict(held_out_model, int(r["ranks"]), int(r["workers"]), r["generated_tokens"], r["trained_tokens"])
         check.append(dict(kind=r["kind"], ranks=int(r["ranks"]), workers=int(r["workers"]), prompts=int(r["prompts"]),
                           measured_step_s=r["step_s"], predicted_step_s=p["step_s"],
                           relative_error=(p["step_s"] - r["step_s"]) / r["step_s"],
@@ -128,13 +142,13 @@ def main():
     with open(os.path.join(args.out, "check.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(check[0]))
         writer.writeheader(); writer.writerows(check)
-    print("| kind | ranks | workers | prompts | measured step s | model step s | error |")
+    print("| kind | ranks | workers | prompts | measured step s | model step s (fitted without this point) | error |")
     print("|---|---|---|---|---|---|---|")
     for c in check:
         print(f"| {c['kind']} | {c['ranks']} | {c['workers']} | {c['prompts']} | {c['measured_step_s']:.2f} | "
               f"{c['predicted_step_s']:.2f} | {100 * c['relative_error']:+.1f} % |")
     worst = max(abs(c["relative_error"]) for c in check)
-    print(f"\nlargest |error| over {len(check)} measured points: {100 * worst:.1f} %")
+    print(f"\nlargest |error| over {len(check)} measured points, each left out of its fit: {100 * worst:.1f} %")
 
     # Predict N nodes.
     node_learners = args.node_learners or int(max(r["ranks"] for r in runs))
