@@ -52,9 +52,10 @@ void register_train_command(CLI::App& app, Status* status) {
       run_options.console_progress = !options->quiet;
       const TrainingRunResult result = run_training(*config, run_options);
       if (result.stopped_by_signal) {
-        *status = Status(StatusCode::kUnavailable, "stopped by a signal after step " +
-                                                       std::to_string(result.final_step) + "; checkpoint " +
-                                                       result.last_checkpoint);
+        *status = Status(StatusCode::kUnavailable,
+                         "stopped by a signal after step " + std::to_string(result.final_step) + "; " +
+                             (result.last_checkpoint.empty() ? std::string("no checkpoint yet")
+                                                             : "checkpoint " + result.last_checkpoint));
         mpi.reset();
         log_info(status->message());
         std::exit(kStoppedBySignalExitCode);

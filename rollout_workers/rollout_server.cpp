@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include "core/build_identity.h"
 #include "core/file_system.h"
 #include "core/input_error.h"
 #include "core/model/hf_checkpoint.h"
@@ -39,6 +40,7 @@ torch::Device serving_device(const std::string& name) {
 
 RolloutServer::RolloutServer(const RolloutServerOptions& options) : host_(options.bind_address) {
   auto tokenizer = std::make_shared<const Tokenizer>(Tokenizer::from_file(join_path(options.model_folder, "tokenizer.json")));
+  this_build();  // fingerprint the executable now, not inside the first GetStatus reactor
   Qwen2ForCausalLM served = load_pretrained(options.model_folder);
   served->to(serving_device(options.device));
   policy_ = std::make_shared<VersionedPolicy>(served, /*version=*/0);

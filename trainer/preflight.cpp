@@ -47,13 +47,13 @@ std::string runtime_mpi_library() {
   return version;
 }
 
-// "Open MPI v4.1.4" as compiled in; "" for an MPI whose headers do not say.
+// "Open MPI v4.1.4" as compiled in; "" for other MPIs: the MPICH family
+// (MPICH, MVAPICH, Intel MPI) shares one ABI across vendors and names itself
+// differently in every one, so only Open MPI builds are checked.
 std::string compiled_mpi_library() {
 #if defined(OMPI_MAJOR_VERSION)
   return "Open MPI v" + std::to_string(OMPI_MAJOR_VERSION) + "." + std::to_string(OMPI_MINOR_VERSION) + "." +
          std::to_string(OMPI_RELEASE_VERSION);
-#elif defined(MPICH_VERSION)
-  return std::string("MPICH Version: ") + MPICH_VERSION;
 #else
   return "";
 #endif
@@ -79,7 +79,9 @@ std::string nccl_version() {
 // Tasks the launcher says it started, or 0 when it does not say: a launcher
 // whose MPI wire-up failed starts that many singletons of world size 1.
 int64_t launcher_tasks() {
-  for (const char* variable : {"SLURM_STEP_NUM_TASKS", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
+  // mpirun's and PMI's own counts first: an mpirun inside an srun session
+  // inherits the session's SLURM_STEP_NUM_TASKS.
+  for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"}) {
     if (const char* value = std::getenv(variable); value != nullptr && *value != '\0') {
       return std::strtoll(value, nullptr, 10);
     }
@@ -169,7 +171,9 @@ json gather_local_facts(const TrainingConfig& config, const MpiEnvironment& mpi,
 }
 
 std::vector<json> all_gather(const json& mine) {
-  const std::string text = mine.dump();
+  // Never throws before the collective (a file name with bad UTF-8, say): the
+  // other ranks would wait for this one for ever.
+  const std::string text = mine.dump(-1, ' ', false, json::error_handler_t::replace);
   int world = 1;
   DELTARL_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &world));
   int length = static_cast<int>(text.size());
@@ -342,7 +346,22 @@ std::string describe(const std::vector<json>& ranks) {
 
 PreflightReport run_preflight(const TrainingConfig& config, const MpiEnvironment& mpi,
                               const PreflightOptions& options) {
-  const std::vector<json> ranks = all_gather(gather_local_facts(config, mpi, options));
+  json facts;
+  try {
+    facts = gather_local_facts(config, mpi, options);
+  } catch (const std::exception& error) {
+    facts = {{"rank", mpi.rank()}, {"host", host_name()}, {"error", error.what()}};
+  }
+  const std::vector<json> ranks = all_gather(facts);
+  for (const auto& rank : ranks) {
+    if (rank.contains("error")) {
+      PreflightReport report;
+      report.problems.push_back("rank " + std::to_string(rank["rank"].get<int>()) + " on " +
+                                rank["host"].get<std::string>() + " could not look around: " +
+                                rank["error"].get<std::string>());
+      return report;
+    }
+  }
   PreflightReport report;
   report.table = describe(ranks);
   report.problems = judge(config, ranks);

@@ -9,7 +9,8 @@
 // rollout worker for its status; all ranks then judge the same facts, so they
 // agree on the verdict (and exit code). Problems found, each with the rank or
 // host and a likely cause:
-//   - the MPI library at run time is not the one deltarl was built against, or
+//   - the MPI library at run time is another Open MPI major version than the one
+//     deltarl was built against (MPICH-family builds are not checked), or
 //     the launcher started independent singletons (srun without --mpi=pmix);
 //   - hosts run different deltarl builds, LibTorch or MPI versions (workers too);
 //   - GPU hosts without NCCL in this build, more ranks than GPUs on a host,

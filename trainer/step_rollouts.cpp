@@ -84,8 +84,8 @@ StepBatch StepRollouts::finish_step(PromptSampler& sampler, const RolloutRound& 
     torch::Tensor round_totals = torch::tensor(
         {status.ok() ? 0.0 : 1.0, reward_sum, correct, static_cast<double>(round_samples.size())}, torch::kFloat64);
     host.all_reduce_sum(round_totals);
-    if (!status.ok()) throw std::runtime_error("rollouts failed: " + status.to_string());
-    if (round_totals[0].item<double>() > 0) throw std::runtime_error("rollouts failed on another rank (see its log)");
+    if (!status.ok()) throw RolloutsFailed("rollouts failed: " + status.to_string());
+    if (round_totals[0].item<double>() > 0) throw RolloutsFailed("rollouts failed on another rank (see its log)");
     if (round.round == first_round.round) {
       const double drawn = std::max(1.0, round_totals[3].item<double>());
       batch.unfiltered_reward_mean = round_totals[1].item<double>() / drawn;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 #include "core/status.h"
@@ -24,6 +25,12 @@
 #include "trainer/sample_exchange.h"
 
 namespace deltarl {
+
+// Thrown by finish_step on every rank together when generation failed on any
+// rank (so all ranks may react with collectives of their own).
+struct RolloutsFailed : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 struct StepRolloutOptions {
   int64_t prompts_per_step = 16;
@@ -68,7 +75,7 @@ class StepRollouts {
                   std::vector<RolloutSample>* samples) const;
 
   // Filters (when enabled), refills, and renumbers; `first_status` and
-  // `first_samples` are this rank's round-0 result. Throws std::runtime_error
+  // `first_samples` are this rank's round-0 result. Throws RolloutsFailed
   // when generation failed on any rank (all ranks throw together).
   // Collective over `host`: all ranks call it once per step.
   StepBatch finish_step(PromptSampler& sampler, const RolloutRound& first_round, Status first_status,

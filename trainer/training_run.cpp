@@ -426,6 +426,7 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
 
   TrainingRunResult result;
   result.final_step = resumed.step;
+  result.last_checkpoint = checkpoint_folder;
   if (eval_dataset && resumed.step == 0) {
     const auto row = evaluate();  // the starting point, as step 0
     if (rank == 0) {
@@ -465,6 +466,16 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
     return flag.item<double>() > 0;
   };
   uint64_t cursor_after_last_step = sampler.cursor();
+  // Ends the run after `done_step` on a stop signal: its checkpoint unless it has one.
+  auto stop_after = [&](int64_t done_step) {
+    if (done_step > last_checkpoint_step) write_checkpoint(done_step, cursor_after_last_step, version);
+    result.stopped_by_signal = true;
+    if (rank == 0) {
+      log_info("stop signal received: stopped after step " + std::to_string(done_step) +
+               (result.last_checkpoint.empty() ? std::string("; no step finished, nothing to resume")
+                                               : "; resume with --resume " + run_folder));
+    }
+  };
   std::optional<Prefetch> prefetch;
   double step_seconds_sum = 0;
   int64_t steps_timed = 0;
@@ -480,6 +491,12 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
   } prefetch_guard{prefetch, client};
   try {
     for (int64_t step = resumed.step + 1; step <= config.train.steps; ++step) {
+      // A signal that came after the last step's stop check (while it published,
+      // evaluated or checkpointed) stops here rather than a whole step later.
+      if (stop_agreed()) {
+        stop_after(step - 1);
+        break;
+      }
       const auto step_started = Clock::now();
       // ---- 1–2. Rollouts (round 0 may have been generated during the last step).
       auto generation_started = Clock::now();
@@ -497,15 +514,10 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
       StepBatch batch;
       try {
         batch = rollouts.finish_step(sampler, first_round, first_status, std::move(first_samples), host, version);
-      } catch (const std::runtime_error& error) {  // thrown on every rank together
+      } catch (const RolloutsFailed& error) {  // thrown on every rank together
         if (!stop_agreed()) throw;
         if (rank == 0) log_warning(std::string("rollouts ended by the stop: ") + error.what());
-        if (step - 1 > last_checkpoint_step) write_checkpoint(step - 1, cursor_after_last_step, version);
-        result.stopped_by_signal = true;
-        if (rank == 0) {
-          log_info("stop signal received: stopped after step " + std::to_string(step - 1) + "; resume with --resume " +
-                   run_folder);
-        }
+        stop_after(step - 1);
         break;
       }
       const double generation_seconds = seconds_since(generation_started);
@@ -562,8 +574,9 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
         }
       }
       const double sync_seconds = seconds_since(sync_started);
-      const bool evaluating = eval_dataset && (step % config.eval.every == 0 || step == config.train.steps ||
-                                               stopping);
+      // Not when stopping: the checkpoint must beat the scheduler's kill.
+      const bool evaluating =
+          eval_dataset && !stopping && (step % config.eval.every == 0 || step == config.train.steps);
       const std::vector<std::pair<std::string, double>> evaluation =
           evaluating ? evaluate() : std::vector<std::pair<std::string, double>>();
       report_evaluation(step, evaluation);
@@ -651,11 +664,7 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
                        step == config.train.steps || stopping;
       if (due) write_checkpoint(step, cursor_after_step, version);
       if (stopping) {
-        result.stopped_by_signal = true;
-        if (rank == 0) {
-          log_info("stop signal received: stopped after step " + std::to_string(step) + "; resume with --resume " +
-                   run_folder);
-        }
+        stop_after(step);  // its checkpoint is written above
         break;
       }
     }

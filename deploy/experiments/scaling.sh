@@ -57,7 +57,7 @@ rows = [json.loads(line) for line in open(path)][1:]   # step 1 warms up
 mean = lambda key: sum(r[key] for r in rows) / len(rows)
 samples = int(prompts) * 8
 generated = mean("response_length/mean") * samples
-trained = mean("perf/learner_tokens_per_second") * mean("time/training")
+trained = sum(r["perf/learner_tokens_per_second"] * r["time/training"] for r in rows) / len(rows)
 parameters = (os.path.getsize(weights) - 8) // 4   # float32; the header is small against it
 print(f"{kind},{ranks},{workers},{prompts},{samples},{len(rows)},{mean('time/generation'):.4f},{mean('time/training'):.4f},"
       f"{mean('time/gradient_allreduce'):.5f},{mean('time/weight_sync'):.4f},{mean('time/step'):.4f},{generated:.0f},{trained:.0f},{parameters}")

@@ -11,9 +11,10 @@
 # Behaves as deploy/slurm/train.sbatch (docs/clusters.md): workers write their
 # addresses to RUN_DIR/workers/, the learners get them; preflight first; a run
 # with a checkpoint resumes (run the same command again after a stop or a
-# crash); SIGUSR1 or SIGTERM to this script makes the learners checkpoint and
-# exit 3. MAX_RESTARTS > 0 resumes automatically after a failure (a lost node,
-# say) from the last checkpoint, that many times.
+# crash); SIGUSR1, SIGTERM or Ctrl-C to this script makes the learners finish
+# the step, checkpoint and exit 3. MAX_RESTARTS > 0 resumes automatically from
+# the last checkpoint after a learner failure (a crashed rank), that many
+# times; the workers and hosts stay the same, so a lost host still ends the run.
 #
 # ---- configuration (environment) ----
 CONFIG="${CONFIG:?set CONFIG to the training YAML (docs/configuration.md)}"
@@ -30,6 +31,7 @@ WORKER_ARGS="${WORKER_ARGS:-}"             # e.g. "--threads 8"
 WORKER_ADDRESS="${WORKER_ADDRESS:-hostname}"  # hostname | ip: how learners dial workers
 WORKER_START_TIMEOUT="${WORKER_START_TIMEOUT:-600}"
 PREFLIGHT="${PREFLIGHT:-1}"
+PREFLIGHT_TIMEOUT="${PREFLIGHT_TIMEOUT:-300}"   # seconds; a hanging MPI wire-up is a failed preflight
 TRAIN_ARGS="${TRAIN_ARGS:-}"
 MAX_RESTARTS="${MAX_RESTARTS:-0}"
 # -------------------------------------
@@ -50,13 +52,23 @@ launch_id="$(date +%Y%m%d-%H%M%S)-$$"
 log "learners: $RANKS rank(s) from $HOSTFILE; workers: $WORKERS_PER_HOST on each of $WORKER_HOSTS; run $RUN_DIR"
 export DELTARL_ROLLOUT_TOKEN
 
-# 1. workers: one mpirun places them (they are not MPI programs)
+# Stop requests become SIGUSR1 for the learners' mpirun, which passes USR1 on
+# as it is (TERM and INT it turns into a kill after a second). Both mpiruns run
+# in their own session, so Ctrl-C in this terminal reaches only this script.
+learners_pid=""
+stopping=0
+request_stop() { stopping=1; [[ -n "$learners_pid" ]] && kill -USR1 "$learners_pid" 2>/dev/null; log "stop: the learners checkpoint and exit"; }
+trap request_stop USR1 TERM INT
+
+# 1. workers: one mpirun places them (they are not MPI programs). On SIGTERM it
+# gives them 35 s to drain before killing them (Open MPI's default is 1 s).
 address_dir="$RUN_DIR/workers/launch-$launch_id"
 mkdir -p "$address_dir"
 worker_hosts_slots=$(printf "%s:$WORKERS_PER_HOST," "${worker_hosts[@]}"); worker_hosts_slots="${worker_hosts_slots%,}"
 if [[ "$WORKER_ADDRESS" == "ip" ]]; then advertise='--advertise-host "$(hostname -I | cut -d" " -f1)"'; else advertise=""; fi
 # shellcheck disable=SC2086
-"$MPIRUN" --host "$worker_hosts_slots" -np "$worker_count" --bind-to none -x DELTARL_ROLLOUT_TOKEN $MPIRUN_ARGS \
+setsid "$MPIRUN" --host "$worker_hosts_slots" -np "$worker_count" --bind-to none -x DELTARL_ROLLOUT_TOKEN \
+  --mca odls_base_sigkill_timeout 35 $MPIRUN_ARGS \
   --output-filename "$RUN_DIR/logs/workers-$launch_id" \
   bash -c "exec \"$DELTARL\" rollout --model \"$MODEL\" --bind 0.0.0.0 --port 0 $WORKER_ARGS $advertise \
            --address-file \"$address_dir/\$OMPI_COMM_WORLD_RANK.addr\"" &
@@ -64,7 +76,7 @@ workers_pid=$!
 stop_workers() {
   kill -0 "$workers_pid" 2>/dev/null || return 0
   kill -TERM "$workers_pid" 2>/dev/null   # mpirun passes SIGTERM on: the workers drain
-  for _ in $(seq 1 300); do kill -0 "$workers_pid" 2>/dev/null || break; sleep 0.2; done
+  for _ in $(seq 1 200); do kill -0 "$workers_pid" 2>/dev/null || break; sleep 0.2; done
   kill -KILL "$workers_pid" 2>/dev/null; wait "$workers_pid" 2>/dev/null
 }
 trap stop_workers EXIT
@@ -80,29 +92,27 @@ if [[ "$PREFLIGHT" == "1" ]]; then
   mapfile -t config_arguments < <(compgen -G "$RUN_DIR/train/checkpoints/step-*" >/dev/null &&
                                   printf '%s\n' --resume "$RUN_DIR/train" || printf '%s\n' --config "$CONFIG")
   # shellcheck disable=SC2086
-  "${learner_mpirun[@]}" "$DELTARL" preflight "${config_arguments[@]}" "${common_sets[@]}" $TRAIN_ARGS ||
-    { code=$?; log "preflight failed (exit $code): nothing was started"; exit "$code"; }
+  timeout "$PREFLIGHT_TIMEOUT" "${learner_mpirun[@]}" "$DELTARL" preflight "${config_arguments[@]}" \
+    "${common_sets[@]}" $TRAIN_ARGS ||
+    { code=$?; (( code == 124 )) && log "preflight did not finish in ${PREFLIGHT_TIMEOUT}s: the ranks did not wire up"
+      log "preflight failed (exit $code): nothing was started"; exit "$code"; }
 fi
 
 # 3. train (4. again from the last checkpoint after a failure, MAX_RESTARTS times)
-learners_pid=""
-forward() { [[ -n "$learners_pid" ]] && kill -"$1" "$learners_pid" 2>/dev/null; stopping=1; }
-stopping=0
-trap 'forward USR1' USR1
-trap 'forward TERM' TERM
-trap 'forward INT' INT
 attempt=0
 while true; do
   mapfile -t start_arguments < <(training_start_arguments "$RUN_DIR/train" "$CONFIG")
   log "deltarl train ${start_arguments[*]} (attempt $((attempt + 1)))"
   # shellcheck disable=SC2086
-  "${learner_mpirun[@]}" --output-filename "$RUN_DIR/logs/learners-$launch_id-$attempt" \
+  (( stopping )) && { code=3; break; }
+  setsid "${learner_mpirun[@]}" --output-filename "$RUN_DIR/logs/learners-$launch_id-$attempt" \
     "$DELTARL" train "${start_arguments[@]}" "${common_sets[@]}" $TRAIN_ARGS &
   learners_pid=$!
   while true; do
     wait "$learners_pid"; code=$?
-    kill -0 "$learners_pid" 2>/dev/null || break
+    kill -0 "$learners_pid" 2>/dev/null || break   # wait returned for a trapped signal, not the exit
   done
+  wait "$learners_pid"; code=$?   # the exit status itself, even if a signal interrupted the last wait
   log "learners exited with $code"
   if (( code == 0 || code == 2 || code == 3 || stopping == 1 || attempt >= MAX_RESTARTS )); then break; fi
   if ! compgen -G "$RUN_DIR/train/checkpoints/step-*" > /dev/null; then break; fi

@@ -60,8 +60,11 @@ def fit(runs, sweep):
     sxx = sum(x * x for x, _, _ in rows); syy = sum(y * y for _, y, _ in rows); sxy = sum(x * y for x, y, _ in rows)
     sxt = sum(x * t for x, _, t in rows); syt = sum(y * t for _, y, t in rows)
     det = sxx * syy - sxy * sxy
-    a = max(0.0, (sxt * syy - syt * sxy) / det)
-    inverse_b = max(1e-15, (sxx * syt - sxy * sxt) / det)
+    a = (sxt * syy - syt * sxy) / det
+    inverse_b = (sxx * syt - sxy * sxt) / det
+    if a < 0:  # no measurable latency: refit the bandwidth alone
+        a, inverse_b = 0.0, syt / syy
+    inverse_b = max(1e-15, inverse_b)
     # The trainer's all-reduce also flattens the gradients into buckets and back:
     # what it costs with no one to talk to (1 rank), per byte.
     single = [r for r in runs if r["ranks"] == 1]
@@ -153,14 +156,18 @@ def main():
     # Predict N nodes.
     node_learners = args.node_learners or int(max(r["ranks"] for r in runs))
     node_workers = args.node_workers or int(max(r["workers"] for r in runs))
+    samples_per_prompt = runs[0]["samples"] / runs[0]["prompts"]
+    weak = [r for r in runs if r["kind"] == "weak"]
+    weak_prompts_per_rank = weak[0]["prompts"] / weak[0]["ranks"] if weak else 8
     tokens_per_sample_generated = runs[0]["generated_tokens"] / runs[0]["samples"]
     tokens_per_sample_trained = runs[0]["trained_tokens"] / runs[0]["samples"]
     network = (args.network_latency_us * 1e-6, args.network_gb_s * 1e9)
     rows = []
     for nodes in [int(n) for n in args.nodes.split(",")]:
-        for kind, prompts in (("strong", args.strong_prompts), ("weak", 8 * node_learners * nodes)):
+        for kind, prompts in (("strong", args.strong_prompts),
+                              ("weak", int(weak_prompts_per_rank * node_learners * nodes))):
             ranks, workers = node_learners * nodes, node_workers * nodes
-            samples = prompts * 8
+            samples = int(prompts * samples_per_prompt)
             p = predict(model, ranks, workers, samples * tokens_per_sample_generated, samples * tokens_per_sample_trained,
                         args.parameters, nodes, network)
             rows.append(dict(kind=kind, nodes=nodes, ranks=ranks, workers=workers, prompts=prompts, **p,
