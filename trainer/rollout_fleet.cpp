@@ -57,24 +57,44 @@ Status RolloutFleet::newest_version(uint64_t* version, double deadline_seconds) 
   return Status();
 }
 
-Status RolloutFleet::publish(Qwen2ForCausalLM& model, uint64_t version, PublishOptions options) {
+std::vector<bool> RolloutFleet::alive() const {
+  std::vector<bool> alive;
+  for (const auto& worker : workers_) alive.push_back(worker.alive);
+  return alive;
+}
+
+void RolloutFleet::keep_alive(const std::vector<bool>& alive) {
+  for (size_t w = 0; w < workers_.size() && w < alive.size(); ++w) workers_[w].alive = workers_[w].alive && alive[w];
+}
+
+Status RolloutFleet::publish(Qwen2ForCausalLM& model, uint64_t version, PublishOptions options, int share_index,
+                             int share_count) {
   options.auth_token = auth_token_;
+  auto mine = [&](size_t w) { return workers_[w].alive && static_cast<int>(w % share_count) == share_index; };
   std::vector<Status> results(workers_.size());
   std::vector<std::thread> uploads;
+  size_t sent = 0;
   for (size_t w = 0; w < workers_.size(); ++w) {
-    if (!workers_[w].alive) continue;
+    if (!mine(w)) continue;
+    ++sent;
     uploads.emplace_back([&, w] { results[w] = publish_weights(*workers_[w].stub, model, version, options); });
   }
   for (auto& upload : uploads) upload.join();
+  if (sent == 0) return Status();
   std::string errors;
+  size_t took = 0;
   for (size_t w = 0; w < workers_.size(); ++w) {
-    if (!workers_[w].alive || results[w].ok()) continue;
+    if (!mine(w)) continue;
+    if (results[w].ok()) {
+      ++took;
+      continue;
+    }
     workers_[w].alive = false;
     errors += "; " + workers_[w].address + ": " + results[w].to_string();
     log_warning("rollout worker " + workers_[w].address + " did not take weights v" + std::to_string(version) + " (" +
                 results[w].to_string() + "); continuing without it");
   }
-  if (live_workers() == 0) {
+  if (took == 0) {
     return Status(StatusCode::kUnavailable,
                   "no rollout worker took weights v" + std::to_string(version) + errors);
   }

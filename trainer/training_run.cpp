@@ -324,21 +324,35 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
     if (!addresses_text.empty()) worker_addresses.push_back(addresses_text);
   }
   PublishOptions publish_options;
-  on_every_rank(host, "publishing the starting weights", [&] {
-    if (rank != 0) return;
+  on_every_rank(host, "asking the rollout workers for their version", [&] {
     fleet = std::make_unique<RolloutFleet>(worker_addresses, auth_token);
+    if (rank != 0) return;
     uint64_t newest = 0;
     if (Status status = fleet->newest_version(&newest); !status.ok()) throw std::runtime_error(status.to_string());
     // Versions only grow on a worker, and it may have served an earlier run:
     // this run's weights go out as the next version, whatever the worker loaded.
     version = newest + 1;
-    if (Status status = fleet->publish(model, version, publish_options); !status.ok()) {
-      throw std::runtime_error(status.to_string());
-    }
   });
   torch::Tensor version_tensor = torch::tensor({static_cast<int64_t>(version)}, torch::kInt64);
   host.broadcast(version_tensor, /*root=*/0);
   version = static_cast<uint64_t>(version_tensor.item<int64_t>());
+  // Every rank uploads `v` to its share of the workers; then all agree which
+  // workers are gone. Returns "" or the error, the same on every rank.
+  auto publish_from_every_rank = [&](uint64_t v) -> std::string {
+    fleet->publish(model, v, publish_options, rank, world);  // each failure is logged by the rank that saw it
+    const std::vector<bool> alive = fleet->alive();
+    torch::Tensor dead = torch::zeros({static_cast<int64_t>(alive.size())}, torch::kFloat64);
+    for (size_t w = 0; w < alive.size(); ++w) dead[static_cast<int64_t>(w)] = alive[w] ? 0.0 : 1.0;
+    host.all_reduce_sum(dead);
+    std::vector<bool> agreed;
+    for (size_t w = 0; w < alive.size(); ++w) agreed.push_back(dead[static_cast<int64_t>(w)].item<double>() == 0.0);
+    fleet->keep_alive(agreed);
+    if (fleet->live_workers() > 0) return "";
+    return "no rollout worker took weights v" + std::to_string(v) + " (each rank logged its workers' errors)";
+  };
+  if (const std::string error = publish_from_every_rank(version); !error.empty()) {
+    throw std::runtime_error("publishing the starting weights: " + error);
+  }
 
   RolloutClientOptions client_options;
   client_options.workers = worker_addresses;
@@ -560,13 +574,7 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
       auto sync_started = Clock::now();
       ++version;
       if (!stopping) {
-        std::string publish_error;
-        if (rank == 0) {
-          if (Status status = fleet->publish(model, version, publish_options); !status.ok()) {
-            publish_error = status.to_string();
-          }
-        }
-        publish_error = broadcast_string(host, publish_error);
+        const std::string publish_error = publish_from_every_rank(version);
         if (!publish_error.empty()) {
           if (!stop_agreed()) throw std::runtime_error("publishing weights failed: " + publish_error);
           if (rank == 0) log_warning("publishing weights ended by the stop: " + publish_error);

@@ -16,11 +16,12 @@ The model, per step (R learner ranks, W workers, P parameters, float32 grads):
   training    = c_t + s_t * trained_tokens / R + allreduce(R, 4P)
   allreduce   = k * bytes + 2(R-1) a + 2(R-1)/R * bytes / b (ring; a, b from the sweep;
                                                            k: bucket copies, from 1-rank runs)
-  weight sync = c_s + s_s * W * 4P                         (rank 0 uploads to each worker)
+  weight sync = c_s + s_s * ceil(W/R) * 4P                 (each rank uploads to its share of the workers)
   step        = generation + training + weight sync + c_o  (c_o: exchange, metrics)
 Across N nodes the all-reduce is hierarchical (inside a node at the measured
 a, b; between nodes a ring at the given network latency and bandwidth) and
-the weight sync to workers on other nodes crosses that network.
+the uploads to workers on other nodes cross that network (none when each node
+has as many workers as learner ranks: worker w gets its weights from rank w).
 """
 import argparse
 import csv
@@ -52,7 +53,8 @@ def fit(runs, sweep):
     c_g, s_g = least_squares([r["generated_tokens"] / r["workers"] for r in runs], [r["generation_s"] for r in runs])
     c_t, s_t = least_squares([r["trained_tokens"] / r["ranks"] for r in runs],
                              [r["training_s"] - r["gradient_allreduce_s"] for r in runs])
-    c_s, s_s = least_squares([r["workers"] * 4 * r["parameters"] for r in runs], [r["weight_sync_s"] for r in runs])
+    c_s, s_s = least_squares([math.ceil(r["workers"] / r["ranks"]) * 4 * r["parameters"] for r in runs],
+                             [r["weight_sync_s"] for r in runs])
     # all-reduce: t = 2(R-1) a + 2(R-1)/R bytes / b, linear in (a, 1/b); fitted
     # in relative terms (each row scaled by 1/t) so small messages count too.
     rows = [(2 * (r["ranks"] - 1) / r["seconds"], 2 * (r["ranks"] - 1) / r["ranks"] * r["bytes"] / r["seconds"], 1.0)
@@ -94,13 +96,14 @@ def predict(model, ranks, workers, generated, trained, parameters=None, nodes=1,
     local_ranks = max(1, ranks // nodes)
     allreduce = model["allreduce_copy_s_per_byte"] * nbytes + ring(local_ranks, nbytes, model["allreduce_latency_s"],
                                                                    model["allreduce_bandwidth_bytes_s"])
-    sync = model["sync_fixed_s"] + model["sync_s_per_byte"] * nbytes * min(workers, max(1, workers // nodes))
+    share = math.ceil(workers / ranks)
+    sync = model["sync_fixed_s"] + model["sync_s_per_byte"] * nbytes * share
     if nodes > 1:
         latency, bandwidth = network
         # between nodes: each node's reduced share crosses a ring of N nodes
         allreduce += ring(nodes, nbytes, latency, bandwidth)
-        remote_workers = workers - workers // nodes
-        sync += remote_workers * nbytes / bandwidth
+        if workers // nodes != local_ranks:  # rank r's share lies partly on other nodes
+            sync += local_ranks * share * (nodes - 1) / nodes * nbytes / bandwidth
     training = model["training_fixed_s"] + scale * model["training_s_per_token_per_rank"] * trained / ranks + allreduce
     step = generation + training + sync + model["other_s"]
     return dict(generation_s=generation, training_s=training, allreduce_s=allreduce, weight_sync_s=sync, step_s=step)
