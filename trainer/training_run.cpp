@@ -115,6 +115,11 @@ std::unique_ptr<Communicator> make_device_communicator(MpiCommunicator& host, to
 #endif
 }
 
+// How long a rank waits for a stop signal after the workers failed, before
+// calling the failure a fault: a scheduler signals every process of the job,
+// and the workers may drain a moment before the learners see their signal.
+constexpr double kStopGraceSeconds = 10;
+
 int64_t hardware_threads() { return std::max<int64_t>(1, std::thread::hardware_concurrency()); }
 
 // The step's metrics that need every rank's learner sums: one all-gather of a
@@ -473,8 +478,14 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
   };
   // Whether any rank has a stop signal: a collective, for deciding together
   // that a worker failure is the job stopping (a scheduler signals workers and
-  // learners at once) rather than a fault.
-  auto stop_agreed = [&] {
+  // learners at once) rather than a fault. After a failure each rank first
+  // gives the signal `grace_seconds` to arrive: the workers may have seen it
+  // (and drained) a moment before the learners.
+  auto stop_agreed = [&](double grace_seconds) {
+    const auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(grace_seconds * 1000));
+    while (!StopSignal::requested() && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     torch::Tensor flag = torch::tensor({StopSignal::requested() ? 1.0 : 0.0}, torch::kFloat64);
     host.all_reduce_sum(flag);
     return flag.item<double>() > 0;
@@ -507,7 +518,7 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
     for (int64_t step = resumed.step + 1; step <= config.train.steps; ++step) {
       // A signal that came after the last step's stop check (while it published,
       // evaluated or checkpointed) stops here rather than a whole step later.
-      if (stop_agreed()) {
+      if (stop_agreed(/*grace_seconds=*/0)) {
         stop_after(step - 1);
         break;
       }
@@ -529,7 +540,7 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
       try {
         batch = rollouts.finish_step(sampler, first_round, first_status, std::move(first_samples), host, version);
       } catch (const RolloutsFailed& error) {  // thrown on every rank together
-        if (!stop_agreed()) throw;
+        if (!stop_agreed(kStopGraceSeconds)) throw;
         if (rank == 0) log_warning(std::string("rollouts ended by the stop: ") + error.what());
         stop_after(step - 1);
         break;
@@ -576,7 +587,7 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
       if (!stopping) {
         const std::string publish_error = publish_from_every_rank(version);
         if (!publish_error.empty()) {
-          if (!stop_agreed()) throw std::runtime_error("publishing weights failed: " + publish_error);
+          if (!stop_agreed(kStopGraceSeconds)) throw std::runtime_error("publishing weights failed: " + publish_error);
           if (rank == 0) log_warning("publishing weights ended by the stop: " + publish_error);
           stopping = true;
         }

@@ -98,12 +98,43 @@ wait_for_job() {
   done
   echo "FAIL: job $id still queued after ${limit}s"; squeue; tail -30 "$work"/*.out; return 1
 }
-job_state() { scontrol show job "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2; }
 submit() {  # submit RUN_DIR STEPS CHECKPOINT_EVERY: prints the job id
   sbatch --parsable --chdir="$repo" --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 \
     --output="$work/job-%j.out" \
     --export=ALL,CONFIG="$work/data/config.yaml",MODEL="$work/data/model",RUN_DIR="$1",DELTARL="$deltarl",DELTARL_SOURCE_DIR="$repo",WORKER_ARGS="--threads 1",TRAIN_ARGS="--set train.steps=$2 --set checkpoint.every=$3" \
     "$repo/deploy/slurm/train.sbatch"
+}
+
+# wait_for_progress JOB METRICS: until the job has logged 3 steps (bounded).
+wait_for_progress() {
+  for _ in $(seq 1 600); do [[ -f "$2" ]] && (( $(wc -l < "$2") >= 3 )) && return 0; sleep 0.2; done
+  echo "FAIL: job $1 made no progress"; cat "$work/job-$1.out"; exit 1
+}
+# finish_after_requeue JOB: until its second run has started (its output says
+# "restart 1") and the job has ended; a requeued job waits out a begin time,
+# released here so the test stays short. (States seen in between, CANCELLED
+# or FAILED with Restarts=1, belong to the first run.)
+finish_after_requeue() {
+  local record started=0
+  for _ in $(seq 1 300); do
+    record=$(scontrol show job "$1" 2>/dev/null)
+    if grep -q "JobState=PENDING" <<<"$record"; then
+      scontrol update jobid="$1" starttime=now 2>/dev/null; scontrol release "$1" 2>/dev/null
+    fi
+    grep -q "(restart 1)" "$work/job-$1.out" 2>/dev/null && started=1
+    if (( started )) && grep -qE "JobState=(COMPLETED|FAILED|TIMEOUT) " <<<"$record"; then return 0; fi
+    sleep 1
+  done
+  echo "FAIL: job $1 did not run again and end within 300 s"; scontrol show job "$1"; cat "$work/job-$1.out"; exit 1
+}
+# steps_once METRICS N: metrics.jsonl holds steps 1..N, each once.
+steps_once() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+steps = [json.loads(line)["step"] for line in open(sys.argv[1])]
+assert steps == list(range(1, int(sys.argv[2]) + 1)), f"steps in metrics.jsonl: {steps}"
+print(f"metrics: steps 1..{sys.argv[2]} once each across the stop")
+PY
 }
 
 # --- 1. a tiny job to the end -------------------------------------------------
@@ -123,27 +154,14 @@ echo "slurm job $job: 3 steps, finite metrics, checkpoint step-3, per-rank logs,
 # learners write on SIGTERM.
 job=$(submit "$work/run2" 40 0)
 metrics="$work/run2/train/metrics.jsonl"
-for _ in $(seq 1 600); do [[ -f "$metrics" ]] && (( $(wc -l < "$metrics") >= 3 )) && break; sleep 0.2; done
-(( $(wc -l < "$metrics") >= 3 )) || { echo "FAIL: job $job made no progress"; cat "$work/job-$job.out"; exit 1; }
+wait_for_progress "$job" "$metrics"
 scontrol requeue "$job"
 echo "requeued job $job after $(wc -l < "$metrics") steps"
-# Requeued jobs wait out a begin time; release it so the test stays short.
-for _ in $(seq 1 240); do
-  state=$(job_state "$job")
-  [[ "$state" == "PENDING" ]] && { scontrol update jobid="$job" starttime=now 2>/dev/null; scontrol release "$job" 2>/dev/null; }
-  [[ "$state" == "COMPLETED" || "$state" == "FAILED" || -z "$state" ]] && break
-  sleep 1
-done
-wait_for_job "$job" 300
+finish_after_requeue "$job"
 cat "$work/job-$job.out"
 grep -q "restart 1" "$work/job-$job.out" || { echo "FAIL: the job did not run again after requeue"; exit 1; }
 grep -q "deltarl train --resume $work/run2/train" "$work/job-$job.out" || { echo "FAIL: the requeued job did not resume"; exit 1; }
-python3 - "$metrics" <<'PY'
-import json, sys
-steps = [json.loads(line)["step"] for line in open(sys.argv[1])]
-assert steps == list(range(1, 41)), f"steps in metrics.jsonl: {steps}"
-print("metrics: steps 1..40 once each across the requeue")
-PY
+steps_once "$metrics" 40
 test -d "$work/run2/train/checkpoints/step-00000040"
 resumed=$(grep -o "resumed from .*/step-[0-9]*" "$work/run2/logs/learner-$job-rank0.log" | grep -o "[0-9]*$")
 [[ -n "$resumed" ]] && (( 10#$resumed >= 3 )) || { echo "FAIL: no resume from the SIGTERM checkpoint"; exit 1; }
@@ -153,22 +171,12 @@ echo "slurm requeue: SIGTERM checkpoint at step $((10#$resumed)), resumed from i
 # --- 3. the time-limit warning (--signal=USR1@N): checkpoint, exit 3, the script requeues itself
 job=$(submit "$work/run3" 40 0)
 metrics="$work/run3/train/metrics.jsonl"
-for _ in $(seq 1 600); do [[ -f "$metrics" ]] && (( $(wc -l < "$metrics") >= 3 )) && break; sleep 0.2; done
-(( $(wc -l < "$metrics") >= 3 )) || { echo "FAIL: job $job made no progress"; cat "$work/job-$job.out"; exit 1; }
+wait_for_progress "$job" "$metrics"
 scancel --signal=USR1 "$job"   # what Slurm sends N seconds before the time limit
 echo "sent USR1 to job $job after $(wc -l < "$metrics") steps"
-for _ in $(seq 1 240); do
-  state=$(job_state "$job")
-  [[ "$state" == "COMPLETED" || "$state" == "FAILED" || -z "$state" ]] && break
-  sleep 1
-done
-wait_for_job "$job" 300
+finish_after_requeue "$job"
 grep -q "learners exited with 3" "$work/job-$job.out" && grep -q "requeueing job $job" "$work/job-$job.out" ||
   { cat "$work/job-$job.out"; echo "FAIL: no clean stop and self-requeue after USR1"; exit 1; }
-grep -q "deltarl train --resume $work/run3/train" "$work/job-$job.out" || { echo "FAIL: no resume after USR1"; exit 1; }
-python3 - "$metrics" <<'PY'
-import json, sys
-steps = [json.loads(line)["step"] for line in open(sys.argv[1])]
-assert steps == list(range(1, 41)), f"steps in metrics.jsonl: {steps}"
-PY
+grep -q "deltarl train --resume $work/run3/train" "$work/job-$job.out" || { cat "$work/job-$job.out"; echo "FAIL: no resume after USR1"; exit 1; }
+steps_once "$metrics" 40
 echo "slurm USR1: checkpoint, exit 3, self-requeue, resumed and finished"
