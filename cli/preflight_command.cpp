@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/agreed_training_config.h"
+#include "cli/command_mpi.h"
 #include "trainer/mpi_environment.h"
 #include "trainer/preflight.h"
 
@@ -24,16 +25,8 @@ void register_preflight_command(CLI::App& app, Status* status) {
                       "seconds to wait for each worker's status")
       ->capture_default_str();
   command->callback([options, status] {
-    int argc = 0;
-    char** argv = nullptr;
-    std::unique_ptr<MpiEnvironment> mpi;
-    try {
-      mpi = std::make_unique<MpiEnvironment>(&argc, &argv);
-    } catch (const std::exception& error) {
-      *status = Status(StatusCode::kFailedPrecondition, std::string("cannot start MPI: ") + error.what() +
-                                                            " (is this the MPI deltarl was built against?)");
-      return;
-    }
+    std::unique_ptr<MpiEnvironment> mpi = start_command_mpi(status);
+    if (!mpi) return;
     const auto config = load_agreed_training_config(options->config, status);
     if (!config) return;
     const PreflightReport report = run_preflight(*config, *mpi, options->preflight);

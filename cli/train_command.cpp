@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/agreed_training_config.h"
+#include "cli/command_mpi.h"
 #include "core/input_error.h"
 #include "core/log.h"
 #include "trainer/mpi_environment.h"
@@ -33,15 +34,8 @@ void register_train_command(CLI::App& app, Status* status) {
       std::cout << training_config_to_yaml(defaults);
       return;
     }
-    int argc = 0;
-    char** argv = nullptr;
-    std::unique_ptr<MpiEnvironment> mpi;
-    try {
-      mpi = std::make_unique<MpiEnvironment>(&argc, &argv);
-    } catch (const std::exception& error) {
-      *status = Status(StatusCode::kFailedPrecondition, std::string("cannot start MPI: ") + error.what());
-      return;
-    }
+    std::unique_ptr<MpiEnvironment> mpi = start_command_mpi(status);
+    if (!mpi) return;
     const bool several_ranks = mpi->world_size() > 1;
     const auto config = load_agreed_training_config(
         {options->config_path, options->overrides, options->resume}, status);
