@@ -16,7 +16,7 @@ The model, per step (R learner ranks, W workers, P parameters, float32 grads):
   training    = c_t + s_t * trained_tokens / R + allreduce(R, 4P)
   allreduce   = k * bytes + 2(R-1) a + 2(R-1)/R * bytes / b (ring; a, b from the sweep;
                                                            k: bucket copies, from 1-rank runs)
-  weight sync = c_s + s_s * ceil(W/R) * 4P                 (each rank uploads to its share of the workers)
+  weight sync = s_s * ceil(W/R) * 4P                       (each rank uploads to its share of the workers)
   step        = generation + training + weight sync + c_o  (c_o: exchange, metrics)
 Across N nodes the all-reduce is hierarchical (inside a node at the measured
 a, b; between nodes a ring at the given network latency and bandwidth) and
@@ -53,8 +53,11 @@ def fit(runs, sweep):
     c_g, s_g = least_squares([r["generated_tokens"] / r["workers"] for r in runs], [r["generation_s"] for r in runs])
     c_t, s_t = least_squares([r["trained_tokens"] / r["ranks"] for r in runs],
                              [r["training_s"] - r["gradient_allreduce_s"] for r in runs])
-    c_s, s_s = least_squares([math.ceil(r["workers"] / r["ranks"]) * 4 * r["parameters"] for r in runs],
-                             [r["weight_sync_s"] for r in runs])
+    # Weight sync through the origin: with one model size the bytes per upload
+    # hardly vary, and a fitted intercept would absorb the whole cost (and then
+    # not grow with --parameters).
+    sync_x = [math.ceil(r["workers"] / r["ranks"]) * 4 * r["parameters"] for r in runs]
+    c_s, s_s = 0.0, sum(x * r["weight_sync_s"] for x, r in zip(sync_x, runs)) / sum(x * x for x in sync_x)
     # all-reduce: t = 2(R-1) a + 2(R-1)/R bytes / b, linear in (a, 1/b); fitted
     # in relative terms (each row scaled by 1/t) so small messages count too.
     rows = [(2 * (r["ranks"] - 1) / r["seconds"], 2 * (r["ranks"] - 1) / r["ranks"] * r["bytes"] / r["seconds"], 1.0)
