@@ -61,14 +61,15 @@ request_stop() { stopping=1; [[ -n "$learners_pid" ]] && kill -USR1 "$learners_p
 trap request_stop USR1 TERM INT
 
 # 1. workers: one mpirun places them (they are not MPI programs). On SIGTERM it
-# gives them 35 s to drain before killing them (Open MPI's default is 1 s).
+# gives them 5 s before killing them (Open MPI's default is 1 s; it waits that long
+# even when they exit at once). Nothing is in flight by then: the learners are done.
 address_dir="$RUN_DIR/workers/launch-$launch_id"
 mkdir -p "$address_dir"
 worker_hosts_slots=$(printf "%s:$WORKERS_PER_HOST," "${worker_hosts[@]}"); worker_hosts_slots="${worker_hosts_slots%,}"
 if [[ "$WORKER_ADDRESS" == "ip" ]]; then advertise='--advertise-host "$(hostname -I | cut -d" " -f1)"'; else advertise=""; fi
 # shellcheck disable=SC2086
 setsid "$MPIRUN" --host "$worker_hosts_slots" -np "$worker_count" --bind-to none -x DELTARL_ROLLOUT_TOKEN \
-  --mca odls_base_sigkill_timeout 35 $MPIRUN_ARGS \
+  --mca odls_base_sigkill_timeout 5 $MPIRUN_ARGS \
   --output-filename "$RUN_DIR/logs/workers-$launch_id" \
   bash -c "exec \"$DELTARL\" rollout --model \"$MODEL\" --bind 0.0.0.0 --port 0 $WORKER_ARGS $advertise \
            --address-file \"$address_dir/\$OMPI_COMM_WORLD_RANK.addr\"" &
