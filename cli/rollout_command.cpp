@@ -4,8 +4,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <memory>
 
@@ -15,23 +13,11 @@
 #include "core/input_error.h"
 #include "core/log.h"
 #include "rollout_workers/rollout_server.h"
+#include "trainer/rollout_auth_token.h"
 
 namespace deltarl {
 
 namespace {
-
-std::optional<std::string> read_token(const std::string& token_file) {
-  if (!token_file.empty()) {
-    std::ifstream file(token_file);
-    if (!file) throw InputError("cannot read --token-file \"" + token_file + "\"");
-    std::string token;
-    std::getline(file, token);
-    if (token.empty()) throw InputError("--token-file \"" + token_file + "\" is empty");
-    return token;
-  }
-  if (const char* token = std::getenv("DELTARL_ROLLOUT_TOKEN"); token != nullptr && *token != '\0') return std::string(token);
-  return std::nullopt;
-}
 
 bool is_loopback(const std::string& address) {
   return address == "localhost" || address == "::1" || address == "[::1]" || address.rfind("127.", 0) == 0;
@@ -82,7 +68,7 @@ void register_rollout_command(CLI::App& app, Status* status) {
       ->capture_default_str();
   command->callback([options, status] {
     try {
-      options->server.auth_token = read_token(options->token_file);
+      options->server.auth_token = read_rollout_auth_token(options->token_file, "--token-file");
       if (!is_loopback(options->server.bind_address) && !options->server.auth_token) {
         throw InputError("--bind " + options->server.bind_address +
                          " listens beyond loopback: set DELTARL_ROLLOUT_TOKEN or --token-file");

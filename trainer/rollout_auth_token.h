@@ -1,6 +1,6 @@
-// The learners' copy of the rollout workers' shared token: from
-// rollout.auth_token_file when set, else $DELTARL_ROLLOUT_TOKEN, else none.
-// Never from the command line (it would show in `ps`).
+// The rollout workers' shared token, as workers and learners both read it:
+// from a file when one is named, else $DELTARL_ROLLOUT_TOKEN, else none. Never
+// from the command line (it would show in `ps`).
 #pragma once
 
 #include <optional>
@@ -8,7 +8,10 @@
 
 namespace deltarl {
 
-// Throws InputError naming the file when it is set but unreadable or empty.
-std::optional<std::string> read_rollout_auth_token(const std::string& token_file);
+// `setting` names where the file came from in errors ("--token-file",
+// "rollout.auth_token_file"). Throws InputError naming it and the file when
+// the file is set but unreadable or empty.
+std::optional<std::string> read_rollout_auth_token(const std::string& token_file,
+                                                   const std::string& setting = "rollout.auth_token_file");
 
 }  // namespace deltarl
