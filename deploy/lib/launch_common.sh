@@ -44,21 +44,31 @@ wait_for_worker_addresses() {
   done
 }
 
-# training_start_arguments TRAIN_DIR CONFIG: prints the arguments that start or
-# continue the run in TRAIN_DIR, one per line: `--resume TRAIN_DIR` when it has
-# a checkpoint (a requeued or resubmitted job), else `--config CONFIG`. A run
-# folder without any checkpoint (killed before its first) is renamed aside,
-# never deleted, so the fresh start does not trip over it.
+# has_checkpoint TRAIN_DIR: whether the run there can be resumed.
+has_checkpoint() { compgen -G "$1/checkpoints/step-*" > /dev/null; }
+
+# config_arguments TRAIN_DIR CONFIG: prints, one per line, `--resume TRAIN_DIR`
+# when it holds a checkpoint (a requeued or resubmitted job), else `--config CONFIG`.
+config_arguments() {
+  if has_checkpoint "$1"; then printf '%s\n' --resume "$1"; else printf '%s\n' --config "$2"; fi
+}
+
+# training_start_arguments TRAIN_DIR CONFIG: config_arguments, after renaming a
+# run folder without any checkpoint (killed before its first) aside, never
+# deleting it, so the fresh start does not trip over it.
 training_start_arguments() {
   local train_dir="$1" config="$2"
-  if compgen -G "$train_dir/checkpoints/step-*" > /dev/null; then
-    printf '%s\n' --resume "$train_dir"
-    return 0
-  fi
-  if [[ -e "$train_dir" ]]; then
+  if ! has_checkpoint "$train_dir" && [[ -e "$train_dir" ]]; then
     local aside="$train_dir.incomplete-$(date +%Y%m%d-%H%M%S)"
     mv "$train_dir" "$aside"
     log "no checkpoint in $train_dir: set it aside as $aside and start afresh"
   fi
-  printf '%s\n' --config "$config"
+  config_arguments "$train_dir" "$config"
+}
+
+# wait_for_exit PID: waits for the process through trapped signals (a trap
+# makes `wait` return early) and sets exit_code to the process's own status.
+wait_for_exit() {
+  while kill -0 "$1" 2>/dev/null; do wait "$1"; done
+  wait "$1"; exit_code=$?
 }

@@ -90,8 +90,7 @@ common_sets=(--set "model.path=$MODEL" --set "output.dir=$RUN_DIR/train" --set "
 
 # 2. preflight
 if [[ "$PREFLIGHT" == "1" ]]; then
-  mapfile -t config_arguments < <(compgen -G "$RUN_DIR/train/checkpoints/step-*" >/dev/null &&
-                                  printf '%s\n' --resume "$RUN_DIR/train" || printf '%s\n' --config "$CONFIG")
+  mapfile -t config_arguments < <(config_arguments "$RUN_DIR/train" "$CONFIG")
   # shellcheck disable=SC2086
   timeout "$PREFLIGHT_TIMEOUT" "${learner_mpirun[@]}" "$DELTARL" preflight "${config_arguments[@]}" \
     "${common_sets[@]}" $TRAIN_ARGS ||
@@ -109,14 +108,10 @@ while true; do
   setsid "${learner_mpirun[@]}" --output-filename "$RUN_DIR/logs/learners-$launch_id-$attempt" \
     "$DELTARL" train "${start_arguments[@]}" "${common_sets[@]}" $TRAIN_ARGS &
   learners_pid=$!
-  while true; do
-    wait "$learners_pid"; code=$?
-    kill -0 "$learners_pid" 2>/dev/null || break   # wait returned for a trapped signal, not the exit
-  done
-  wait "$learners_pid"; code=$?   # the exit status itself, even if a signal interrupted the last wait
+  wait_for_exit "$learners_pid"; code=$exit_code
   log "learners exited with $code"
   if (( code == 0 || code == 2 || code == 3 || stopping == 1 || attempt >= MAX_RESTARTS )); then break; fi
-  if ! compgen -G "$RUN_DIR/train/checkpoints/step-*" > /dev/null; then break; fi
+  has_checkpoint "$RUN_DIR/train" || break
   attempt=$((attempt + 1))
   log "restarting from the last checkpoint ($attempt of $MAX_RESTARTS)"
 done
