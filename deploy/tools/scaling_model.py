@@ -57,7 +57,7 @@ def fit(runs, sweep):
     # hardly vary, and a fitted intercept would absorb the whole cost (and then
     # not grow with --parameters).
     sync_x = [math.ceil(r["workers"] / r["ranks"]) * 4 * r["parameters"] for r in runs]
-    c_s, s_s = 0.0, sum(x * r["weight_sync_s"] for x, r in zip(sync_x, runs)) / sum(x * x for x in sync_x)
+    s_s = sum(x * r["weight_sync_s"] for x, r in zip(sync_x, runs)) / sum(x * x for x in sync_x)
     # all-reduce: t = 2(R-1) a + 2(R-1)/R bytes / b, linear in (a, 1/b); fitted
     # in relative terms (each row scaled by 1/t) so small messages count too.
     rows = [(2 * (r["ranks"] - 1) / r["seconds"], 2 * (r["ranks"] - 1) / r["ranks"] * r["bytes"] / r["seconds"], 1.0)
@@ -77,7 +77,7 @@ def fit(runs, sweep):
                        if single else 0.0)
     model.update(generation_fixed_s=max(0.0, c_g), generation_s_per_token_per_worker=s_g,
                  training_fixed_s=max(0.0, c_t), training_s_per_token_per_rank=s_t,
-                 sync_fixed_s=max(0.0, c_s), sync_s_per_byte=s_s,
+                 sync_s_per_byte=s_s,
                  allreduce_latency_s=a, allreduce_bandwidth_bytes_s=1 / inverse_b,
                  allreduce_copy_s_per_byte=copy_s_per_byte)
     model["other_s"] = max(0.0, sum(r["step_s"] - r["generation_s"] - r["training_s"] - r["weight_sync_s"]
@@ -100,7 +100,7 @@ def predict(model, ranks, workers, generated, trained, parameters=None, nodes=1,
     allreduce = model["allreduce_copy_s_per_byte"] * nbytes + ring(local_ranks, nbytes, model["allreduce_latency_s"],
                                                                    model["allreduce_bandwidth_bytes_s"])
     share = math.ceil(workers / ranks)
-    sync = model["sync_fixed_s"] + model["sync_s_per_byte"] * nbytes * share
+    sync = model["sync_s_per_byte"] * nbytes * share
     if nodes > 1:
         latency, bandwidth = network
         # between nodes: each node's reduced share crosses a ring of N nodes
