@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job on one machine (13 minutes on 2 cores here): installs
+# The main job on one machine (10-13 minutes on 2 cores here): installs
 # dependencies, builds, then `deltarl quickstart`: CountDown data, an SFT warm
 # start of a tiny Qwen2, RLVR with ΔL (α = 1) under `mpirun -np 2` with two
 # rollout workers on 127.0.0.1, held-out accuracy before, during and after, plots.
