@@ -1,5 +1,6 @@
-// Rollout worker throughput over loopback gRPC against the same decoding loop
-// called in-process (the gRPC overhead), and LoadWeights throughput.
+// Rollout worker throughput over loopback gRPC against the same engine called
+// in-process (the gRPC overhead) and against `generate()`, the batch-synchronous
+// decoding loop (what continuous batching costs), and LoadWeights throughput.
 //
 //   rollout_bench [--batches 1,8,64] [--new-tokens 64] [--greedy] [--model DIR] [--upload]
 //
@@ -12,12 +13,15 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <future>
 #include <sstream>
 
+#include "core/compute_threads.h"
 #include "core/file_system.h"
 #include "core/model/hf_checkpoint.h"
 #include "core/model/text_generator.h"
 #include "core/preset_files.h"
+#include "rollout_workers/generation_engine.h"
 #include "rollout_workers/rollout_server.h"
 #include "trainer/weight_publisher.h"
 
@@ -65,6 +69,9 @@ int main(int argc, char** argv) {
   server_options.model_folder = folder;
   server_options.max_batch_sequences = *std::max_element(batches.begin(), batches.end());
   deltarl::RolloutServer server(server_options);
+  // The worker's engine without the server around it, on its own copy of the model.
+  deltarl::GenerationEngine engine(std::make_shared<deltarl::VersionedPolicy>(deltarl::load_pretrained(folder), 0),
+                                   server_options.max_batch_sequences);
   auto stub = deltarl::v1::RolloutService::NewStub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
 
   for (int64_t batch : batches) {
@@ -88,12 +95,15 @@ int main(int argc, char** argv) {
     deltarl::GenerationOptions options;
     options.max_new_tokens = new_tokens;
     if (greedy) options.sampling.temperature = 0;
-    std::vector<double> in_process, over_grpc;
+    std::vector<deltarl::SequenceRequest> sequences;
+    for (int64_t b = 0; b < batch; ++b) sequences.push_back({prompts[static_cast<size_t>(b)], seeds[static_cast<size_t>(b)], static_cast<uint64_t>(b)});
+    std::vector<double> in_process, over_grpc, engine_rates;
     int64_t tokens_in_process = 0, tokens_over_grpc = 0;
-    for (int repeat = 0; repeat < 4; ++repeat) {  // the first of each is warm-up
+    for (int repeat = 0; repeat < 6; ++repeat) {  // the first of each is warm-up
       auto start = Clock::now();
       const auto results = deltarl::generate(local, prompts, seeds, options);
       const double local_seconds = seconds_since(start);
+      deltarl::release_compute_threads();  // as a worker's threads do: one OpenMP pool at a time
       tokens_in_process = 0;
       for (const auto& r : results) tokens_in_process += static_cast<int64_t>(r.tokens.size());
       start = Clock::now();
@@ -104,16 +114,28 @@ int main(int argc, char** argv) {
       while (stream->Read(&completion)) tokens_over_grpc += completion.length();
       if (!stream->Finish().ok()) return 1;
       const double grpc_seconds = seconds_since(start);
+      start = Clock::now();
+      std::atomic<int64_t> tokens_in_engine{0};
+      std::promise<void> ended;
+      engine.submit(
+          sequences, options, [&](deltarl::FinishedSequence finished) { tokens_in_engine += static_cast<int64_t>(finished.generated.tokens.size()); },
+          [&](deltarl::GenerationRequest::End) { ended.set_value(); });
+      ended.get_future().wait();
+      const double engine_seconds = seconds_since(start);
       if (repeat > 0) {
         in_process.push_back(tokens_in_process / local_seconds);
         over_grpc.push_back(tokens_over_grpc / grpc_seconds);
+        engine_rates.push_back(tokens_in_engine / engine_seconds);
       }
     }
+    // Medians of the five measured repeats.
     std::sort(in_process.begin(), in_process.end());
     std::sort(over_grpc.begin(), over_grpc.end());
+    std::sort(engine_rates.begin(), engine_rates.end());
     std::cout << "{\"bench\": \"rollout\", \"greedy\": " << (greedy ? "true" : "false") << ", \"batch\": " << batch << ", \"new_tokens\": " << new_tokens
-              << ", \"in_process_tokens_per_s\": " << in_process[1] << ", \"grpc_tokens_per_s\": " << over_grpc[1]
-              << ", \"grpc_over_in_process\": " << over_grpc[1] / in_process[1] << "}" << std::endl;
+              << ", \"generate_tokens_per_s\": " << in_process[2] << ", \"engine_tokens_per_s\": " << engine_rates[2]
+              << ", \"grpc_tokens_per_s\": " << over_grpc[2] << ", \"grpc_over_engine\": " << over_grpc[2] / engine_rates[2]
+              << ", \"engine_over_generate\": " << engine_rates[2] / in_process[2] << "}" << std::endl;
   }
 
   if (upload) {

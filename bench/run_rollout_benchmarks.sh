@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# A rollout worker over loopback gRPC against transformers `generate` on the same
-# checkpoint, in the same run: greedy, 32-token prompts, 64 new tokens, batch 1,
-# 8 and 64, 2 threads. Needs python3 with torch and transformers.
+# A rollout worker over loopback gRPC against its engine in-process and
+# transformers `generate` on the same checkpoint, in the same run: greedy,
+# 32-token prompts, 64 new tokens, batch 1, 8 and 64, 2 threads. Needs python3
+# with torch and transformers.
 #   bash bench/run_rollout_benchmarks.sh [BUILD_DIR]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,10 +27,10 @@ import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
 worker = {r["batch"]: r for r in rows if r["bench"] == "rollout"}
 reference = {r["batch"]: r for r in rows if r["bench"] == "decode"}
-print("\n| batch | worker over gRPC tokens/s | in-process tokens/s | transformers generate tokens/s | worker / transformers |")
-print("|---|---|---|---|---|")
+print("\n| batch | worker over gRPC tokens/s | engine in-process tokens/s | generate() tokens/s | transformers generate tokens/s | gRPC / engine | worker / transformers |")
+print("|---|---|---|---|---|---|---|")
 for batch in sorted(worker):
     w, t = worker[batch], reference[batch]
-    print(f"| {batch} | {w['grpc_tokens_per_s']:.0f} | {w['in_process_tokens_per_s']:.0f} | {t['tokens_per_s']:.0f} | "
-          f"{w['grpc_tokens_per_s'] / t['tokens_per_s']:.2f}x |")
+    print(f"| {batch} | {w['grpc_tokens_per_s']:.0f} | {w['engine_tokens_per_s']:.0f} | {w['generate_tokens_per_s']:.0f} | "
+          f"{t['tokens_per_s']:.0f} | {w['grpc_over_engine']:.3f} | {w['grpc_tokens_per_s'] / t['tokens_per_s']:.2f}x |")
 PY

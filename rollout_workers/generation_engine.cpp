@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 
+#include "core/compute_threads.h"
 #include "core/log.h"
 #include "core/model/token_log_probs.h"
 
@@ -100,7 +101,40 @@ void move_row(KvCache& cache, int64_t from, int64_t to, int64_t length) {
   }
 }
 
+struct Choice {
+  std::vector<int64_t> tokens;
+  torch::Tensor log_probs;  // (rows,) float32 on the CPU
+};
+
+// The next token of each row of `logits` (rows, vocab) with its sequence's
+// options and random stream (`sequence_of(r)` gives both), and its log-prob at
+// that sequence's temperature.
+template <typename SequenceOf>
+Choice choose_tokens(const torch::Tensor& logits, int64_t rows, SequenceOf sequence_of) {
+  const torch::Tensor on_host = logits.to(torch::kCPU);
+  std::vector<const SamplingParams*> params(static_cast<size_t>(rows));
+  std::vector<std::mt19937_64*> streams(static_cast<size_t>(rows));
+  std::vector<float> temperatures(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto [options_pointer, stream] = sequence_of(r);
+    const GenerationOptions& options = *options_pointer;
+    params[static_cast<size_t>(r)] = &options.sampling;
+    streams[static_cast<size_t>(r)] = stream;
+    temperatures[static_cast<size_t>(r)] = static_cast<float>(options.log_prob_temperature());
+  }
+  Choice choice;
+  choice.tokens = sample_tokens(on_host, params, streams);
+  // Log-probs for all rows at once, each row at its own temperature.
+  const torch::Tensor scaled = on_host / torch::tensor(temperatures, torch::kFloat32).unsqueeze(1);
+  choice.log_probs = token_log_probs(scaled, torch::tensor(choice.tokens, torch::kInt64), 1.0).contiguous();
+  return choice;
+}
+
 }  // namespace
+
+std::pair<const GenerationOptions*, std::mt19937_64*> GenerationEngine::options_and_stream(Running& sequence) {
+  return {&sequence.pending.request->options_, &sequence.random};
+}
 
 void GenerationEngine::release(Running& sequence, uint64_t version, bool deliver) {
   auto request = sequence.pending.request;
@@ -175,7 +209,6 @@ void GenerationEngine::admit(std::vector<std::unique_ptr<VersionGroup>>& groups,
       Running sequence;
       sequence.pending = std::move(admitted[static_cast<size_t>(i)]);
       sequence.random.seed(sequence.pending.sequence.seed);
-      const GenerationOptions& options = sequence.pending.request->options_;
       const int64_t length = static_cast<int64_t>(sequence.pending.sequence.prompt.size());
       const int64_t row = static_cast<int64_t>(group.running.size() + fresh.size());
       for (int64_t layer = 0; layer < prefill.num_layers(); ++layer) {
@@ -183,12 +216,14 @@ void GenerationEngine::admit(std::vector<std::unique_ptr<VersionGroup>>& groups,
         group.cache->values(layer)[row].narrow(1, 0, length).copy_(prefill.values(layer)[i].narrow(1, longest_prompt - length, length));
       }
       sequence.length = length;
-      sequence.next_token = sample_token(logits[i], options.sampling, sequence.random);
-      const float log_prob =
-          token_log_probs(logits[i].unsqueeze(0), torch::tensor({sequence.next_token}), options.log_prob_temperature())
-              .item<float>();
-      sequence.finished = record(sequence.next_token, log_prob, options, sequence.generated);
       fresh.push_back(std::move(sequence));
+    }
+    const Choice first = choose_tokens(logits, count, [&](int64_t r) { return options_and_stream(fresh[static_cast<size_t>(r)]); });
+    for (int64_t i = 0; i < count; ++i) {
+      Running& sequence = fresh[static_cast<size_t>(i)];
+      sequence.next_token = first.tokens[static_cast<size_t>(i)];
+      sequence.finished = record(sequence.next_token, first.log_probs.data_ptr<float>()[i],
+                                 sequence.pending.request->options_, sequence.generated);
     }
   } catch (const std::exception& error) {
     log_error(std::string("prefill failed: ") + error.what());
@@ -244,23 +279,13 @@ void GenerationEngine::step(VersionGroup& group) {
   // One token for every row, each at its own position. (b, 1, vocab) → (b, vocab)
   const torch::Tensor logits =
       model->forward(tokens.to(device), mask.to(device), positions.to(device), group.cache.get()).select(1, 0);
-  const torch::Tensor rows = logits.to(torch::kCPU);
-  std::vector<int64_t> chosen(static_cast<size_t>(batch));
-  std::vector<double> temperatures(static_cast<size_t>(batch));
-  for (int64_t r = 0; r < batch; ++r) {
-    Running& sequence = group.running[static_cast<size_t>(r)];
-    const GenerationOptions& options = sequence.pending.request->options_;
-    chosen[static_cast<size_t>(r)] = sample_token(rows[r], options.sampling, sequence.random);
-    temperatures[static_cast<size_t>(r)] = options.log_prob_temperature();
-  }
-  // Log-probs for the whole batch at once, each row at its own temperature.
-  const torch::Tensor scaled = rows / torch::tensor(temperatures, torch::kFloat64).to(torch::kFloat32).unsqueeze(1);
-  const torch::Tensor log_probs = token_log_probs(scaled, torch::tensor(chosen), 1.0);
-  const float* log_prob = log_probs.data_ptr<float>();
+  const Choice choice = choose_tokens(
+      logits, batch, [&](int64_t r) { return options_and_stream(group.running[static_cast<size_t>(r)]); });
+  const float* log_prob = choice.log_probs.data_ptr<float>();
   for (int64_t r = 0; r < batch; ++r) {
     Running& sequence = group.running[static_cast<size_t>(r)];
     sequence.length += 1;
-    sequence.next_token = chosen[static_cast<size_t>(r)];
+    sequence.next_token = choice.tokens[static_cast<size_t>(r)];
     sequence.finished = record(sequence.next_token, log_prob[r], sequence.pending.request->options_, sequence.generated);
   }
 }
@@ -275,6 +300,12 @@ void GenerationEngine::run() {
   };
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
+    if (!stopping_ && queue_.empty() && running_count() == 0) {
+      // Idle: other threads may compute meanwhile (see compute_threads.h).
+      lock.unlock();
+      release_compute_threads();
+      lock.lock();
+    }
     wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || running_count() > 0; });
     // Cancelled requests give up their queued sequences; on stop, everything queued does.
     for (auto it = queue_.begin(); it != queue_.end();) {

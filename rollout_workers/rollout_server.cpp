@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "core/build_identity.h"
+#include "core/compute_threads.h"
 #include "core/file_system.h"
 #include "core/input_error.h"
 #include "core/model/hf_checkpoint.h"
@@ -50,6 +51,7 @@ RolloutServer::RolloutServer(const RolloutServerOptions& options) : host_(option
     standby->to(reference.device(), reference.scalar_type());
     policy_->provide_standby(standby);
   }
+  release_compute_threads();  // decoding runs on the engine's thread from here on
   engine_ = std::make_shared<GenerationEngine>(policy_, options.max_batch_sequences);
   service_ = std::make_unique<RolloutService>(policy_, engine_, tokenizer, RolloutServiceOptions{options.auth_token});
   grpc::ServerBuilder builder;

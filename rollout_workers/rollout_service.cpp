@@ -1,5 +1,7 @@
 #include "rollout_workers/rollout_service.h"
 
+#include "core/compute_threads.h"
+
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -224,7 +226,9 @@ class LoadWeightsReactor final : public grpc::ServerReadReactor<v1::WeightChunk>
       return;
     }
     const VersionedPolicy::Snapshot current = policy_->snapshot();
-    upload_.emplace(*current.model, current.version);
+    // The standby, when free now, receives the chunks in place.
+    standby_ = policy_->take_retired();
+    upload_.emplace(*current.model, current.version, standby_.get());
     StartRead(&chunk_);
   }
 
@@ -241,19 +245,28 @@ class LoadWeightsReactor final : public grpc::ServerReadReactor<v1::WeightChunk>
     StartRead(&chunk_);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    // A failed or refused upload leaves the standby's contents undefined; it
+    // still serves as the buffer the next upload fills.
+    if (standby_) policy_->return_standby(std::move(standby_));
+    delete this;
+  }
 
  private:
   void apply() {
     Status result;
     try {
       Qwen2ForCausalLM model{nullptr};
-      const std::shared_ptr<Qwen2ForCausalLM> standby = policy_->take_retired();
-      result = upload_->finish(&model, standby.get());
-      if (result.ok()) policy_->install(std::move(model), upload_->version());
+      if (!standby_) standby_ = policy_->take_retired();  // freed while the chunks arrived
+      result = upload_->finish(&model, standby_.get());
+      if (result.ok()) {
+        policy_->install(std::move(model), upload_->version());
+        standby_.reset();  // it is the served model now
+      }
     } catch (const std::exception& error) {
       result = Status(StatusCode::kFailedPrecondition, error.what());
     }
+    release_compute_threads();  // this thread's OpenMP pool would slow the engine's (compute_threads.h)
     if (result.ok()) {
       reply_->set_version(upload_->version());
       reply_->set_tensors(upload_->tensor_count());
@@ -265,6 +278,7 @@ class LoadWeightsReactor final : public grpc::ServerReadReactor<v1::WeightChunk>
   std::shared_ptr<VersionedPolicy> policy_;
   v1::LoadWeightsReply* reply_;
   v1::WeightChunk chunk_;
+  std::shared_ptr<Qwen2ForCausalLM> standby_;  // declared before upload_, which points into it
   std::optional<WeightUpload> upload_;
 };
 

@@ -6,6 +6,7 @@ namespace deltarl {
 
 VersionedPolicy::VersionedPolicy(Qwen2ForCausalLM model, uint64_t version) {
   model->eval();
+  model->fuse_projections();  // before it serves: fusing in the engine thread would stall decoding
   current_ = {std::make_shared<Qwen2ForCausalLM>(std::move(model)), version};
 }
 
@@ -16,6 +17,7 @@ VersionedPolicy::Snapshot VersionedPolicy::snapshot() const {
 
 void VersionedPolicy::install(Qwen2ForCausalLM model, uint64_t version) {
   model->eval();
+  model->fuse_projections();  // before it serves: fusing in the engine thread would stall decoding
   auto next = std::make_shared<Qwen2ForCausalLM>(std::move(model));
   std::lock_guard<std::mutex> lock(mutex_);
   if (version <= current_.version) {
@@ -35,9 +37,15 @@ std::shared_ptr<Qwen2ForCausalLM> VersionedPolicy::take_retired() {
 
 void VersionedPolicy::provide_standby(Qwen2ForCausalLM model) {
   model->eval();
+  model->fuse_projections();  // before it serves: fusing in the engine thread would stall decoding
   auto standby = std::make_shared<Qwen2ForCausalLM>(std::move(model));
   std::lock_guard<std::mutex> lock(mutex_);
   retired_ = std::move(standby);
+}
+
+void VersionedPolicy::return_standby(std::shared_ptr<Qwen2ForCausalLM> model) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!retired_) retired_ = std::move(model);
 }
 
 uint64_t VersionedPolicy::version() const {

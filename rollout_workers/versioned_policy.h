@@ -33,6 +33,9 @@ class VersionedPolicy {
   // Offers a spare model of the served architecture as if it had been retired,
   // so that even the first upload fills memory in place.
   void provide_standby(Qwen2ForCausalLM model);
+  // Gives back a model take_retired() handed out and an upload did not
+  // install; kept as the spare unless a newer retired model took its place.
+  void return_standby(std::shared_ptr<Qwen2ForCausalLM> model);
 
  private:
   mutable std::mutex mutex_;

@@ -20,11 +20,14 @@ std::optional<torch::ScalarType> weight_dtype(const std::string& name) {
 
 }  // namespace
 
-WeightUpload::WeightUpload(const Qwen2ForCausalLM& current, uint64_t current_version)
-    : config_(current->config()), current_version_(current_version) {
+WeightUpload::WeightUpload(const Qwen2ForCausalLM& current, uint64_t current_version, Qwen2ForCausalLM* target)
+    : config_(current->config()), target_(target), current_version_(current_version) {
   for (const auto& item : current->named_parameters(/*recurse=*/true)) {
     expected_shapes_[item.key()] = item.value().sizes().vec();
     served_options_ = item.value().options();
+  }
+  if (target_ != nullptr) {
+    for (const auto& item : (*target_)->named_parameters(/*recurse=*/true)) target_parameters_[item.key()] = item.value();
   }
 }
 
@@ -60,15 +63,30 @@ Status WeightUpload::add(const v1::WeightChunk& chunk) {
     }
     bytes_ += chunk.tensor_bytes();
     if (bytes_ > kMaxUploadBytes) return invalid("the upload exceeds " + std::to_string(kMaxUploadBytes) + " bytes");
-    tensor.bytes.assign(chunk.tensor_bytes(), '\0');
-  } else if (chunk.dtype() != safetensors_dtype_name(tensor.dtype) || chunk.tensor_bytes() != tensor.bytes.size()) {
+    tensor.size = chunk.tensor_bytes();
+    auto direct = target_parameters_.find(name);
+    if (direct != target_parameters_.end() && direct->second.scalar_type() == tensor.dtype &&
+        direct->second.device().is_cpu() && direct->second.is_contiguous()) {
+      tensor.data = static_cast<char*>(direct->second.data_ptr());
+    } else {
+      tensor.staging = torch::empty({static_cast<int64_t>(tensor.size)}, torch::kUInt8);
+      tensor.data = reinterpret_cast<char*>(tensor.staging.data_ptr<uint8_t>());
+    }
+  } else if (chunk.dtype() != safetensors_dtype_name(tensor.dtype) || chunk.tensor_bytes() != tensor.size) {
     return invalid("chunks disagree on dtype or size");
   }
-  if (chunk.offset() > tensor.bytes.size() || chunk.data().size() > tensor.bytes.size() - chunk.offset()) {
+  if (chunk.offset() > tensor.size || chunk.data().size() > tensor.size - chunk.offset()) {
     return invalid("chunk at offset " + std::to_string(chunk.offset()) + " runs past the tensor's " +
-                   std::to_string(tensor.bytes.size()) + " bytes");
+                   std::to_string(tensor.size) + " bytes");
   }
-  std::memcpy(tensor.bytes.data() + chunk.offset(), chunk.data().data(), chunk.data().size());
+  char* destination = tensor.data + chunk.offset();
+  std::memcpy(destination, chunk.data().data(), chunk.data().size());
+  // Checksummed while the bytes are still in cache; out-of-order chunks wait for finish().
+  if (tensor.in_order && chunk.offset() == tensor.received) {
+    tensor.running_crc32c = crc32c_extend(tensor.running_crc32c, destination, chunk.data().size());
+  } else {
+    tensor.in_order = false;
+  }
   tensor.received += chunk.data().size();
   if (chunk.crc32c() != 0) {
     tensor.crc32c = chunk.crc32c();
@@ -78,28 +96,34 @@ Status WeightUpload::add(const v1::WeightChunk& chunk) {
   return Status();
 }
 
-Status WeightUpload::finish(Qwen2ForCausalLM* model, const Qwen2ForCausalLM* reuse) {
+Status WeightUpload::finish(Qwen2ForCausalLM* model, const Qwen2ForCausalLM* late_target) {
   if (!saw_last_chunk_) return Status(StatusCode::kInvalidArgument, "the upload ended before a chunk marked last_chunk");
   for (const auto& [name, shape] : expected_shapes_) {
     auto it = tensors_.find(name);
     if (it == tensors_.end()) return Status(StatusCode::kInvalidArgument, "incomplete upload: tensor \"" + name + "\" is missing");
     const Incoming& tensor = it->second;
-    if (tensor.received != tensor.bytes.size()) {
+    if (tensor.received != tensor.size) {
       return Status(StatusCode::kInvalidArgument, "tensor \"" + name + "\": received " + std::to_string(tensor.received) +
-                                                      " of " + std::to_string(tensor.bytes.size()) + " bytes");
+                                                      " of " + std::to_string(tensor.size) + " bytes");
     }
-    if (!tensor.has_checksum || crc32c(tensor.bytes.data(), tensor.bytes.size()) != tensor.crc32c) {
+    // Overlapping chunks can add up to the size with gaps left: in that case
+    // the whole tensor is checksummed again, so gaps show as a mismatch.
+    const uint32_t actual = tensor.in_order ? tensor.running_crc32c : crc32c(tensor.data, tensor.size);
+    if (!tensor.has_checksum || actual != tensor.crc32c) {
       return Status(StatusCode::kDataLoss, "tensor \"" + name + "\": CRC-32C mismatch (corrupted in transit?)");
     }
   }
-  Qwen2ForCausalLM target = reuse != nullptr ? *reuse : Qwen2ForCausalLM(config_);
-  if (reuse == nullptr) target->to(served_options_.device(), served_options_.dtype().toScalarType());
-  torch::NoGradGuard no_grad;
-  for (auto& item : target->named_parameters(/*recurse=*/true)) {
-    Incoming& tensor = tensors_.at(item.key());
-    item.value().copy_(torch::from_blob(tensor.bytes.data(), tensor.shape, torch::TensorOptions().dtype(tensor.dtype)));
+  Qwen2ForCausalLM filled = target_ != nullptr ? *target_ : late_target != nullptr ? *late_target : Qwen2ForCausalLM(config_);
+  if (target_ == nullptr && late_target == nullptr) {
+    filled->to(served_options_.device(), served_options_.dtype().toScalarType());
   }
-  *model = target;
+  torch::NoGradGuard no_grad;
+  for (auto& item : filled->named_parameters(/*recurse=*/true)) {
+    Incoming& tensor = tensors_.at(item.key());
+    if (target_ != nullptr && !tensor.staging.defined()) continue;  // already in place
+    item.value().copy_(torch::from_blob(tensor.data, tensor.shape, torch::TensorOptions().dtype(tensor.dtype)));
+  }
+  *model = filled;
   return Status();
 }
 

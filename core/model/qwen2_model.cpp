@@ -42,18 +42,30 @@ Qwen2AttentionImpl::Qwen2AttentionImpl(const Qwen2Config& config)
   k_proj = register_module("k_proj", linear(config.hidden_size, num_kv_heads * head_dim, true));
   v_proj = register_module("v_proj", linear(config.hidden_size, num_kv_heads * head_dim, true));
   o_proj = register_module("o_proj", linear(num_heads * head_dim, config.hidden_size, false));
+  qkv_proj = FusedProjection({q_proj, k_proj, v_proj});
 }
 
 torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const torch::Tensor& cos,
                                           const torch::Tensor& sin, const torch::Tensor& mask, KvCache* cache,
                                           int64_t layer) {
   const int64_t b = hidden.size(0), s = hidden.size(1);
-  torch::Tensor q = q_proj(hidden).view({b, s, num_heads, head_dim}).transpose(1, 2);     // (b, H, s, d)
-  torch::Tensor k = k_proj(hidden).view({b, s, num_kv_heads, head_dim}).transpose(1, 2);  // (b, KV, s, d)
-  torch::Tensor v = v_proj(hidden).view({b, s, num_kv_heads, head_dim}).transpose(1, 2);  // (b, KV, s, d)
-  const torch::Tensor c = cos.unsqueeze(1), sn = sin.unsqueeze(1);                         // (b, 1, s, d)
-  q = q * c + rotate_half(q) * sn;
-  k = k * c + rotate_half(k) * sn;
+  const torch::Tensor c = cos.unsqueeze(1), sn = sin.unsqueeze(1);  // (b, 1, s, d)
+  torch::Tensor q, k, v;
+  if (torch::GradMode::is_enabled()) {
+    q = q_proj(hidden).view({b, s, num_heads, head_dim}).transpose(1, 2);     // (b, H, s, d)
+    k = k_proj(hidden).view({b, s, num_kv_heads, head_dim}).transpose(1, 2);  // (b, KV, s, d)
+    v = v_proj(hidden).view({b, s, num_kv_heads, head_dim}).transpose(1, 2);  // (b, KV, s, d)
+    q = q * c + rotate_half(q) * sn;
+    k = k * c + rotate_half(k) * sn;
+  } else {
+    // One product for q, k and v, and RoPE on the q and k heads together.
+    const torch::Tensor heads = qkv_proj.forward(hidden).view({b, s, num_heads + 2 * num_kv_heads, head_dim});
+    torch::Tensor qk = heads.narrow(2, 0, num_heads + num_kv_heads).transpose(1, 2);  // (b, H+KV, s, d)
+    qk = qk * c + rotate_half(qk) * sn;
+    q = qk.narrow(1, 0, num_heads);
+    k = qk.narrow(1, num_heads, num_kv_heads);
+    v = heads.narrow(2, num_heads + num_kv_heads, num_kv_heads).transpose(1, 2);
+  }
   if (cache != nullptr) std::tie(k, v) = cache->update(layer, k, v);                       // (b, KV, t, d)
   // Grouped-query attention without copying K/V: the `groups` query heads that
   // share a kv head are stacked along the query axis, (b, KV, groups·s, d).
@@ -79,10 +91,14 @@ Qwen2MlpImpl::Qwen2MlpImpl(const Qwen2Config& config) {
   gate_proj = register_module("gate_proj", linear(config.hidden_size, config.intermediate_size, false));
   up_proj = register_module("up_proj", linear(config.hidden_size, config.intermediate_size, false));
   down_proj = register_module("down_proj", linear(config.intermediate_size, config.hidden_size, false));
+  gate_up_proj = FusedProjection({gate_proj, up_proj});
 }
 
 torch::Tensor Qwen2MlpImpl::forward(const torch::Tensor& x) {
-  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+  if (torch::GradMode::is_enabled()) return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+  const int64_t intermediate = gate_proj->weight.size(0);
+  const torch::Tensor gate_up = gate_up_proj.forward(x);
+  return down_proj(torch::silu(gate_up.narrow(-1, 0, intermediate)) * gate_up.narrow(-1, intermediate, intermediate));
 }
 
 Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const Qwen2Config& config) {
@@ -176,6 +192,14 @@ torch::Tensor Qwen2ForCausalLMImpl::logits_from_hidden(const torch::Tensor& hidd
 torch::Tensor Qwen2ForCausalLMImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                             const torch::Tensor& position_ids, KvCache* cache) {
   return logits_from_hidden(hidden_states(input_ids, attention_mask, position_ids, cache));
+}
+
+void Qwen2ForCausalLMImpl::fuse_projections() {
+  for (const auto& layer : *model->layers) {
+    auto& decoder = *layer->as<Qwen2DecoderLayer>();
+    decoder.self_attn->qkv_proj.fuse();
+    decoder.mlp->gate_up_proj.fuse();
+  }
 }
 
 KvCache Qwen2ForCausalLMImpl::make_cache(int64_t batch, int64_t capacity) const {

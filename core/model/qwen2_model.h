@@ -7,6 +7,10 @@
 //   Qwen2ForCausalLM model(config);
 //   torch::Tensor logits = model->forward(input_ids, attention_mask);  // (b, s, vocab) fp32
 //
+// With grad mode off (generation, evaluation, the learner's reference
+// log-probs) q/k/v and gate/up each run as one fused product (FusedProjection);
+// training uses the separate layers.
+//
 // Training forward: right-padded batches, `attention_mask` (b, s) with 1 on real
 // tokens. Incremental forward: pass a KvCache; `attention_mask` then covers the
 // cached and the new positions (b, past + s), and `position_ids` (b, s) give each
@@ -15,6 +19,7 @@
 
 #include <torch/torch.h>
 
+#include "core/model/fused_projection.h"
 #include "core/model/kv_cache.h"
 #include "core/model/qwen2_config.h"
 
@@ -34,6 +39,7 @@ struct Qwen2AttentionImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, KvCache* cache, int64_t layer);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  FusedProjection qkv_proj;  // q, k, v as one product when grad mode is off
   int64_t num_heads, num_kv_heads, head_dim;
 };
 TORCH_MODULE(Qwen2Attention);
@@ -42,6 +48,7 @@ struct Qwen2MlpImpl : torch::nn::Module {
   explicit Qwen2MlpImpl(const Qwen2Config& config);
   torch::Tensor forward(const torch::Tensor& x);  // down(silu(gate(x)) * up(x))
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  FusedProjection gate_up_proj;  // gate and up as one product when grad mode is off
 };
 TORCH_MODULE(Qwen2Mlp);
 
@@ -83,6 +90,11 @@ struct Qwen2ForCausalLMImpl : torch::nn::Module {
 
   // A KV cache sized for this model.
   KvCache make_cache(int64_t batch, int64_t capacity) const;
+
+  // Fuses the q/k/v and gate/up projections now (see FusedProjection) rather
+  // than in the first forward without gradients; servers call it before a
+  // model takes traffic. No extra memory; the parameters keep their names.
+  void fuse_projections();
 
   const Qwen2Config& config() const { return model->config; }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <random>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -20,5 +21,11 @@ struct SamplingParams {
 
 // `logits` (vocab,) on any device; returns the chosen token id.
 int64_t sample_token(const torch::Tensor& logits, const SamplingParams& params, std::mt19937_64& random);
+
+// One token per row of `logits` (rows, vocab): row r with params[r] and
+// random[r], exactly the token sample_token would draw for that row alone.
+// Greedy rows cost one pass over memory; the sampled rows share one softmax.
+std::vector<int64_t> sample_tokens(const torch::Tensor& logits, const std::vector<const SamplingParams*>& params,
+                                   const std::vector<std::mt19937_64*>& random);
 
 }  // namespace deltarl

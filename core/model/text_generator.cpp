@@ -64,17 +64,11 @@ std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vect
   torch::Tensor next_positions = positions.select(1, longest - 1) + 1;  // (b,)
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
     torch::Tensor last = logits.select(1, logits.size(1) - 1);  // (b, vocab)
-    std::vector<int64_t> chosen(static_cast<size_t>(batch), 0);
-    if (options.sampling.temperature == 0.0) {  // greedy: one argmax for the whole batch
-      torch::Tensor best = last.argmax(/*dim=*/-1).cpu();
-      std::copy(best.data_ptr<int64_t>(), best.data_ptr<int64_t>() + batch, chosen.begin());
-    } else {
-      torch::Tensor rows = last.to(torch::kCPU);
-      for (int64_t row = 0; row < batch; ++row) {
-        if (done[static_cast<size_t>(row)]) continue;
-        chosen[static_cast<size_t>(row)] = sample_token(rows[row], options.sampling, random[static_cast<size_t>(row)]);
-      }
-    }
+    std::vector<const SamplingParams*> params(static_cast<size_t>(batch), &options.sampling);
+    std::vector<std::mt19937_64*> streams;
+    for (auto& stream : random) streams.push_back(&stream);
+    // Finished rows draw too (their streams are not used again), so the batch stays one call.
+    const std::vector<int64_t> chosen = sample_tokens(last, params, streams);
     torch::Tensor chosen_tensor = torch::tensor(chosen).to(device);
     torch::Tensor log_probs = token_log_probs(last, chosen_tensor, options.log_prob_temperature()).cpu();
     bool all_done = true;

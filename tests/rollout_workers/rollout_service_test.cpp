@@ -480,5 +480,103 @@ TEST_F(LoadWeightsTest, StaleCorruptOrIncompleteUploadsChangeNothing) {
   EXPECT_EQ(served_version(), 4u);
 }
 
+// Chunks straight into the standby (matching dtype) or staged and converted
+// (another dtype); out of order is fine, a gap left by overlapping chunks is not.
+TEST_F(LoadWeightsTest, ChunksInAnyOrderOrDtypeAndGapsAreCaught) {
+  torch::manual_seed(300);
+  Qwen2ForCausalLM fresh(Qwen2Config::preset("tiny"));
+  auto chunks_of = [&](uint64_t version, torch::ScalarType dtype) {
+    std::vector<v1::WeightChunk> chunks;
+    for (const auto& item : fresh->named_parameters()) {
+      const torch::Tensor t = item.value().detach().to(dtype).contiguous();
+      const auto* bytes = static_cast<const char*>(t.data_ptr());
+      const size_t size = t.numel() * t.element_size(), half = size / 2;
+      // Second half first.
+      for (size_t offset : {half, size_t{0}}) {
+        v1::WeightChunk chunk;
+        chunk.set_version(version);
+        chunk.set_tensor_name(item.key());
+        chunk.set_dtype(dtype == torch::kBFloat16 ? "BF16" : "F32");
+        for (int64_t d : t.sizes()) chunk.add_shape(d);
+        chunk.set_tensor_bytes(size);
+        chunk.set_offset(offset);
+        chunk.set_data(bytes + offset, offset == 0 ? half : size - half);
+        chunk.set_crc32c(crc32c(bytes, size));
+        chunks.push_back(chunk);
+      }
+    }
+    chunks.back().set_last_chunk(true);
+    return chunks;
+  };
+  auto greedy_tokens = [&]() {
+    v1::GenerateRequest request;
+    v1::Prompt* prompt = request.add_prompts();
+    prompt->set_group_id(1);
+    for (int id : {5, 60, 61, 62}) prompt->add_token_ids(id);
+    request.set_samples_per_prompt(1);
+    request.mutable_sampling()->set_temperature(0);
+    request.mutable_sampling()->set_max_new_tokens(8);
+    grpc::ClientContext context;
+    auto stream = stub_->Generate(&context, request);
+    v1::Completion completion;
+    EXPECT_TRUE(stream->Read(&completion));
+    EXPECT_TRUE(stream->Finish().ok());
+    return std::vector<int64_t>(completion.token_ids().begin(), completion.token_ids().end());
+  };
+  GenerationOptions greedy;
+  greedy.sampling.temperature = 0;
+  greedy.max_new_tokens = 8;
+  greedy.stop_token_ids = fresh->config().eos_token_ids;
+
+  Status status = send(chunks_of(1, torch::kFloat32));  // into the standby
+  ASSERT_TRUE(status.ok()) << status.message();
+  EXPECT_EQ(served_version(), 1u);
+  EXPECT_EQ(greedy_tokens(), generate(fresh, {{5, 60, 61, 62}}, {0}, greedy)[0].tokens);
+
+  // BF16 into an F32 worker: staged, then converted.
+  status = send(chunks_of(2, torch::kBFloat16));
+  ASSERT_TRUE(status.ok()) << status.message();
+  EXPECT_EQ(served_version(), 2u);
+  Qwen2ForCausalLM rounded(fresh->config());
+  {
+    torch::NoGradGuard no_grad;
+    auto from = fresh->named_parameters();
+    for (auto& item : rounded->named_parameters()) item.value().copy_(from[item.key()].to(torch::kBFloat16));
+  }
+  const auto served_tokens = greedy_tokens();
+  EXPECT_EQ(served_tokens, generate(rounded, {{5, 60, 61, 62}}, {0}, greedy)[0].tokens);
+
+  // New weights with the first half of a tensor sent twice and the second
+  // never: the byte count adds up, but the gap holds the standby's old bytes
+  // (version 1's: the same as `fresh` so far, hence the change) and the
+  // checksum says so. Nothing changes.
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& parameter : fresh->parameters()) parameter.mul_(1.5);
+  }
+  auto gapped = chunks_of(3, torch::kFloat32);
+  const std::string name = gapped.front().tensor_name();
+  for (auto& chunk : gapped) {
+    if (chunk.tensor_name() == name && chunk.offset() != 0) {
+      const size_t first_half = chunk.tensor_bytes() / 2;
+      const v1::WeightChunk* head = nullptr;
+      for (const auto& other : gapped) {
+        if (other.tensor_name() == name && other.offset() == 0) head = &other;
+      }
+      ASSERT_EQ(chunk.data().size(), first_half) << "the test wants an even split";
+      chunk.set_offset(0);
+      chunk.set_data(head->data());
+    }
+  }
+  status = send(gapped);
+  EXPECT_NE(status.message().find("CRC-32C mismatch"), std::string::npos) << status.message();
+  EXPECT_EQ(served_version(), 2u);
+  EXPECT_EQ(greedy_tokens(), served_tokens);
+  // And the standby that upload scribbled on still takes the next one.
+  status = send(chunks_of(4, torch::kFloat32));
+  ASSERT_TRUE(status.ok()) << status.message();
+  EXPECT_EQ(greedy_tokens(), generate(fresh, {{5, 60, 61, 62}}, {0}, greedy)[0].tokens);
+}
+
 }  // namespace
 }  // namespace deltarl

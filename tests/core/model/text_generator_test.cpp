@@ -35,6 +35,37 @@ TEST(Sampler, DrawsFromTheTemperatureScaledDistribution) {
   EXPECT_EQ(sample_token(logits, {0.0, 1.0}, random), 3);  // greedy
 }
 
+TEST(Sampler, ABatchDrawsEachRowAsItsOwnStreamWouldAlone) {
+  // Rows with mixed options in one call: greedy, T = 0.7, nucleus, T = 1.5.
+  torch::manual_seed(3);
+  const torch::Tensor logits = torch::randn({4, 300}) * 3;
+  const std::vector<SamplingParams> options = {{0.0, 1.0}, {0.7, 1.0}, {1.0, 0.8}, {1.5, 1.0}};
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    std::vector<std::mt19937_64> batched, alone;
+    std::vector<const SamplingParams*> params;
+    std::vector<std::mt19937_64*> streams;
+    for (size_t r = 0; r < options.size(); ++r) {
+      batched.emplace_back(seed * 10 + r);
+      alone.emplace_back(seed * 10 + r);
+    }
+    for (size_t r = 0; r < options.size(); ++r) {
+      params.push_back(&options[r]);
+      streams.push_back(&batched[r]);
+    }
+    const std::vector<int64_t> chosen = sample_tokens(logits, params, streams);
+    for (size_t r = 0; r < options.size(); ++r) {
+      EXPECT_EQ(chosen[r], sample_token(logits[static_cast<int64_t>(r)], options[r], alone[r])) << "row " << r;
+      EXPECT_EQ(batched[r](), alone[r]()) << "row " << r << " consumed a different number of draws";
+    }
+  }
+  // Greedy picks the first of tied maxima, as argmax does.
+  const torch::Tensor tied = torch::tensor({{1.0f, 5.0f, 5.0f, 2.0f}});
+  std::mt19937_64 unused(0);
+  const SamplingParams greedy{0.0, 1.0};
+  EXPECT_EQ(sample_tokens(tied, {&greedy}, {&unused}).front(), 1);
+  EXPECT_THROW(sample_tokens(tied, {&greedy, &greedy}, {&unused}), c10::Error);
+}
+
 TEST(Sampler, RejectsAbsurdParameters) {
   EXPECT_THROW((SamplingParams{-1.0, 1.0}.validate()), InputError);
   EXPECT_THROW((SamplingParams{1.0, 0.0}.validate()), InputError);

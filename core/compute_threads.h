@@ -1,0 +1,23 @@
+// Compute threads: LibTorch's intra-op parallelism (and the BLAS under it)
+// runs on OpenMP thread pools, one pool per thread that issues tensor work.
+// libgomp stops spin-waiting in EVERY pool once the process's pooled threads
+// outnumber its cores; each parallel region then waits on a futex wake-up.
+// A rollout worker has a loading thread, a decoding thread and upload
+// threads: with two pools alive, decoding at batch 1 ran 3-4x slower
+// (bench/rollout_bench, 2 cores). So a thread that is done with tensor work
+// for a while gives its pool back:
+//
+//   load the model ...;  release_compute_threads();   // main thread, before serving
+//
+// The next tensor operation on that thread builds a new pool (a thread start,
+// microseconds). A no-op where the OpenMP runtime lacks OpenMP 5.0's
+// omp_pause_resource_all or LibTorch does not use OpenMP.
+#pragma once
+
+namespace deltarl {
+
+// Frees the calling thread's OpenMP worker threads. Must not be called inside
+// a parallel region (tensor operations never return into one).
+void release_compute_threads();
+
+}  // namespace deltarl
