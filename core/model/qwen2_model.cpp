@@ -46,8 +46,8 @@ Qwen2AttentionImpl::Qwen2AttentionImpl(const Qwen2Config& config)
 }
 
 torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const torch::Tensor& cos,
-                                          const torch::Tensor& sin, const torch::Tensor& mask, KvCache* cache,
-                                          int64_t layer) {
+                                          const torch::Tensor& sin, const torch::Tensor& mask,
+                                          const torch::Tensor& decode_bias, KvCache* cache, int64_t layer) {
   const int64_t b = hidden.size(0), s = hidden.size(1);
   const torch::Tensor c = cos.unsqueeze(1), sn = sin.unsqueeze(1);  // (b, 1, s, d)
   torch::Tensor q, k, v;
@@ -70,10 +70,20 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const tor
   // Grouped-query attention without copying K/V: the `groups` query heads that
   // share a kv head are stacked along the query axis, (b, KV, groups·s, d).
   const int64_t groups = num_heads / num_kv_heads, t = k.size(2);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  if (decode_bias.defined()) {
+    // One new token per row: three batched products over (b·KV) matrices with
+    // the bias the model built once for all layers; no mask work per layer.
+    const torch::Tensor scores =
+        at::baddbmm(decode_bias, q.reshape({b * num_kv_heads, groups, head_dim}),
+                    k.reshape({b * num_kv_heads, t, head_dim}).transpose(1, 2), /*beta=*/1.0, /*alpha=*/scale);
+    const torch::Tensor weights = torch::softmax(scores, /*dim=*/-1, torch::kFloat32).to(q.scalar_type());
+    const torch::Tensor attended = at::bmm(weights, v.reshape({b * num_kv_heads, t, head_dim}));  // (b·KV, groups, d)
+    return o_proj(attended.view({b, 1, num_heads * head_dim}));
+  }
   q = q.reshape({b, num_kv_heads, groups * s, head_dim});
   const torch::Tensor grouped_mask =
       groups == 1 ? mask : mask.unsqueeze(2).expand({b, 1, groups, s, t}).reshape({b, 1, groups * s, t});
-  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   torch::Tensor attended;
 #if TORCH_VERSION_MAJOR >= 2 && (TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 1)
   attended = at::scaled_dot_product_attention(q, k, v, grouped_mask, /*dropout_p=*/0.0, /*is_causal=*/false, scale);
@@ -110,9 +120,9 @@ Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const Qwen2Config& config) {
 }
 
 torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& hidden, const torch::Tensor& cos,
-                                             const torch::Tensor& sin, const torch::Tensor& mask, KvCache* cache,
-                                             int64_t layer) {
-  torch::Tensor h = hidden + self_attn(input_layernorm(hidden), cos, sin, mask, cache, layer);
+                                             const torch::Tensor& sin, const torch::Tensor& mask,
+                                             const torch::Tensor& decode_bias, KvCache* cache, int64_t layer) {
+  torch::Tensor h = hidden + self_attn(input_layernorm(hidden), cos, sin, mask, decode_bias, cache, layer);
   return h + mlp(post_attention_layernorm(h));
 }
 
@@ -165,8 +175,19 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& input_ids, const torc
     torch::Tensor itself = (key_positions.unsqueeze(0) == query_positions.unsqueeze(1)).view({1, 1, s, total});
     mask = mask | (itself & mask.any(/*dim=*/-1, /*keepdim=*/true).logical_not());
   }
+  // Decoding one token without gradients: the mask as an additive bias (0 or
+  // -inf), laid out as every layer's grouped scores (b·KV, groups, total).
+  torch::Tensor decode_bias;
+  if (s == 1 && !torch::GradMode::is_enabled()) {
+    const int64_t kv_heads = config.num_key_value_heads, groups = config.num_attention_heads / kv_heads;
+    decode_bias = torch::zeros({b, 1, 1, total}, hidden.options())
+                      .masked_fill_(mask.logical_not(), -std::numeric_limits<float>::infinity())
+                      .expand({b, kv_heads, groups, total})
+                      .reshape({b * kv_heads, groups, total});
+  }
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
-    hidden = layers[static_cast<size_t>(i)]->as<Qwen2DecoderLayer>()->forward(hidden, cos, sin, mask, cache, i);
+    hidden = layers[static_cast<size_t>(i)]->as<Qwen2DecoderLayer>()->forward(hidden, cos, sin, mask, decode_bias,
+                                                                               cache, i);
   }
   if (cache != nullptr) cache->advance(s);
   return norm(hidden);

@@ -36,8 +36,10 @@ TORCH_MODULE(RmsNorm);
 struct Qwen2AttentionImpl : torch::nn::Module {
   explicit Qwen2AttentionImpl(const Qwen2Config& config);
   // hidden (b, s, h); cos/sin (b, s, head_dim); mask (b, 1, s, past + s) bool, true = attend.
+  // decode_bias: undefined, or for s = 1 the mask as an additive bias (b·KV, groups, past + 1)
+  // in the weights' dtype (0 or -inf), which then replaces `mask`.
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask, KvCache* cache, int64_t layer);
+                        const torch::Tensor& mask, const torch::Tensor& decode_bias, KvCache* cache, int64_t layer);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   FusedProjection qkv_proj;  // q, k, v as one product when grad mode is off
   int64_t num_heads, num_kv_heads, head_dim;
@@ -55,7 +57,7 @@ TORCH_MODULE(Qwen2Mlp);
 struct Qwen2DecoderLayerImpl : torch::nn::Module {
   explicit Qwen2DecoderLayerImpl(const Qwen2Config& config);
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask, KvCache* cache, int64_t layer);
+                        const torch::Tensor& mask, const torch::Tensor& decode_bias, KvCache* cache, int64_t layer);
   Qwen2Attention self_attn{nullptr};
   Qwen2Mlp mlp{nullptr};
   RmsNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
