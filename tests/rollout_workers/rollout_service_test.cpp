@@ -333,6 +333,23 @@ class LoadWeightsTest : public ::testing::Test {
     EXPECT_TRUE(stub_->GetStatus(&context, v1::GetStatusRequest(), &status).ok());
     return status.policy_version();
   }
+  // The served model's greedy completion of the prompt {5, 60, 61, 62}.
+  v1::Completion greedy_completion(int max_new_tokens, uint64_t min_version = 0) {
+    v1::GenerateRequest request;
+    v1::Prompt* prompt = request.add_prompts();
+    prompt->set_group_id(1);
+    for (int id : {5, 60, 61, 62}) prompt->add_token_ids(id);
+    request.set_samples_per_prompt(1);
+    request.mutable_sampling()->set_temperature(0);
+    request.mutable_sampling()->set_max_new_tokens(max_new_tokens);
+    request.set_min_policy_version(min_version);
+    grpc::ClientContext context;
+    auto stream = stub_->Generate(&context, request);
+    v1::Completion completion;
+    EXPECT_TRUE(stream->Read(&completion));
+    EXPECT_TRUE(stream->Finish().ok());
+    return completion;
+  }
   Status send(const std::vector<v1::WeightChunk>& chunks) {
     grpc::ClientContext context;
     v1::LoadWeightsReply reply;
@@ -365,19 +382,7 @@ TEST_F(LoadWeightsTest, NewWeightsChangeTheLogitsExactlyAndTagCompletions) {
     EXPECT_EQ(reply.tensors(), fresh->named_parameters().size());
     EXPECT_EQ(served_version(), version);
 
-    v1::GenerateRequest request;
-    v1::Prompt* prompt = request.add_prompts();
-    prompt->set_group_id(1);
-    for (int id : {5, 60, 61, 62}) prompt->add_token_ids(id);
-    request.set_samples_per_prompt(1);
-    request.mutable_sampling()->set_temperature(0);
-    request.mutable_sampling()->set_max_new_tokens(6);
-    request.set_min_policy_version(version);
-    grpc::ClientContext context;
-    auto stream = stub_->Generate(&context, request);
-    v1::Completion completion;
-    ASSERT_TRUE(stream->Read(&completion));
-    EXPECT_TRUE(stream->Finish().ok());
+    const v1::Completion completion = greedy_completion(6, version);
     EXPECT_EQ(completion.policy_version(), version);
     // Exactly the new model's greedy tokens and log-probabilities.
     GenerationOptions greedy;
@@ -509,18 +514,7 @@ TEST_F(LoadWeightsTest, ChunksInAnyOrderOrDtypeAndGapsAreCaught) {
     return chunks;
   };
   auto greedy_tokens = [&]() {
-    v1::GenerateRequest request;
-    v1::Prompt* prompt = request.add_prompts();
-    prompt->set_group_id(1);
-    for (int id : {5, 60, 61, 62}) prompt->add_token_ids(id);
-    request.set_samples_per_prompt(1);
-    request.mutable_sampling()->set_temperature(0);
-    request.mutable_sampling()->set_max_new_tokens(8);
-    grpc::ClientContext context;
-    auto stream = stub_->Generate(&context, request);
-    v1::Completion completion;
-    EXPECT_TRUE(stream->Read(&completion));
-    EXPECT_TRUE(stream->Finish().ok());
+    const v1::Completion completion = greedy_completion(8);
     return std::vector<int64_t>(completion.token_ids().begin(), completion.token_ids().end());
   };
   GenerationOptions greedy;
