@@ -10,7 +10,11 @@
 //   load the model ...;  release_compute_threads();   // main thread, before serving
 //
 // The next tensor operation on that thread builds a new pool (a thread start,
-// microseconds). A no-op where the OpenMP runtime lacks OpenMP 5.0's
+// microseconds). Written for GNU libgomp (Debian's LibTorch and the torch
+// wheel), where a soft pause frees the calling thread's pool only and keeps its
+// settings. Under LLVM's or Intel's runtime the pause is process-wide: still
+// correct (pools are rebuilt on demand), it may cost other threads a restart.
+// A no-op where the first OpenMP runtime loaded lacks OpenMP 5.0's
 // omp_pause_resource_all or LibTorch does not use OpenMP.
 #pragma once
 

@@ -226,7 +226,10 @@ class LoadWeightsReactor final : public grpc::ServerReadReactor<v1::WeightChunk>
       return;
     }
     const VersionedPolicy::Snapshot current = policy_->snapshot();
-    // The standby, when free now, receives the chunks in place.
+    // The standby, when free now, receives the chunks in place. It stays this
+    // upload's until OnDone: an upload running beside it (a retry while a
+    // stalled stream has not yet timed out) stages its chunks and builds a
+    // model of its own instead.
     standby_ = policy_->take_retired();
     upload_.emplace(*current.model, current.version, standby_.get());
     StartRead(&chunk_);

@@ -1,5 +1,6 @@
 #include "rollout_workers/versioned_policy.h"
 
+#include <atomic>
 #include <stdexcept>
 
 namespace deltarl {
@@ -32,6 +33,8 @@ std::shared_ptr<Qwen2ForCausalLM> VersionedPolicy::take_retired() {
   std::lock_guard<std::mutex> lock(mutex_);
   // Snapshots held by running batches share the pointer: only a sole owner may be overwritten.
   if (!retired_ || retired_.use_count() != 1) return nullptr;
+  // use_count() is a relaxed read: order the last user's accesses before ours.
+  std::atomic_thread_fence(std::memory_order_acquire);
   return std::move(retired_);
 }
 

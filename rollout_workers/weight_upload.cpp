@@ -66,7 +66,8 @@ Status WeightUpload::add(const v1::WeightChunk& chunk) {
     tensor.size = chunk.tensor_bytes();
     auto direct = target_parameters_.find(name);
     if (direct != target_parameters_.end() && direct->second.scalar_type() == tensor.dtype &&
-        direct->second.device().is_cpu() && direct->second.is_contiguous()) {
+        direct->second.device().is_cpu() && direct->second.is_contiguous() &&
+        direct->second.sizes().vec() == tensor.shape) {
       tensor.data = static_cast<char*>(direct->second.data_ptr());
     } else {
       tensor.staging = torch::empty({static_cast<int64_t>(tensor.size)}, torch::kUInt8);
@@ -120,7 +121,13 @@ Status WeightUpload::finish(Qwen2ForCausalLM* model, const Qwen2ForCausalLM* lat
   torch::NoGradGuard no_grad;
   for (auto& item : filled->named_parameters(/*recurse=*/true)) {
     Incoming& tensor = tensors_.at(item.key());
-    if (target_ != nullptr && !tensor.staging.defined()) continue;  // already in place
+    if (target_ != nullptr && !tensor.staging.defined()) {  // already in place
+      if (item.value().data_ptr() != tensor.data) {
+        return Status(StatusCode::kFailedPrecondition, "tensor \"" + item.key() +
+                                                           "\": the standby model's parameter moved during the upload");
+      }
+      continue;
+    }
     item.value().copy_(torch::from_blob(tensor.data, tensor.shape, torch::TensorOptions().dtype(tensor.dtype)));
   }
   *model = filled;

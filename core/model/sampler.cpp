@@ -1,5 +1,6 @@
 #include "core/model/sampler.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <c10/util/Exception.h>
@@ -68,9 +69,16 @@ std::vector<int64_t> sample_tokens(const torch::Tensor& logits, const std::vecto
                   params.size() == random.size(),
               "sample_tokens: logits ", logits.sizes(), " for ", params.size(), " parameter sets and ", random.size(),
               " random streams");
-  const torch::Tensor rows = logits.detach().to(torch::kCPU, torch::kFloat32).contiguous();
-  const int64_t batch = rows.size(0), vocab = rows.size(1);
+  const int64_t batch = logits.size(0), vocab = logits.size(1);
   std::vector<int64_t> chosen(static_cast<size_t>(batch), 0);
+  const bool all_greedy =
+      std::all_of(params.begin(), params.end(), [](const SamplingParams* p) { return p->temperature == 0.0; });
+  if (all_greedy && !logits.device().is_cpu()) {  // bring back the choices, not the logits
+    const torch::Tensor best = logits.argmax(/*dim=*/-1).to(torch::kCPU, torch::kInt64).contiguous();
+    std::copy(best.data_ptr<int64_t>(), best.data_ptr<int64_t>() + batch, chosen.begin());
+    return chosen;
+  }
+  const torch::Tensor rows = logits.detach().to(torch::kCPU, torch::kFloat32).contiguous();
   // Greedy rows straight from memory; the sampled ones share one softmax.
   std::vector<int64_t> sampled;
   std::vector<float> temperatures;

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <torch/torch.h>
 
 #include "core/input_error.h"
@@ -58,11 +60,27 @@ TEST(Sampler, ABatchDrawsEachRowAsItsOwnStreamWouldAlone) {
       EXPECT_EQ(batched[r](), alone[r]()) << "row " << r << " consumed a different number of draws";
     }
   }
-  // Greedy picks the first of tied maxima, as argmax does.
+  // Against an independent reference of the draw (as the sampler was written
+  // before batching): p = softmax(logits / T) in fp32, widened to fp64, then
+  // the inverse CDF at a uniform from 53 random bits.
+  for (uint64_t seed = 0; seed < 50; ++seed) {
+    const SamplingParams warm{0.7, 1.0};
+    std::mt19937_64 stream(seed), reference_stream(seed);
+    const torch::Tensor row = logits[seed % 4];
+    const torch::Tensor p = torch::softmax(row / 0.7, /*dim=*/0).to(torch::kFloat64);
+    const double u = static_cast<double>(reference_stream() >> 11) * 0x1.0p-53;
+    int64_t expected = 0;
+    double cumulative = p[0].item<double>();
+    while (u >= cumulative && expected + 1 < p.numel()) cumulative += p[++expected].item<double>();
+    EXPECT_EQ(sample_tokens(row.unsqueeze(0), {&warm}, {&stream}).front(), expected) << "seed " << seed;
+  }
+  // Greedy picks the first of tied maxima, and a NaN, as argmax does.
   const torch::Tensor tied = torch::tensor({{1.0f, 5.0f, 5.0f, 2.0f}});
   std::mt19937_64 unused(0);
   const SamplingParams greedy{0.0, 1.0};
   EXPECT_EQ(sample_tokens(tied, {&greedy}, {&unused}).front(), 1);
+  const torch::Tensor with_nan = torch::tensor({{1.0f, 9.0f, NAN, 9.0f, NAN}});
+  EXPECT_EQ(sample_tokens(with_nan, {&greedy}, {&unused}).front(), with_nan.argmax(/*dim=*/-1).item<int64_t>());
   EXPECT_THROW(sample_tokens(tied, {&greedy, &greedy}, {&unused}), c10::Error);
 }
 
