@@ -112,14 +112,20 @@ wait_for_progress() {
 }
 # finish_after_requeue JOB: until its second run has started (its output says
 # "restart 1") and the job has ended; a requeued job waits out a begin time,
-# released here so the test stays short. (States seen in between, CANCELLED
-# or FAILED with Restarts=1, belong to the first run.)
+# cut short here so the test stays short, but only once the node has finished
+# cleaning up the first run and 2 s have passed: slurmd refuses a job whose
+# credential dates from the second its previous run was killed in ("Job
+# credential revoked", and the job is gone). (States seen in between,
+# CANCELLED or FAILED with Restarts=1, belong to the first run.)
 finish_after_requeue() {
-  local record started=0
+  local record started=0 pending_since=-1
   for _ in $(seq 1 300); do
     record=$(scontrol show job "$1" 2>/dev/null)
     if grep -q "JobState=PENDING" <<<"$record"; then
-      scontrol update jobid="$1" starttime=now 2>/dev/null; scontrol release "$1" 2>/dev/null
+      (( pending_since >= 0 )) || pending_since=$SECONDS
+      if (( SECONDS - pending_since >= 2 )) && scontrol show node "$node" 2>/dev/null | grep -q "State=IDLE "; then
+        scontrol update jobid="$1" starttime=now 2>/dev/null; scontrol release "$1" 2>/dev/null
+      fi
     fi
     grep -q "(restart 1)" "$work/job-$1.out" 2>/dev/null && started=1
     if (( started )) && grep -qE "JobState=(COMPLETED|FAILED|TIMEOUT) " <<<"$record"; then return 0; fi
