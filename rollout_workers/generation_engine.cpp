@@ -101,39 +101,30 @@ void move_row(KvCache& cache, int64_t from, int64_t to, int64_t length) {
   }
 }
 
-struct Choice {
-  std::vector<int64_t> tokens;
-  torch::Tensor log_probs;  // (rows,) float32 on the CPU
-};
-
-// The next token of each row of `logits` (rows, vocab) with its sequence's
-// options and random stream (`sequence_of(r)` gives both), and its log-prob at
-// that sequence's temperature.
-template <typename SequenceOf>
-Choice choose_tokens(const torch::Tensor& logits, int64_t rows, SequenceOf sequence_of) {
-  const torch::Tensor on_host = logits.to(torch::kCPU);
-  std::vector<const SamplingParams*> params(static_cast<size_t>(rows));
-  std::vector<std::mt19937_64*> streams(static_cast<size_t>(rows));
-  std::vector<float> temperatures(static_cast<size_t>(rows));
-  for (int64_t r = 0; r < rows; ++r) {
-    const auto [options_pointer, stream] = sequence_of(r);
-    const GenerationOptions& options = *options_pointer;
-    params[static_cast<size_t>(r)] = &options.sampling;
-    streams[static_cast<size_t>(r)] = stream;
-    temperatures[static_cast<size_t>(r)] = static_cast<float>(options.log_prob_temperature());
-  }
-  Choice choice;
-  choice.tokens = sample_tokens(on_host, params, streams);
-  // Log-probs for all rows at once, each row at its own temperature.
-  const torch::Tensor scaled = on_host / torch::tensor(temperatures, torch::kFloat32).unsqueeze(1);
-  choice.log_probs = token_log_probs(scaled, torch::tensor(choice.tokens, torch::kInt64), 1.0).contiguous();
-  return choice;
-}
-
 }  // namespace
 
-std::pair<const GenerationOptions*, std::mt19937_64*> GenerationEngine::options_and_stream(Running& sequence) {
-  return {&sequence.pending.request->options_, &sequence.random};
+void GenerationEngine::take_next_tokens(const torch::Tensor& logits, std::vector<Running>& sequences) {
+  const torch::Tensor on_host = logits.to(torch::kCPU);
+  const size_t rows = sequences.size();
+  std::vector<const SamplingParams*> params(rows);
+  std::vector<std::mt19937_64*> streams(rows);
+  std::vector<float> temperatures(rows);
+  for (size_t r = 0; r < rows; ++r) {
+    const GenerationOptions& options = sequences[r].pending.request->options_;
+    params[r] = &options.sampling;
+    streams[r] = &sequences[r].random;
+    temperatures[r] = static_cast<float>(options.log_prob_temperature());
+  }
+  const std::vector<int64_t> tokens = sample_tokens(on_host, params, streams);
+  // Log-probs for all rows at once, each row at its own temperature.
+  const torch::Tensor scaled = on_host / torch::tensor(temperatures, torch::kFloat32).unsqueeze(1);
+  const torch::Tensor log_probs = token_log_probs(scaled, torch::tensor(tokens, torch::kInt64), 1.0).contiguous();
+  const float* log_prob = log_probs.data_ptr<float>();
+  for (size_t r = 0; r < rows; ++r) {
+    Running& sequence = sequences[r];
+    sequence.next_token = tokens[r];
+    sequence.finished = record(sequence.next_token, log_prob[r], sequence.pending.request->options_, sequence.generated);
+  }
 }
 
 void GenerationEngine::release(Running& sequence, uint64_t version, bool deliver) {
@@ -218,13 +209,7 @@ void GenerationEngine::admit(std::vector<std::unique_ptr<VersionGroup>>& groups,
       sequence.length = length;
       fresh.push_back(std::move(sequence));
     }
-    const Choice first = choose_tokens(logits, count, [&](int64_t r) { return options_and_stream(fresh[static_cast<size_t>(r)]); });
-    for (int64_t i = 0; i < count; ++i) {
-      Running& sequence = fresh[static_cast<size_t>(i)];
-      sequence.next_token = first.tokens[static_cast<size_t>(i)];
-      sequence.finished = record(sequence.next_token, first.log_probs.data_ptr<float>()[i],
-                                 sequence.pending.request->options_, sequence.generated);
-    }
+    take_next_tokens(logits, fresh);
   } catch (const std::exception& error) {
     log_error(std::string("prefill failed: ") + error.what());
     for (auto& pending : admitted) {
@@ -279,15 +264,8 @@ void GenerationEngine::step(VersionGroup& group) {
   // One token for every row, each at its own position. (b, 1, vocab) → (b, vocab)
   const torch::Tensor logits =
       model->forward(tokens.to(device), mask.to(device), positions.to(device), group.cache.get()).select(1, 0);
-  const Choice choice = choose_tokens(
-      logits, batch, [&](int64_t r) { return options_and_stream(group.running[static_cast<size_t>(r)]); });
-  const float* log_prob = choice.log_probs.data_ptr<float>();
-  for (int64_t r = 0; r < batch; ++r) {
-    Running& sequence = group.running[static_cast<size_t>(r)];
-    sequence.length += 1;
-    sequence.next_token = choice.tokens[static_cast<size_t>(r)];
-    sequence.finished = record(sequence.next_token, log_prob[r], sequence.pending.request->options_, sequence.generated);
-  }
+  for (Running& sequence : group.running) sequence.length += 1;
+  take_next_tokens(logits, group.running);
 }
 
 void GenerationEngine::run() {

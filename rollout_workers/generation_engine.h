@@ -99,7 +99,10 @@ class GenerationEngine {
   void admit(std::vector<std::unique_ptr<VersionGroup>>& groups, std::unique_lock<std::mutex>& lock);
   void step(VersionGroup& group);
   void release(Running& sequence, uint64_t version, bool deliver);
-  static std::pair<const GenerationOptions*, std::mt19937_64*> options_and_stream(Running& sequence);
+  // Samples each sequence's next token from its row of `logits` (rows, vocab)
+  // with its own options and random stream, and records it with its log-prob
+  // at the sequence's temperature.
+  static void take_next_tokens(const torch::Tensor& logits, std::vector<Running>& sequences);
   void deliver_end_if_done(const std::shared_ptr<GenerationRequest>& request, std::unique_lock<std::mutex>& lock);
 
   std::shared_ptr<VersionedPolicy> policy_;

@@ -5,9 +5,19 @@
 
 namespace deltarl {
 
-VersionedPolicy::VersionedPolicy(Qwen2ForCausalLM model, uint64_t version) {
+namespace {
+
+// Inference mode, and the projections fused now: fusing in the engine thread
+// would stall decoding.
+void prepare_for_serving(Qwen2ForCausalLM& model) {
   model->eval();
-  model->fuse_projections();  // before it serves: fusing in the engine thread would stall decoding
+  model->fuse_projections();
+}
+
+}  // namespace
+
+VersionedPolicy::VersionedPolicy(Qwen2ForCausalLM model, uint64_t version) {
+  prepare_for_serving(model);
   current_ = {std::make_shared<Qwen2ForCausalLM>(std::move(model)), version};
 }
 
@@ -17,8 +27,7 @@ VersionedPolicy::Snapshot VersionedPolicy::snapshot() const {
 }
 
 void VersionedPolicy::install(Qwen2ForCausalLM model, uint64_t version) {
-  model->eval();
-  model->fuse_projections();  // before it serves: fusing in the engine thread would stall decoding
+  prepare_for_serving(model);
   auto next = std::make_shared<Qwen2ForCausalLM>(std::move(model));
   std::lock_guard<std::mutex> lock(mutex_);
   if (version <= current_.version) {
@@ -39,8 +48,7 @@ std::shared_ptr<Qwen2ForCausalLM> VersionedPolicy::take_retired() {
 }
 
 void VersionedPolicy::provide_standby(Qwen2ForCausalLM model) {
-  model->eval();
-  model->fuse_projections();  // before it serves: fusing in the engine thread would stall decoding
+  prepare_for_serving(model);
   auto standby = std::make_shared<Qwen2ForCausalLM>(std::move(model));
   std::lock_guard<std::mutex> lock(mutex_);
   retired_ = std::move(standby);

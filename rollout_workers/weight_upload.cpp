@@ -114,8 +114,13 @@ Status WeightUpload::finish(Qwen2ForCausalLM* model, const Qwen2ForCausalLM* lat
       return Status(StatusCode::kDataLoss, "tensor \"" + name + "\": CRC-32C mismatch (corrupted in transit?)");
     }
   }
-  Qwen2ForCausalLM filled = target_ != nullptr ? *target_ : late_target != nullptr ? *late_target : Qwen2ForCausalLM(config_);
-  if (target_ == nullptr && late_target == nullptr) {
+  Qwen2ForCausalLM filled{nullptr};
+  if (target_ != nullptr) {
+    filled = *target_;
+  } else if (late_target != nullptr) {
+    filled = *late_target;
+  } else {
+    filled = Qwen2ForCausalLM(config_);
     filled->to(served_options_.device(), served_options_.dtype().toScalarType());
   }
   torch::NoGradGuard no_grad;

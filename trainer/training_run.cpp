@@ -346,11 +346,13 @@ TrainingRunResult run_training(const TrainingConfig& config, const TrainingRunOp
   auto publish_from_every_rank = [&](uint64_t v) -> std::string {
     fleet->publish(model, v, publish_options, rank, world);  // each failure is logged by the rank that saw it
     const std::vector<bool> alive = fleet->alive();
-    torch::Tensor dead = torch::zeros({static_cast<int64_t>(alive.size())}, torch::kFloat64);
-    for (size_t w = 0; w < alive.size(); ++w) dead[static_cast<int64_t>(w)] = alive[w] ? 0.0 : 1.0;
+    std::vector<double> dead_here;
+    for (bool up : alive) dead_here.push_back(up ? 0.0 : 1.0);
+    torch::Tensor dead = torch::tensor(dead_here, torch::kFloat64);
     host.all_reduce_sum(dead);
+    const double* dead_anywhere = dead.data_ptr<double>();
     std::vector<bool> agreed;
-    for (size_t w = 0; w < alive.size(); ++w) agreed.push_back(dead[static_cast<int64_t>(w)].item<double>() == 0.0);
+    for (size_t w = 0; w < alive.size(); ++w) agreed.push_back(dead_anywhere[w] == 0.0);
     fleet->keep_alive(agreed);
     if (fleet->live_workers() > 0) return "";
     return "no rollout worker took weights v" + std::to_string(v) + " (each rank logged its workers' errors)";

@@ -31,9 +31,9 @@ bool FusedProjection::parts_point_into_fused() const {
   return row == weight_.size(0);
 }
 
-void FusedProjection::fuse() {
+std::pair<torch::Tensor, torch::Tensor> FusedProjection::fused() {
   std::lock_guard<std::mutex> lock(*mutex_);
-  if (parts_point_into_fused()) return;
+  if (parts_point_into_fused()) return {weight_, bias_};
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> weights, biases;
   for (const auto& part : parts_) {
@@ -53,17 +53,12 @@ void FusedProjection::fuse() {
   }
   weight_ = weight;
   bias_ = bias;
+  return {weight_, bias_};
 }
 
 torch::Tensor FusedProjection::forward(const torch::Tensor& input) {
   TORCH_CHECK(!torch::GradMode::is_enabled(), "FusedProjection is for inference: turn grad mode off");
-  fuse();
-  torch::Tensor weight, bias;
-  {
-    std::lock_guard<std::mutex> lock(*mutex_);
-    weight = weight_;
-    bias = bias_;
-  }
+  const auto [weight, bias] = fused();
   return torch::nn::functional::linear(input, weight, bias);
 }
 

@@ -17,6 +17,7 @@
 
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -32,11 +33,12 @@ class FusedProjection {
 
   // (…, in) → (…, Σ out), part i's output in its own column range. Grad mode must be off.
   torch::Tensor forward(const torch::Tensor& input);
-  // The fused tensors, re-fused first when a part's storage moved.
-  void fuse();
-  bool empty() const { return parts_.empty(); }
+  // Fuses now (again when a part's storage moved); forward() does it itself.
+  void fuse() { fused(); }
 
  private:
+  // The fused weight and bias, fused first when needed.
+  std::pair<torch::Tensor, torch::Tensor> fused();
   bool parts_point_into_fused() const;
 
   std::vector<torch::nn::Linear> parts_;

@@ -59,14 +59,14 @@ std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vect
   std::vector<GeneratedSequence> results(static_cast<size_t>(batch));
   std::vector<std::mt19937_64> random;
   for (uint64_t seed : seeds) random.emplace_back(seed);
+  const std::vector<const SamplingParams*> params(static_cast<size_t>(batch), &options.sampling);
+  std::vector<std::mt19937_64*> streams;
+  for (auto& stream : random) streams.push_back(&stream);
   std::vector<bool> done(static_cast<size_t>(batch), false);
   torch::Tensor logits = model->forward(ids.to(device), mask.narrow(1, 0, longest), positions, &cache);
   torch::Tensor next_positions = positions.select(1, longest - 1) + 1;  // (b,)
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
     torch::Tensor last = logits.select(1, logits.size(1) - 1);  // (b, vocab)
-    std::vector<const SamplingParams*> params(static_cast<size_t>(batch), &options.sampling);
-    std::vector<std::mt19937_64*> streams;
-    for (auto& stream : random) streams.push_back(&stream);
     // Finished rows draw too (their streams are not used again), so the batch stays one call.
     const std::vector<int64_t> chosen = sample_tokens(last, params, streams);
     torch::Tensor chosen_tensor = torch::tensor(chosen).to(device);
