@@ -18,6 +18,7 @@
 
 #include "core/model/hf_checkpoint.h"
 #include "core/model/text_generator.h"
+#include "core/tensor_memory_reuse.h"
 
 namespace {
 
@@ -33,6 +34,7 @@ double median(std::vector<double> values) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  deltarl::keep_freed_tensor_memory();  // as the deltarl binary does
   if (argc < 2) {
     std::cerr << "usage: model_bench MODEL_DIR [--threads N] [--train-batch B] [--train-seq S] [--prompt P]"
                  " [--new-tokens G] [--decode-batches 1,32] [--repeats R]\n";

@@ -3,9 +3,11 @@
 // decoding loop (what continuous batching costs), and LoadWeights throughput.
 //
 //   rollout_bench [--batches 1,8,64] [--new-tokens 64] [--greedy] [--model DIR] [--upload]
+//                 [--malloc-defaults]
 //
 // --upload also measures publishing ~1 GB of weights (the qwen2.5-0.5b
-// architecture in bf16, random) to a worker over loopback.
+// architecture in bf16, random) to a worker over loopback. --malloc-defaults
+// leaves glibc malloc as it is (core/tensor_memory_reuse.h), to measure that.
 #include <torch/torch.h>
 
 #include <grpcpp/grpcpp.h>
@@ -22,6 +24,7 @@
 #include "core/model/hf_checkpoint.h"
 #include "core/model/text_generator.h"
 #include "core/preset_files.h"
+#include "core/tensor_memory_reuse.h"
 #include "rollout_workers/generation_engine.h"
 #include "rollout_workers/rollout_server.h"
 #include "trainer/weight_publisher.h"
@@ -47,12 +50,13 @@ std::string make_model(const std::string& preset, torch::ScalarType dtype, uint6
 int main(int argc, char** argv) {
   std::vector<int64_t> batches = {1, 8, 64};
   int64_t new_tokens = 64;
-  bool upload = false, greedy = false;
+  bool upload = false, greedy = false, reuse_memory = true;
   std::string model_folder;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--upload") upload = true;
     else if (flag == "--greedy") greedy = true;
+    else if (flag == "--malloc-defaults") reuse_memory = false;
     else if (flag == "--model" && i + 1 < argc) model_folder = argv[++i];
     else if (flag == "--new-tokens" && i + 1 < argc) new_tokens = std::stoll(argv[++i]);
     else if (flag == "--batches" && i + 1 < argc) {
@@ -61,6 +65,7 @@ int main(int argc, char** argv) {
       for (std::string item; std::getline(list, item, ',');) batches.push_back(std::stoll(item));
     }
   }
+  if (reuse_memory) deltarl::keep_freed_tensor_memory();  // as the deltarl binary does
   torch::set_num_threads(2);
   const bool own_model = model_folder.empty();
   const std::string folder = own_model ? make_model("small", torch::kFloat32, 1) : model_folder;

@@ -18,8 +18,10 @@
 #include "cli/weights_command.h"
 #include "core/log.h"
 #include "core/status.h"
+#include "core/tensor_memory_reuse.h"
 
 int main(int argc, char** argv) {
+  deltarl::keep_freed_tensor_memory();  // before any thread or tensor exists
   CLI::App app{"deltarl: distributed RLVR training with exact, unbiased loss aggregation"};
   app.require_subcommand(1);
   deltarl::Status status;
