@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace deltarl {
 
@@ -26,6 +27,28 @@ void KvCache::use_row_lengths(std::vector<int64_t> lengths) {
   column_index_ = torch::tensor(row_lengths_, torch::kInt64).to(device);
 }
 
+void KvCache::write_at_row_lengths(torch::Tensor& stored, const torch::Tensor& fresh) const {
+  const int64_t active = static_cast<int64_t>(row_lengths_.size());
+  if (!stored.device().is_cpu() || !stored.is_contiguous() || fresh.scalar_type() != stored.scalar_type() ||
+      !fresh.device().is_cpu() || fresh.stride(3) != 1) {
+    using torch::indexing::Slice;
+    stored.index_put_({row_index_, Slice(), column_index_}, fresh.squeeze(2));
+    return;
+  }
+  // On the CPU, one copy of head_dim elements per row and head: indexed
+  // assignment costs tens of microseconds per call, twice per layer and step.
+  const int64_t kv_heads = stored.size(1), head_dim = stored.size(3), bytes = head_dim * stored.element_size();
+  auto* to = static_cast<char*>(stored.data_ptr());
+  const auto* from = static_cast<const char*>(fresh.data_ptr());
+  for (int64_t r = 0; r < active; ++r) {
+    for (int64_t h = 0; h < kv_heads; ++h) {
+      const int64_t target = ((r * kv_heads + h) * capacity_ + row_lengths_[static_cast<size_t>(r)]) * head_dim;
+      const int64_t source = r * fresh.stride(0) + h * fresh.stride(1);
+      std::memcpy(to + target * stored.element_size(), from + source * fresh.element_size(), static_cast<size_t>(bytes));
+    }
+  }
+}
+
 std::pair<torch::Tensor, torch::Tensor> KvCache::update(int64_t layer, const torch::Tensor& keys,
                                                         const torch::Tensor& values) {
   if (per_row_) {
@@ -33,9 +56,8 @@ std::pair<torch::Tensor, torch::Tensor> KvCache::update(int64_t layer, const tor
     TORCH_CHECK(keys.size(0) == active && keys.size(2) == 1, "a per-row KV cache takes one new token for each of its ",
                 active, " active rows, got ", keys.sizes());
     TORCH_CHECK(length_ + 1 <= capacity_, "KV cache full: a row would pass capacity ", capacity_);
-    using torch::indexing::Slice;
-    keys_[layer].index_put_({row_index_, Slice(), column_index_}, keys.squeeze(2));
-    values_[layer].index_put_({row_index_, Slice(), column_index_}, values.squeeze(2));
+    write_at_row_lengths(keys_[layer], keys);
+    write_at_row_lengths(values_[layer], values);
     return {keys_[layer].narrow(0, 0, active).narrow(2, 0, length_ + 1),
             values_[layer].narrow(0, 0, active).narrow(2, 0, length_ + 1)};
   }

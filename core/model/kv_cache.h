@@ -51,6 +51,9 @@ class KvCache {
   bool per_row() const { return per_row_; }
 
  private:
+  // Per-row mode: fresh (active, kv_heads, 1, head_dim) into `stored` at each row's length.
+  void write_at_row_lengths(torch::Tensor& stored, const torch::Tensor& fresh) const;
+
   std::vector<torch::Tensor> keys_, values_;
   int64_t batch_, capacity_;
   int64_t length_ = 0;

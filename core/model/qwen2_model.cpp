@@ -1,5 +1,7 @@
 #include "core/model/qwen2_model.h"
 
+#include "core/model/inference_kernels.h"
+
 #include <torch/version.h>
 
 #include <limits>
@@ -27,6 +29,7 @@ RmsNormImpl::RmsNormImpl(int64_t size, double eps)
     : weight(register_parameter("weight", torch::ones({size}))), eps(eps) {}
 
 torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
+  if (inference_kernels_apply(x) && weight.scalar_type() == x.scalar_type()) return rms_norm_inference(x, weight, eps);
   // As transformers: normalize in fp32, cast back, then scale by the weight.
   const auto input_dtype = x.scalar_type();
   torch::Tensor h = x.to(torch::kFloat32);
@@ -60,8 +63,14 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const tor
   } else {
     // One product for q, k and v, and RoPE on the q and k heads together.
     const torch::Tensor heads = qkv_proj.forward(hidden).view({b, s, num_heads + 2 * num_kv_heads, head_dim});
-    torch::Tensor qk = heads.narrow(2, 0, num_heads + num_kv_heads).transpose(1, 2);  // (b, H+KV, s, d)
-    qk = qk * c + rotate_half(qk) * sn;
+    torch::Tensor qk = heads.narrow(2, 0, num_heads + num_kv_heads);  // (b, s, H+KV, d)
+    if (inference_kernels_apply(qk)) {
+      rotary_embedding_inference_(qk, cos, sin);
+      qk = qk.transpose(1, 2);
+    } else {
+      qk = qk.transpose(1, 2);  // (b, H+KV, s, d)
+      qk = qk * c + rotate_half(qk) * sn;
+    }
     q = qk.narrow(1, 0, num_heads);
     k = qk.narrow(1, num_heads, num_kv_heads);
     v = heads.narrow(2, num_heads + num_kv_heads, num_kv_heads).transpose(1, 2);
@@ -122,7 +131,14 @@ Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const Qwen2Config& config) {
 torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& hidden, const torch::Tensor& cos,
                                              const torch::Tensor& sin, const torch::Tensor& mask,
                                              const torch::Tensor& decode_bias, KvCache* cache, int64_t layer) {
-  torch::Tensor h = hidden + self_attn(input_layernorm(hidden), cos, sin, mask, decode_bias, cache, layer);
+  const torch::Tensor attended = self_attn(input_layernorm(hidden), cos, sin, mask, decode_bias, cache, layer);
+  if (inference_kernels_apply(attended) && hidden.scalar_type() == post_attention_layernorm->weight.scalar_type()) {
+    // The residual add and the second norm in one pass.
+    auto [h, normed] = add_rms_norm_inference(hidden, attended, post_attention_layernorm->weight,
+                                              post_attention_layernorm->eps);
+    return h.add_(mlp(normed));
+  }
+  torch::Tensor h = hidden + attended;
   return h + mlp(post_attention_layernorm(h));
 }
 

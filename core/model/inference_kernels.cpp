@@ -1,0 +1,141 @@
+#include "core/model/inference_kernels.h"
+
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+// Built with -fopenmp-simd (the reductions' pragmas) and -ffp-contract=off:
+// every product is rounded before it is added, as in ATen's separate
+// element-wise kernels, so RoPE and the residual add match them bit for bit.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define DELTARL_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define DELTARL_VECTOR_CLONES
+#endif
+
+namespace deltarl {
+namespace {
+
+// Rows handed to one thread at a time: about 32k floats, ATen's own grain, so
+// a decoding step's few rows stay on the calling thread (no fork).
+int64_t rows_per_task(int64_t row_floats) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, row_floats)); }
+
+DELTARL_VECTOR_CLONES
+void rms_norm_rows(const float* x, float* out, const float* weight, int64_t rows, int64_t n, float eps) {
+  for (int64_t r = 0; r < rows; ++r, x += n, out += n) {
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = 0; i < n; ++i) sum += x[i] * x[i];
+    const float inverse = 1.0f / std::sqrt(sum / static_cast<float>(n) + eps);
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) out[i] = weight[i] * (x[i] * inverse);
+  }
+}
+
+DELTARL_VECTOR_CLONES
+void add_rows(const float* a, const float* b, float* sum, int64_t count) {
+#pragma omp simd
+  for (int64_t i = 0; i < count; ++i) sum[i] = a[i] + b[i];
+}
+
+// One position's heads: cos/sin hold d values, the two halves repeating the
+// same angles (transformers' cat(freqs, freqs)), but both halves are read as
+// given so any cos/sin the caller computed is honoured.
+DELTARL_VECTOR_CLONES
+void rotate_heads(float* heads, int64_t count, int64_t d, const float* cos, const float* sin) {
+  const int64_t half = d / 2;
+  for (int64_t h = 0; h < count; ++h, heads += d) {
+    float* first = heads;
+    float* second = heads + half;
+#pragma omp simd
+    for (int64_t i = 0; i < half; ++i) {
+      const float a = first[i], b = second[i];
+      first[i] = a * cos[i] + (-b) * sin[i];
+      second[i] = b * cos[half + i] + a * sin[half + i];
+    }
+  }
+}
+
+void check_weight(const torch::Tensor& weight, int64_t n) {
+  TORCH_CHECK(weight.scalar_type() == torch::kFloat32 && weight.dim() == 1 && weight.size(0) == n &&
+                  weight.is_contiguous() && weight.device().is_cpu(),
+              "rms_norm_inference: weight must be a contiguous CPU float32 (", n, ",), got ", weight.sizes());
+}
+
+torch::Tensor normalize(const torch::Tensor& input, const torch::Tensor& weight, double eps) {
+  const int64_t n = input.size(-1), rows = input.numel() / std::max<int64_t>(1, n);
+  check_weight(weight, n);
+  torch::Tensor out = torch::empty_like(input, torch::MemoryFormat::Contiguous);
+  const float* x = input.data_ptr<float>();
+  float* y = out.data_ptr<float>();
+  const float* w = weight.data_ptr<float>();
+  at::parallel_for(0, rows, rows_per_task(n), [&](int64_t begin, int64_t end) {
+    rms_norm_rows(x + begin * n, y + begin * n, w, end - begin, n, static_cast<float>(eps));
+  });
+  return out;
+}
+
+}  // namespace
+
+bool inference_kernels_apply(const torch::Tensor& x) {
+  return !torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 &&
+         x.dim() >= 1 && x.stride(-1) == 1;
+}
+
+torch::Tensor rms_norm_inference(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+  TORCH_CHECK(inference_kernels_apply(x), "rms_norm_inference: CPU float32 input without grad mode expected");
+  return normalize(x.contiguous(), weight, eps);
+}
+
+std::pair<torch::Tensor, torch::Tensor> add_rms_norm_inference(const torch::Tensor& residual,
+                                                               const torch::Tensor& delta,
+                                                               const torch::Tensor& weight, double eps) {
+  TORCH_CHECK(inference_kernels_apply(residual) && inference_kernels_apply(delta) && delta.sizes() == residual.sizes(),
+              "add_rms_norm_inference: CPU float32 residual and delta of one shape without grad mode expected, got ",
+              residual.sizes(), " and ", delta.sizes());
+  const torch::Tensor a = residual.contiguous(), b = delta.contiguous();
+  torch::Tensor sum = torch::empty_like(a, torch::MemoryFormat::Contiguous);
+  const int64_t n = a.size(-1), rows = a.numel() / std::max<int64_t>(1, n);
+  check_weight(weight, n);
+  torch::Tensor normed = torch::empty_like(sum);
+  const float* x = a.data_ptr<float>();
+  const float* y = b.data_ptr<float>();
+  float* z = sum.data_ptr<float>();
+  float* out = normed.data_ptr<float>();
+  const float* w = weight.data_ptr<float>();
+  at::parallel_for(0, rows, rows_per_task(n), [&](int64_t begin, int64_t end) {
+    // Row by row, so each sum is normalized while it is still in cache.
+    for (int64_t r = begin; r < end; ++r) {
+      add_rows(x + r * n, y + r * n, z + r * n, n);
+      rms_norm_rows(z + r * n, out + r * n, w, 1, n, static_cast<float>(eps));
+    }
+  });
+  return {sum, normed};
+}
+
+void rotary_embedding_inference_(torch::Tensor& heads, const torch::Tensor& cos, const torch::Tensor& sin) {
+  TORCH_CHECK(inference_kernels_apply(heads) && heads.dim() == 4, "rotary_embedding_inference_: CPU float32 (b, s, n, d) "
+              "heads without grad mode expected, got ", heads.sizes());
+  const int64_t b = heads.size(0), s = heads.size(1), n = heads.size(2), d = heads.size(3);
+  TORCH_CHECK(d % 2 == 0 && heads.stride(2) == d, "rotary_embedding_inference_: each position's heads must be adjacent "
+              "rows of d = ", d, " floats (even d), got strides ", heads.strides());
+  const auto expected = std::vector<int64_t>{b, s, d};
+  TORCH_CHECK(cos.sizes() == expected && sin.sizes() == expected && cos.scalar_type() == torch::kFloat32 &&
+                  sin.scalar_type() == torch::kFloat32,
+              "rotary_embedding_inference_: cos/sin must be float32 (b, s, d) = ", expected, ", got ", cos.sizes());
+  const torch::Tensor c = cos.contiguous(), sn = sin.contiguous();
+  float* base = heads.data_ptr<float>();
+  const float* cos_rows = c.data_ptr<float>();
+  const float* sin_rows = sn.data_ptr<float>();
+  const int64_t stride_b = heads.stride(0), stride_s = heads.stride(1);
+  at::parallel_for(0, b * s, rows_per_task(n * d), [&](int64_t begin, int64_t end) {
+    for (int64_t position = begin; position < end; ++position) {
+      const int64_t i = position / s, j = position % s;
+      rotate_heads(base + i * stride_b + j * stride_s, n, d, cos_rows + position * d, sin_rows + position * d);
+    }
+  });
+}
+
+}  // namespace deltarl
