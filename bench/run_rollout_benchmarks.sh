@@ -34,9 +34,11 @@ batches = sorted({batch for _, batch in worker})
 print("\n| batch | worker over gRPC tokens/s | engine in-process tokens/s | generate() tokens/s | "
       "transformers generate tokens/s | gRPC / engine | worker / transformers (median, range) |")
 print("|---|---|---|---|---|---|---|")
+med = statistics.median
 for batch in batches:
     keys = sorted(k for k in worker if k[1] == batch and k in reference)
-    med = lambda values: statistics.median(values)
+    if not keys:
+        continue
     grpc = [worker[k]["grpc_tokens_per_s"] for k in keys]
     ratios = [worker[k]["grpc_tokens_per_s"] / reference[k]["tokens_per_s"] for k in keys]
     print(f"| {batch} | {med(grpc):.0f} | {med([worker[k]['engine_tokens_per_s'] for k in keys]):.0f} | "

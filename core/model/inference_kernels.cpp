@@ -4,12 +4,13 @@
 #include <c10/util/Exception.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 // Built with -fopenmp-simd (the reductions' pragmas) and -ffp-contract=off:
 // every product is rounded before it is added, as in ATen's separate
 // element-wise kernels, so RoPE and the residual add match them bit for bit.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__)  // ifunc
 #define DELTARL_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define DELTARL_VECTOR_CLONES
@@ -68,11 +69,11 @@ torch::Tensor normalize(const torch::Tensor& input, const torch::Tensor& weight,
   const int64_t n = input.size(-1), rows = input.numel() / std::max<int64_t>(1, n);
   check_weight(weight, n);
   torch::Tensor out = torch::empty_like(input, torch::MemoryFormat::Contiguous);
-  const float* x = input.data_ptr<float>();
-  float* y = out.data_ptr<float>();
-  const float* w = weight.data_ptr<float>();
+  const float* input_data = input.data_ptr<float>();
+  float* out_data = out.data_ptr<float>();
+  const float* weight_data = weight.data_ptr<float>();
   at::parallel_for(0, rows, rows_per_task(n), [&](int64_t begin, int64_t end) {
-    rms_norm_rows(x + begin * n, y + begin * n, w, end - begin, n, static_cast<float>(eps));
+    rms_norm_rows(input_data + begin * n, out_data + begin * n, weight_data, end - begin, n, static_cast<float>(eps));
   });
   return out;
 }
@@ -95,27 +96,27 @@ std::pair<torch::Tensor, torch::Tensor> add_rms_norm_inference(const torch::Tens
   TORCH_CHECK(inference_kernels_apply(residual) && inference_kernels_apply(delta) && delta.sizes() == residual.sizes(),
               "add_rms_norm_inference: CPU float32 residual and delta of one shape without grad mode expected, got ",
               residual.sizes(), " and ", delta.sizes());
-  const torch::Tensor a = residual.contiguous(), b = delta.contiguous();
-  torch::Tensor sum = torch::empty_like(a, torch::MemoryFormat::Contiguous);
-  const int64_t n = a.size(-1), rows = a.numel() / std::max<int64_t>(1, n);
+  const torch::Tensor residual_rows = residual.contiguous(), delta_rows = delta.contiguous();
+  torch::Tensor sum = torch::empty_like(residual_rows, torch::MemoryFormat::Contiguous);
+  const int64_t n = residual_rows.size(-1), rows = residual_rows.numel() / std::max<int64_t>(1, n);
   check_weight(weight, n);
   torch::Tensor normed = torch::empty_like(sum);
-  const float* x = a.data_ptr<float>();
-  const float* y = b.data_ptr<float>();
-  float* z = sum.data_ptr<float>();
-  float* out = normed.data_ptr<float>();
-  const float* w = weight.data_ptr<float>();
+  const float* residual_data = residual_rows.data_ptr<float>();
+  const float* delta_data = delta_rows.data_ptr<float>();
+  float* sum_data = sum.data_ptr<float>();
+  float* normed_data = normed.data_ptr<float>();
+  const float* weight_data = weight.data_ptr<float>();
   at::parallel_for(0, rows, rows_per_task(n), [&](int64_t begin, int64_t end) {
     // Row by row, so each sum is normalized while it is still in cache.
     for (int64_t r = begin; r < end; ++r) {
-      add_rows(x + r * n, y + r * n, z + r * n, n);
-      rms_norm_rows(z + r * n, out + r * n, w, 1, n, static_cast<float>(eps));
+      add_rows(residual_data + r * n, delta_data + r * n, sum_data + r * n, n);
+      rms_norm_rows(sum_data + r * n, normed_data + r * n, weight_data, 1, n, static_cast<float>(eps));
     }
   });
   return {sum, normed};
 }
 
-void rotary_embedding_inference_(torch::Tensor& heads, const torch::Tensor& cos, const torch::Tensor& sin) {
+void rotary_embedding_inference_(const torch::Tensor& heads, const torch::Tensor& cos, const torch::Tensor& sin) {
   TORCH_CHECK(inference_kernels_apply(heads) && heads.dim() == 4, "rotary_embedding_inference_: CPU float32 (b, s, n, d) "
               "heads without grad mode expected, got ", heads.sizes());
   const int64_t b = heads.size(0), s = heads.size(1), n = heads.size(2), d = heads.size(3);
@@ -123,17 +124,19 @@ void rotary_embedding_inference_(torch::Tensor& heads, const torch::Tensor& cos,
               "rows of d = ", d, " floats (even d), got strides ", heads.strides());
   const auto expected = std::vector<int64_t>{b, s, d};
   TORCH_CHECK(cos.sizes() == expected && sin.sizes() == expected && cos.scalar_type() == torch::kFloat32 &&
-                  sin.scalar_type() == torch::kFloat32,
-              "rotary_embedding_inference_: cos/sin must be float32 (b, s, d) = ", expected, ", got ", cos.sizes());
-  const torch::Tensor c = cos.contiguous(), sn = sin.contiguous();
-  float* base = heads.data_ptr<float>();
-  const float* cos_rows = c.data_ptr<float>();
-  const float* sin_rows = sn.data_ptr<float>();
+                  sin.scalar_type() == torch::kFloat32 && cos.device().is_cpu() && sin.device().is_cpu(),
+              "rotary_embedding_inference_: cos/sin must be CPU float32 (b, s, d) = ", expected, ", got ", cos.sizes(),
+              " and ", sin.sizes());
+  const torch::Tensor cos_rows = cos.contiguous(), sin_rows = sin.contiguous();
+  float* heads_data = heads.data_ptr<float>();
+  const float* cos_data = cos_rows.data_ptr<float>();
+  const float* sin_data = sin_rows.data_ptr<float>();
   const int64_t stride_b = heads.stride(0), stride_s = heads.stride(1);
   at::parallel_for(0, b * s, rows_per_task(n * d), [&](int64_t begin, int64_t end) {
     for (int64_t position = begin; position < end; ++position) {
-      const int64_t i = position / s, j = position % s;
-      rotate_heads(base + i * stride_b + j * stride_s, n, d, cos_rows + position * d, sin_rows + position * d);
+      const int64_t row = position / s, column = position % s;
+      rotate_heads(heads_data + row * stride_b + column * stride_s, n, d, cos_data + position * d,
+                   sin_data + position * d);
     }
   });
 }

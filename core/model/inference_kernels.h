@@ -1,6 +1,6 @@
 // Inference kernels: fused CPU float32 versions of the model's element-wise
 // steps, for forwards without gradients (decoding, evaluation, reference
-// log-probs). A decoding step of the `small` preset at batch 64 spends about
+// log-probs). A decoding step of the `small` preset at batch 64 spent about
 // as long in ~30 small ATen operations per layer (each a dispatch, an
 // allocation and often an OpenMP fork) as in its matrix products; these
 // replace a dozen of them per layer with three passes over the data.
@@ -8,9 +8,14 @@
 //   if (inference_kernels_apply(x)) normed = rms_norm_inference(x, weight, eps);
 //
 // Each computes what the model's ATen composition computes (transformers'
-// order of operations, fp32 throughout): RoPE bit for bit; RMSNorm up to the
-// order of the sum of squares (a few ulp). The loops are compiled for
-// AVX-512, AVX2 and plain x86-64 and chosen at load time.
+// order of operations, fp32 throughout): RoPE and the residual sum bit for bit;
+// RMSNorm up to the order of the sum of squares, a few ulp. So a no-grad
+// forward (the learner's reference log-probs, a worker's) and the training
+// forward of the same weights differ by rounding, as they already did through
+// the fused products; and the order depends on the vector width the CPU
+// offers. With GCC on x86-64 glibc the loops are built for AVX-512, AVX2 and
+// plain x86-64 and chosen at load time; elsewhere the compiler's default.
+#pragma once
 #pragma once
 
 #include <torch/types.h>
@@ -23,8 +28,11 @@ namespace deltarl {
 // float32, last dimension contiguous. Callers fall back to ATen otherwise.
 bool inference_kernels_apply(const torch::Tensor& x);
 
-// weight * (x * rsqrt(mean(x^2, last dim) + eps)): a new (..., n) tensor.
-// x: rows of n floats (any row stride); weight: (n,) contiguous float32.
+// Each function below requires inference_kernels_apply() of its tensor
+// arguments (TORCH_CHECK) and states any further shape it needs.
+
+// weight * (x * rsqrt(mean(x^2, last dim) + eps)): a new contiguous (..., n)
+// tensor. weight: (n,) contiguous CPU float32.
 torch::Tensor rms_norm_inference(const torch::Tensor& x, const torch::Tensor& weight, double eps);
 
 // The residual stream's add and the next norm in one pass: returns
@@ -35,9 +43,10 @@ std::pair<torch::Tensor, torch::Tensor> add_rms_norm_inference(const torch::Tens
                                                                const torch::Tensor& weight, double eps);
 
 // RoPE in place, rotate-half layout: for every head of heads (b, s, n, d)
-// x ← x * cos + rotate_half(x) * sin, with cos/sin (b, s, d) contiguous.
-// heads' last two dimensions must be contiguous (d floats per head, heads
-// adjacent): the view of a fused q/k/v product's first heads is.
-void rotary_embedding_inference_(torch::Tensor& heads, const torch::Tensor& cos, const torch::Tensor& sin);
+// x <- x * cos + rotate_half(x) * sin, with cos/sin (b, s, d) float32 on the
+// CPU (any layout). Each position's heads must be adjacent rows of d floats,
+// d even: the view of a fused q/k/v product's first heads is. Writes through
+// the view into the tensor it belongs to.
+void rotary_embedding_inference_(const torch::Tensor& heads, const torch::Tensor& cos, const torch::Tensor& sin);
 
 }  // namespace deltarl

@@ -19,6 +19,10 @@ KvCache::KvCache(int64_t num_layers, int64_t batch, int64_t kv_heads, int64_t ca
 
 void KvCache::use_row_lengths(std::vector<int64_t> lengths) {
   TORCH_CHECK(static_cast<int64_t>(lengths.size()) <= batch_, "more active rows than the cache holds");
+  for (const int64_t length : lengths) {
+    TORCH_CHECK(length >= 0 && length <= capacity_, "a row length of ", length, " is outside the cache's [0, ",
+                capacity_, "]");
+  }
   per_row_ = true;
   row_lengths_ = std::move(lengths);
   length_ = row_lengths_.empty() ? 0 : *std::max_element(row_lengths_.begin(), row_lengths_.end());
@@ -29,22 +33,27 @@ void KvCache::use_row_lengths(std::vector<int64_t> lengths) {
 
 void KvCache::write_at_row_lengths(torch::Tensor& stored, const torch::Tensor& fresh) const {
   const int64_t active = static_cast<int64_t>(row_lengths_.size());
-  if (!stored.device().is_cpu() || !stored.is_contiguous() || fresh.scalar_type() != stored.scalar_type() ||
-      !fresh.device().is_cpu() || fresh.stride(3) != 1) {
+  const int64_t kv_heads = stored.size(1), head_dim = stored.size(3);
+  TORCH_CHECK(fresh.dim() == 4 && fresh.size(0) == active && fresh.size(1) == kv_heads && fresh.size(2) == 1 &&
+                  fresh.size(3) == head_dim,
+              "a per-row KV cache step takes (", active, ", ", kv_heads, ", 1, ", head_dim, "), got ", fresh.sizes());
+  const bool records_gradients = torch::GradMode::is_enabled() && fresh.requires_grad();
+  if (records_gradients || !stored.device().is_cpu() || fresh.scalar_type() != stored.scalar_type() ||
+      !fresh.device().is_cpu() || stored.stride(3) != 1 || fresh.stride(3) != 1) {
     using torch::indexing::Slice;
     stored.index_put_({row_index_, Slice(), column_index_}, fresh.squeeze(2));
     return;
   }
   // On the CPU, one copy of head_dim elements per row and head: indexed
   // assignment costs tens of microseconds per call, twice per layer and step.
-  const int64_t kv_heads = stored.size(1), head_dim = stored.size(3), bytes = head_dim * stored.element_size();
+  const int64_t element = stored.element_size();
   auto* to = static_cast<char*>(stored.data_ptr());
   const auto* from = static_cast<const char*>(fresh.data_ptr());
   for (int64_t r = 0; r < active; ++r) {
     for (int64_t h = 0; h < kv_heads; ++h) {
-      const int64_t target = ((r * kv_heads + h) * capacity_ + row_lengths_[static_cast<size_t>(r)]) * head_dim;
+      const int64_t target = r * stored.stride(0) + h * stored.stride(1) + row_lengths_[static_cast<size_t>(r)] * stored.stride(2);
       const int64_t source = r * fresh.stride(0) + h * fresh.stride(1);
-      std::memcpy(to + target * stored.element_size(), from + source * fresh.element_size(), static_cast<size_t>(bytes));
+      std::memcpy(to + target * element, from + source * element, static_cast<size_t>(head_dim * element));
     }
   }
 }

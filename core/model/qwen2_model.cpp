@@ -29,7 +29,9 @@ RmsNormImpl::RmsNormImpl(int64_t size, double eps)
     : weight(register_parameter("weight", torch::ones({size}))), eps(eps) {}
 
 torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
-  if (inference_kernels_apply(x) && weight.scalar_type() == x.scalar_type()) return rms_norm_inference(x, weight, eps);
+  if (inference_kernels_apply(x) && inference_kernels_apply(weight) && weight.is_contiguous()) {
+    return rms_norm_inference(x, weight, eps);
+  }
   // As transformers: normalize in fp32, cast back, then scale by the weight.
   const auto input_dtype = x.scalar_type();
   torch::Tensor h = x.to(torch::kFloat32);
@@ -64,7 +66,8 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const tor
     // One product for q, k and v, and RoPE on the q and k heads together.
     const torch::Tensor heads = qkv_proj.forward(hidden).view({b, s, num_heads + 2 * num_kv_heads, head_dim});
     torch::Tensor qk = heads.narrow(2, 0, num_heads + num_kv_heads);  // (b, s, H+KV, d)
-    if (inference_kernels_apply(qk)) {
+    if (inference_kernels_apply(qk) && inference_kernels_apply(cos) && inference_kernels_apply(sin) &&
+        cos.size(0) == b && sin.size(0) == b) {  // cos/sin (b, s, d), not a broadcast (1, s, d)
       rotary_embedding_inference_(qk, cos, sin);
       qk = qk.transpose(1, 2);
     } else {
@@ -132,10 +135,11 @@ torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& hidden, const 
                                              const torch::Tensor& sin, const torch::Tensor& mask,
                                              const torch::Tensor& decode_bias, KvCache* cache, int64_t layer) {
   const torch::Tensor attended = self_attn(input_layernorm(hidden), cos, sin, mask, decode_bias, cache, layer);
-  if (inference_kernels_apply(attended) && hidden.scalar_type() == post_attention_layernorm->weight.scalar_type()) {
+  const torch::Tensor& norm_weight = post_attention_layernorm->weight;
+  if (inference_kernels_apply(hidden) && inference_kernels_apply(attended) && inference_kernels_apply(norm_weight) &&
+      norm_weight.is_contiguous()) {
     // The residual add and the second norm in one pass.
-    auto [h, normed] = add_rms_norm_inference(hidden, attended, post_attention_layernorm->weight,
-                                              post_attention_layernorm->eps);
+    auto [h, normed] = add_rms_norm_inference(hidden, attended, norm_weight, post_attention_layernorm->eps);
     return h.add_(mlp(normed));
   }
   torch::Tensor h = hidden + attended;

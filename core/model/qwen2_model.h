@@ -8,8 +8,9 @@
 //   torch::Tensor logits = model->forward(input_ids, attention_mask);  // (b, s, vocab) fp32
 //
 // With grad mode off (generation, evaluation, the learner's reference
-// log-probs) q/k/v and gate/up each run as one fused product (FusedProjection);
-// training uses the separate layers.
+// log-probs) q/k/v and gate/up each run as one fused product (FusedProjection),
+// and on the CPU in float32 RMSNorm, the residual add + norm and RoPE run as
+// fused passes (inference_kernels.h); training uses the separate layers and ATen.
 //
 // Training forward: right-padded batches, `attention_mask` (b, s) with 1 on real
 // tokens. Incremental forward: pass a KvCache; `attention_mask` then covers the

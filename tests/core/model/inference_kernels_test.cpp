@@ -30,6 +30,10 @@ TEST_F(InferenceKernelsTest, RmsNormMatchesTheAtenComposition) {
     EXPECT_EQ(fused.sizes(), x.sizes());
     EXPECT_TRUE(torch::allclose(fused, reference_rms_norm(x, weight, 1e-6), 1e-6, 1e-6)) << "n = " << n;
   }
+  // Enough rows that they are split over threads.
+  const torch::Tensor many = torch::randn({300, 256}), many_weight = torch::randn({256});
+  EXPECT_TRUE(torch::allclose(rms_norm_inference(many, many_weight, 1e-6), reference_rms_norm(many, many_weight, 1e-6),
+                              1e-6, 1e-6));
   // Rows with a stride (a narrow of wider rows) and eps that matters.
   const torch::Tensor wide = torch::randn({4, 64}) * 1e-3, weight = torch::randn({32});
   const torch::Tensor rows = wide.narrow(1, 16, 32);
@@ -47,15 +51,15 @@ TEST_F(InferenceKernelsTest, AddRmsNormReturnsTheExactSumAndItsNorm) {
 }
 
 TEST_F(InferenceKernelsTest, RotaryEmbeddingIsBitForBitTheAtenComposition) {
-  // A fused q/k/v output (b, s, q + k + v heads, d); RoPE on the first 6 heads only.
-  const int64_t b = 3, s = 5, d = 32;
+  // A fused q/k/v output (b, s, q + k + v heads, d); RoPE on the first 6 heads
+  // only, over enough positions that they are split over threads.
+  const int64_t b = 4, s = 96, d = 32;
   const torch::Tensor heads = torch::randn({b, s, 8, d});
   const torch::Tensor angles = torch::rand({b, s, d / 2}) * 40;
   const torch::Tensor cos = torch::cat({angles, angles}, -1).cos(), sin = torch::cat({angles, angles}, -1).sin();
   const torch::Tensor expected = reference_rotary(heads.narrow(2, 0, 6), cos, sin);
   const torch::Tensor untouched = heads.narrow(2, 6, 2).clone();
-  torch::Tensor rotated = heads.narrow(2, 0, 6);
-  rotary_embedding_inference_(rotated, cos, sin);
+  rotary_embedding_inference_(heads.narrow(2, 0, 6), cos, sin);
   EXPECT_TRUE(torch::equal(heads.narrow(2, 0, 6), expected));
   EXPECT_TRUE(torch::equal(heads.narrow(2, 6, 2), untouched));
 }
@@ -75,10 +79,12 @@ TEST_F(InferenceKernelsTest, MismatchedShapesAreErrors) {
   const torch::Tensor x = torch::randn({2, 8});
   EXPECT_THROW(rms_norm_inference(x, torch::ones({7}), 1e-6), c10::Error);
   EXPECT_THROW(add_rms_norm_inference(x, torch::randn({2, 4}), torch::ones({8}), 1e-6), c10::Error);
-  torch::Tensor odd = torch::randn({1, 2, 3, 5});
-  EXPECT_THROW(rotary_embedding_inference_(odd, torch::ones({1, 2, 5}), torch::zeros({1, 2, 5})), c10::Error);
-  torch::Tensor heads = torch::randn({1, 2, 3, 4});
+  EXPECT_THROW(rotary_embedding_inference_(torch::randn({1, 2, 3, 5}), torch::ones({1, 2, 5}), torch::zeros({1, 2, 5})),
+               c10::Error);  // odd d
+  const torch::Tensor heads = torch::randn({1, 2, 3, 4});
   EXPECT_THROW(rotary_embedding_inference_(heads, torch::ones({1, 3, 4}), torch::zeros({1, 3, 4})), c10::Error);
+  EXPECT_THROW(rotary_embedding_inference_(heads.transpose(1, 2), torch::ones({1, 3, 4}), torch::zeros({1, 3, 4})),
+               c10::Error);  // heads not adjacent
 }
 
 }  // namespace

@@ -35,11 +35,27 @@ TEST(KvCache, PerRowStepWritesEachRowAtItsOwnLength) {
   }
 }
 
-TEST(KvCache, PerRowStepPastCapacityIsAnError) {
+TEST(KvCache, PerRowStepPastCapacityOrOfTheWrongShapeIsAnError) {
   KvCache cache(1, 2, 1, 4, 2, torch::TensorOptions());
   cache.use_row_lengths({4, 1});
   const torch::Tensor fresh = torch::zeros({2, 1, 1, 2});
   EXPECT_THROW(cache.update(0, fresh, fresh), c10::Error);
+  cache.use_row_lengths({3, 1});
+  const torch::Tensor two_heads = torch::zeros({2, 2, 1, 2}), wide = torch::zeros({2, 1, 1, 3});
+  EXPECT_THROW(cache.update(0, two_heads, two_heads), c10::Error);
+  EXPECT_THROW(cache.update(0, wide, wide), c10::Error);
+  EXPECT_THROW(cache.use_row_lengths({-1, 0}), c10::Error);
+  EXPECT_THROW(cache.use_row_lengths({5, 0}), c10::Error);
+}
+
+TEST(KvCache, PerRowStepWithGradientsKeepsTheHistory) {
+  // With gradients the step goes through indexed assignment, which autograd records.
+  KvCache cache(1, 1, 1, 3, 2, torch::TensorOptions());
+  cache.use_row_lengths({1});
+  const torch::Tensor fresh = torch::ones({1, 1, 1, 2}, torch::requires_grad());
+  auto [keys, values] = cache.update(0, fresh * 2, fresh * 3);
+  (keys.sum() + values.sum()).backward();
+  EXPECT_TRUE(torch::equal(fresh.grad(), torch::full({1, 1, 1, 2}, 5.0f)));
 }
 
 }  // namespace
