@@ -16,7 +16,6 @@
 // offers. With GCC on x86-64 glibc the loops are built for AVX-512, AVX2 and
 // plain x86-64 and chosen at load time; elsewhere the compiler's default.
 #pragma once
-#pragma once
 
 #include <torch/types.h>
 

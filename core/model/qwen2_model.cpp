@@ -28,10 +28,19 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
 RmsNormImpl::RmsNormImpl(int64_t size, double eps)
     : weight(register_parameter("weight", torch::ones({size}))), eps(eps) {}
 
+bool RmsNormImpl::runs_fused(const torch::Tensor& x) const {
+  return inference_kernels_apply(x) && inference_kernels_apply(weight) && weight.is_contiguous();
+}
+
+std::pair<torch::Tensor, torch::Tensor> RmsNormImpl::add_then_forward(const torch::Tensor& residual,
+                                                                      const torch::Tensor& delta) {
+  if (runs_fused(residual) && inference_kernels_apply(delta)) return add_rms_norm_inference(residual, delta, weight, eps);
+  torch::Tensor sum = residual + delta;
+  return {sum, forward(sum)};
+}
+
 torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
-  if (inference_kernels_apply(x) && inference_kernels_apply(weight) && weight.is_contiguous()) {
-    return rms_norm_inference(x, weight, eps);
-  }
+  if (runs_fused(x)) return rms_norm_inference(x, weight, eps);
   // As transformers: normalize in fp32, cast back, then scale by the weight.
   const auto input_dtype = x.scalar_type();
   torch::Tensor h = x.to(torch::kFloat32);
@@ -135,15 +144,8 @@ torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& hidden, const 
                                              const torch::Tensor& sin, const torch::Tensor& mask,
                                              const torch::Tensor& decode_bias, KvCache* cache, int64_t layer) {
   const torch::Tensor attended = self_attn(input_layernorm(hidden), cos, sin, mask, decode_bias, cache, layer);
-  const torch::Tensor& norm_weight = post_attention_layernorm->weight;
-  if (inference_kernels_apply(hidden) && inference_kernels_apply(attended) && inference_kernels_apply(norm_weight) &&
-      norm_weight.is_contiguous()) {
-    // The residual add and the second norm in one pass.
-    auto [h, normed] = add_rms_norm_inference(hidden, attended, norm_weight, post_attention_layernorm->eps);
-    return h.add_(mlp(normed));
-  }
-  torch::Tensor h = hidden + attended;
-  return h + mlp(post_attention_layernorm(h));
+  const auto [h, normed] = post_attention_layernorm->add_then_forward(hidden, attended);
+  return h + mlp(normed);
 }
 
 Qwen2ModelImpl::Qwen2ModelImpl(const Qwen2Config& config_in) : config(config_in) {

@@ -20,6 +20,8 @@
 
 #include <torch/torch.h>
 
+#include <utility>
+
 #include "core/model/fused_projection.h"
 #include "core/model/kv_cache.h"
 #include "core/model/qwen2_config.h"
@@ -29,8 +31,14 @@ namespace deltarl {
 struct RmsNormImpl : torch::nn::Module {
   RmsNormImpl(int64_t size, double eps);
   torch::Tensor forward(const torch::Tensor& x);  // (..., size) → same dtype
+  // (residual + delta, forward(residual + delta)): the residual stream's add and
+  // this norm, in one pass where the inference kernels apply.
+  std::pair<torch::Tensor, torch::Tensor> add_then_forward(const torch::Tensor& residual, const torch::Tensor& delta);
   torch::Tensor weight;
   double eps;
+
+ private:
+  bool runs_fused(const torch::Tensor& x) const;  // inference_kernels.h applies to x and the weight
 };
 TORCH_MODULE(RmsNorm);
 
