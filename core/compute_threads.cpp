@@ -1,6 +1,9 @@
 #include "core/compute_threads.h"
 
+#include <ATen/Parallel.h>
 #include <dlfcn.h>
+
+#include <atomic>
 
 namespace deltarl {
 
@@ -12,6 +15,12 @@ void release_compute_threads() {
   static const auto pause_all = reinterpret_cast<PauseAll>(dlsym(RTLD_DEFAULT, "omp_pause_resource_all"));
   constexpr int kOmpPauseSoft = 1;  // omp_pause_soft: threads go, state may be rebuilt
   if (pause_all != nullptr) pause_all(kOmpPauseSoft);
+}
+
+int parallel_for_threads() {
+  std::atomic<int> chunks{0};  // one chunk per thread that took part
+  at::parallel_for(0, 1 << 20, /*grain_size=*/1, [&](int64_t, int64_t) { ++chunks; });
+  return chunks.load();
 }
 
 }  // namespace deltarl
