@@ -7,11 +7,13 @@ namespace deltarl {
 
 namespace {
 
-// Inference mode, and the projections fused now: fusing in the engine thread
-// would stall decoding.
+// Inference mode, the projections fused and the products packed now: doing
+// it in the engine thread would stall decoding. Uploads write past the
+// version counters, so every installed model is packed afresh.
 void prepare_for_serving(Qwen2ForCausalLM& model) {
   model->eval();
   model->fuse_projections();
+  model->pack_for_decoding();
 }
 
 }  // namespace

@@ -73,7 +73,8 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const tor
     k = k * c + rotate_half(k) * sn;
   } else {
     // One product for q, k and v, and RoPE on the q and k heads together.
-    const torch::Tensor heads = qkv_proj.forward(hidden).view({b, s, num_heads + 2 * num_kv_heads, head_dim});
+    const torch::Tensor fused = packed_qkv.applies(hidden) ? packed_qkv.forward(hidden) : qkv_proj.forward(hidden);
+    const torch::Tensor heads = fused.view({b, s, num_heads + 2 * num_kv_heads, head_dim});
     torch::Tensor qk = heads.narrow(2, 0, num_heads + num_kv_heads);  // (b, s, H+KV, d)
     if (inference_kernels_apply(qk) && inference_kernels_apply(cos) && inference_kernels_apply(sin) &&
         cos.size(0) == b && sin.size(0) == b) {  // cos/sin (b, s, d), not a broadcast (1, s, d)
@@ -100,7 +101,7 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const tor
                     k.reshape({b * num_kv_heads, t, head_dim}).transpose(1, 2), /*beta=*/1.0, /*alpha=*/scale);
     const torch::Tensor weights = torch::softmax(scores, /*dim=*/-1, torch::kFloat32).to(q.scalar_type());
     const torch::Tensor attended = at::bmm(weights, v.reshape({b * num_kv_heads, t, head_dim}));  // (b·KV, groups, d)
-    return o_proj(attended.view({b, 1, num_heads * head_dim}));
+    return project_out(attended.view({b, 1, num_heads * head_dim}));
   }
   q = q.reshape({b, num_kv_heads, groups * s, head_dim});
   const torch::Tensor grouped_mask =
@@ -115,7 +116,11 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const tor
   attended = torch::matmul(torch::softmax(scores, /*dim=*/-1, torch::kFloat32).to(q.scalar_type()), v);
 #endif
   attended = attended.reshape({b, num_heads, s, head_dim});  // SDPA may return a strided layout
-  return o_proj(attended.transpose(1, 2).reshape({b, s, num_heads * head_dim}));
+  return project_out(attended.transpose(1, 2).reshape({b, s, num_heads * head_dim}));
+}
+
+torch::Tensor Qwen2AttentionImpl::project_out(const torch::Tensor& attended) {
+  return packed_o.applies(attended) ? packed_o.forward(attended) : o_proj(attended);
 }
 
 Qwen2MlpImpl::Qwen2MlpImpl(const Qwen2Config& config) {
@@ -128,8 +133,9 @@ Qwen2MlpImpl::Qwen2MlpImpl(const Qwen2Config& config) {
 torch::Tensor Qwen2MlpImpl::forward(const torch::Tensor& x) {
   if (torch::GradMode::is_enabled()) return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
   const int64_t intermediate = gate_proj->weight.size(0);
-  const torch::Tensor gate_up = gate_up_proj.forward(x);
-  return down_proj(torch::silu(gate_up.narrow(-1, 0, intermediate)) * gate_up.narrow(-1, intermediate, intermediate));
+  const torch::Tensor gate_up = packed_gate_up.applies(x) ? packed_gate_up.forward(x) : gate_up_proj.forward(x);
+  const torch::Tensor gated = torch::silu(gate_up.narrow(-1, 0, intermediate)) * gate_up.narrow(-1, intermediate, intermediate);
+  return packed_down.applies(gated) ? packed_down.forward(gated) : down_proj(gated);
 }
 
 Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const Qwen2Config& config) {
@@ -228,6 +234,7 @@ torch::Tensor Qwen2ForCausalLMImpl::hidden_states(const torch::Tensor& input_ids
 }
 
 torch::Tensor Qwen2ForCausalLMImpl::logits_from_hidden(const torch::Tensor& hidden) {
+  if (packed_lm_head.applies(hidden)) return packed_lm_head.forward(hidden);  // float32 already
   const torch::Tensor& weight = lm_head ? lm_head->weight : model->embed_tokens->weight;
   return torch::nn::functional::linear(hidden, weight).to(torch::kFloat32);
 }
@@ -243,6 +250,25 @@ void Qwen2ForCausalLMImpl::fuse_projections() {
     decoder.self_attn->qkv_proj.fuse();
     decoder.mlp->gate_up_proj.fuse();
   }
+}
+
+void Qwen2ForCausalLMImpl::pack_for_decoding() {
+  const torch::Tensor& logits_weight = lm_head ? lm_head->weight : model->embed_tokens->weight;
+  const bool packs = PackedLinear::supported() && logits_weight.device().is_cpu() &&
+                     logits_weight.scalar_type() == torch::kFloat32;
+  auto pack = [packs](std::vector<torch::Tensor> weights, std::vector<torch::Tensor> biases) {
+    return packs ? PackedLinear(std::move(weights), std::move(biases)) : PackedLinear();
+  };
+  for (const auto& layer : *model->layers) {
+    auto& attention = *layer->as<Qwen2DecoderLayer>()->self_attn;
+    attention.packed_qkv = pack({attention.q_proj->weight, attention.k_proj->weight, attention.v_proj->weight},
+                                {attention.q_proj->bias, attention.k_proj->bias, attention.v_proj->bias});
+    attention.packed_o = pack({attention.o_proj->weight}, {});
+    auto& mlp = *layer->as<Qwen2DecoderLayer>()->mlp;
+    mlp.packed_gate_up = pack({mlp.gate_proj->weight, mlp.up_proj->weight}, {});
+    mlp.packed_down = pack({mlp.down_proj->weight}, {});
+  }
+  packed_lm_head = pack({logits_weight}, {});
 }
 
 KvCache Qwen2ForCausalLMImpl::make_cache(int64_t batch, int64_t capacity) const {

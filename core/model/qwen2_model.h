@@ -11,6 +11,8 @@
 // log-probs) q/k/v and gate/up each run as one fused product (FusedProjection),
 // and on the CPU in float32 RMSNorm, the residual add + norm and RoPE run as
 // fused passes (inference_kernels.h); training uses the separate layers and ATen.
+// After pack_for_decoding() (rollout workers) the products of such forwards
+// run on packed copies of the weights (PackedLinear) while those stay unchanged.
 //
 // Training forward: right-padded batches, `attention_mask` (b, s) with 1 on real
 // tokens. Incremental forward: pass a KvCache; `attention_mask` then covers the
@@ -24,6 +26,7 @@
 
 #include "core/model/fused_projection.h"
 #include "core/model/kv_cache.h"
+#include "core/model/packed_linear.h"
 #include "core/model/qwen2_config.h"
 
 namespace deltarl {
@@ -51,7 +54,11 @@ struct Qwen2AttentionImpl : torch::nn::Module {
                         const torch::Tensor& mask, const torch::Tensor& decode_bias, KvCache* cache, int64_t layer);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   FusedProjection qkv_proj;  // q, k, v as one product when grad mode is off
+  PackedLinear packed_qkv, packed_o;  // empty until pack_for_decoding()
   int64_t num_heads, num_kv_heads, head_dim;
+
+ private:
+  torch::Tensor project_out(const torch::Tensor& attended);  // o_proj, packed where it applies
 };
 TORCH_MODULE(Qwen2Attention);
 
@@ -60,6 +67,7 @@ struct Qwen2MlpImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);  // down(silu(gate(x)) * up(x))
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
   FusedProjection gate_up_proj;  // gate and up as one product when grad mode is off
+  PackedLinear packed_gate_up, packed_down;  // empty until pack_for_decoding()
 };
 TORCH_MODULE(Qwen2Mlp);
 
@@ -107,10 +115,19 @@ struct Qwen2ForCausalLMImpl : torch::nn::Module {
   // model takes traffic. No extra memory; the parameters keep their names.
   void fuse_projections();
 
+  // Packs every decoder product and the logits' for the CPU kernel of
+  // PackedLinear (one extra copy of those weights) when it can run them:
+  // x86-64 with AVX-512F, float32 weights on the CPU; otherwise clears the
+  // packs. Forwards without gradients then use a pack while its weights are
+  // unchanged. Call again after writing weights past their version counter
+  // (weight uploads); not while another thread runs a forward.
+  void pack_for_decoding();
+
   const Qwen2Config& config() const { return model->config; }
 
   Qwen2Model model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // null when tied to model->embed_tokens
+  PackedLinear packed_lm_head;         // empty until pack_for_decoding()
 };
 TORCH_MODULE(Qwen2ForCausalLM);
 

@@ -18,9 +18,14 @@ const std::string kFixtures = std::string(DELTARL_TEST_FIXTURES_DIR) + "/qwen2-t
 class Qwen2ParityTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    folder_ = kFixtures + GetParam();
+    // "tied" or "untied", and "/packed" for the rollout worker's packed products.
+    const std::string param = GetParam();
+    const bool packed = param.find("/packed") != std::string::npos;
+    if (packed && !PackedLinear::supported()) GTEST_SKIP() << "no AVX-512F: packed products are not used here";
+    folder_ = kFixtures + param.substr(0, param.find('/'));
     model_ = load_pretrained(folder_);
     model_->eval();
+    if (packed) model_->pack_for_decoding();
     cases_ = std::make_unique<SafetensorsFile>(folder_ + "/cases.safetensors");
   }
   torch::Tensor fixture(const std::string& name) { return cases_->tensor(name).clone(); }
@@ -35,6 +40,17 @@ class Qwen2ParityTest : public ::testing::TestWithParam<std::string> {
 double masked_max_difference(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mask) {
   torch::Tensor keep = mask.to(torch::kBool).unsqueeze(-1).expand_as(a);
   return (a - b).abs().masked_select(keep).max().item<double>();
+}
+
+TEST_P(Qwen2ParityTest, PackedProductsAreInUseUntilAWeightChanges) {
+  if (GetParam().find("/packed") == std::string::npos) GTEST_SKIP() << "not packed";
+  auto& attention = *model_->model->layers[0]->as<Qwen2DecoderLayer>()->self_attn;
+  const torch::Tensor hidden = torch::randn({2, 1, model_->config().hidden_size});
+  EXPECT_TRUE(attention.packed_qkv.applies(hidden));
+  EXPECT_TRUE(model_->packed_lm_head.applies(hidden));
+  attention.k_proj->bias.add_(1.0);  // as an optimizer step would: the pack no longer stands in
+  EXPECT_FALSE(attention.packed_qkv.applies(hidden));
+  EXPECT_TRUE(model_->packed_lm_head.applies(hidden));
 }
 
 TEST_P(Qwen2ParityTest, RightPaddedBatchLogits) {
@@ -118,7 +134,8 @@ TEST_P(Qwen2ParityTest, CudaMatchesTransformers) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(TiedAndUntied, Qwen2ParityTest, ::testing::Values("untied", "tied"));
+INSTANTIATE_TEST_SUITE_P(TiedAndUntied, Qwen2ParityTest,
+                         ::testing::Values("untied", "tied", "untied/packed", "tied/packed"));
 
 }  // namespace
 }  // namespace deltarl

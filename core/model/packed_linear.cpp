@@ -1,0 +1,168 @@
+#include "core/model/packed_linear.h"
+
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define DELTARL_PACKED_LINEAR_KERNEL 1
+#include <immintrin.h>
+#endif
+
+namespace deltarl {
+namespace {
+
+constexpr int64_t kPanel = 32;  // output columns per panel: two 16-float vectors
+constexpr int64_t kRows = 8;    // input rows per kernel call: 16 accumulators
+constexpr int64_t kRowChunk = 128;  // a multiple of kRows
+
+#if defined(DELTARL_PACKED_LINEAR_KERNEL)
+// rows × 32 outputs of one panel: out[r][c] = bias[c] + Σ_k input[r][k] · panel[k][c].
+// 2·rows accumulators stay in registers over the whole input dimension; each
+// step loads one panel row (two vectors) and broadcasts one input per row.
+template <int64_t kRowCount>
+__attribute__((target("avx512f"))) void panel_product(const float* input, int64_t input_stride, const float* panel,
+                                                      int64_t in, const float* bias, float* out, int64_t out_stride,
+                                                      __mmask16 low_mask, __mmask16 high_mask) {
+  __m512 low[kRowCount], high[kRowCount];
+  const __m512 bias_low = bias != nullptr ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+  const __m512 bias_high = bias != nullptr ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
+  for (int64_t r = 0; r < kRowCount; ++r) {
+    low[r] = bias_low;
+    high[r] = bias_high;
+  }
+  for (int64_t k = 0; k < in; ++k, panel += kPanel) {
+    const __m512 w_low = _mm512_loadu_ps(panel), w_high = _mm512_loadu_ps(panel + 16);
+    for (int64_t r = 0; r < kRowCount; ++r) {
+      const __m512 x = _mm512_set1_ps(input[r * input_stride + k]);
+      low[r] = _mm512_fmadd_ps(x, w_low, low[r]);
+      high[r] = _mm512_fmadd_ps(x, w_high, high[r]);
+    }
+  }
+  for (int64_t r = 0; r < kRowCount; ++r) {
+    _mm512_mask_storeu_ps(out + r * out_stride, low_mask, low[r]);
+    _mm512_mask_storeu_ps(out + r * out_stride + 16, high_mask, high[r]);
+  }
+}
+
+using PanelProduct = void (*)(const float*, int64_t, const float*, int64_t, const float*, float*, int64_t, __mmask16,
+                              __mmask16);
+constexpr PanelProduct kPanelProducts[kRows + 1] = {nullptr,
+                                                    panel_product<1>,
+                                                    panel_product<2>,
+                                                    panel_product<3>,
+                                                    panel_product<4>,
+                                                    panel_product<5>,
+                                                    panel_product<6>,
+                                                    panel_product<7>,
+                                                    panel_product<8>};
+
+__mmask16 column_mask(int64_t columns) {
+  columns = std::clamp<int64_t>(columns, 0, 16);
+  return static_cast<__mmask16>((1u << columns) - 1u);
+}
+#endif
+
+bool cpu_float(const torch::Tensor& x) { return x.device().is_cpu() && x.scalar_type() == torch::kFloat32; }
+
+}  // namespace
+
+bool PackedLinear::supported() {
+#if defined(DELTARL_PACKED_LINEAR_KERNEL)
+  static const bool has_avx512 = __builtin_cpu_supports("avx512f");
+  return has_avx512;
+#else
+  return false;
+#endif
+}
+
+PackedLinear::PackedLinear(std::vector<torch::Tensor> weights, std::vector<torch::Tensor> biases) {
+  TORCH_CHECK(supported(), "PackedLinear needs an x86-64 CPU with AVX-512F");
+  TORCH_CHECK(!weights.empty(), "PackedLinear needs at least one weight");
+  TORCH_CHECK(biases.empty() || biases.size() == weights.size(), "PackedLinear takes no bias or one per weight, got ",
+              biases.size(), " for ", weights.size(), " weights");
+  in_ = weights.front().size(-1);
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const torch::Tensor& w = weights[i];
+    TORCH_CHECK(cpu_float(w) && w.dim() == 2 && w.size(1) == in_, "PackedLinear: weight ", i,
+                " must be a CPU float32 (out, ", in_, "), got ", w.sizes(), " ", w.scalar_type());
+    if (!biases.empty()) {
+      TORCH_CHECK(cpu_float(biases[i]) && biases[i].dim() == 1 && biases[i].size(0) == w.size(0), "PackedLinear: bias ",
+                  i, " must be a CPU float32 (", w.size(0), ",), got ", biases[i].sizes());
+    }
+    out_ += w.size(0);
+  }
+  torch::NoGradGuard no_grad;
+  const int64_t panels = (out_ + kPanel - 1) / kPanel;
+  // (panels·32, in) zero-padded rows → (panels, in, 32).
+  torch::Tensor rows = torch::zeros({panels * kPanel, in_}, torch::kFloat32);
+  rows.narrow(0, 0, out_).copy_(torch::cat(weights, /*dim=*/0));
+  packed_ = rows.view({panels, kPanel, in_}).transpose(1, 2).contiguous();
+  if (!biases.empty()) {
+    bias_ = torch::zeros({panels * kPanel}, torch::kFloat32);
+    bias_.narrow(0, 0, out_).copy_(torch::cat(biases, /*dim=*/0));
+  }
+  for (auto* list : {&weights, &biases}) {
+    for (const torch::Tensor& t : *list) sources_.push_back({t, t.data_ptr(), t._version(), t.sizes().vec()});
+  }
+}
+
+bool PackedLinear::applies(const torch::Tensor& input) const {
+  if (empty() || torch::GradMode::is_enabled() || !cpu_float(input) || input.dim() < 1 || input.size(-1) != in_ ||
+      input.stride(-1) != 1) {
+    return false;
+  }
+  for (const Source& source : sources_) {
+    if (source.tensor.data_ptr() != source.data || source.tensor._version() != source.version ||
+        source.tensor.sizes() != source.sizes) {
+      return false;
+    }
+  }
+  return true;
+}
+
+torch::Tensor PackedLinear::forward(const torch::Tensor& input) const {
+  TORCH_CHECK(applies(input), "PackedLinear::forward: a CPU float32 (..., ", in_,
+              ") input without grad mode and unchanged parameters expected, got ", input.sizes());
+  std::vector<int64_t> out_sizes = input.sizes().vec();
+  out_sizes.back() = out_;
+  torch::Tensor out = torch::empty(out_sizes, input.options());
+#if defined(DELTARL_PACKED_LINEAR_KERNEL)
+  // Rows of the input with a common stride: a contiguous copy unless it already is one.
+  const torch::Tensor rows = input.reshape({-1, in_});
+  const int64_t count = rows.size(0), row_stride = rows.stride(0);
+  if (count == 0) return out;
+  const float* input_data = rows.data_ptr<float>();
+  const float* packed = packed_.data_ptr<float>();
+  const float* bias = bias_.defined() ? bias_.data_ptr<float>() : nullptr;
+  float* out_data = out.data_ptr<float>();
+  const int64_t panels = packed_.size(0), panel_floats = in_ * kPanel, out_columns = out_;
+  // About 128k multiply-adds per task: one row against a small weight stays
+  // on the calling thread; batch-64 products are split over the pool.
+  const int64_t work_per_panel = std::max<int64_t>(1, count * panel_floats);
+  at::parallel_for(0, panels, std::max<int64_t>(1, (1 << 17) / work_per_panel), [&](int64_t begin, int64_t end) {
+    // A prefill's thousands of rows pass in chunks that stay in cache while
+    // this thread's panels go over them (else every panel re-reads all rows).
+    for (int64_t chunk = 0; chunk < count; chunk += kRowChunk) {
+      const int64_t chunk_end = std::min(count, chunk + kRowChunk);
+      for (int64_t p = begin; p < end; ++p) {
+        const int64_t first_column = p * kPanel, columns = std::min(kPanel, out_columns - first_column);
+        const __mmask16 low = column_mask(columns), high = column_mask(columns - 16);
+        for (int64_t r = chunk; r < chunk_end; r += kRows) {
+          const int64_t n = std::min(kRows, chunk_end - r);
+          kPanelProducts[n](input_data + r * row_stride, row_stride, packed + p * panel_floats, in_,
+                            bias != nullptr ? bias + first_column : nullptr, out_data + r * out_columns + first_column,
+                            out_columns, low, high);
+        }
+      }
+    }
+  });
+#else
+  TORCH_CHECK(false, "PackedLinear::forward: built without the kernel");  // unreachable: the constructor refused
+#endif
+  return out;
+}
+
+}  // namespace deltarl
