@@ -6,6 +6,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${DELTARL_BUILD_DIR:-$root/build}"
 jobs="${DELTARL_JOBS:-$(nproc)}"
+# Paths under the checkout hashed relative to it: a fresh clone in another
+# folder (CI) reuses what an earlier build compiled.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
 mkdir -p "$build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release "$@" >"$build/configure.log" 2>&1 || {
   cat "$build/configure.log" >&2
