@@ -27,7 +27,8 @@ void release_compute_threads();
 // How many threads at::parallel_for splits a large range over in deltarl's own
 // kernels: LibTorch's intra-op thread count where deltarl was built with
 // OpenMP (at::parallel_for is a header template that forks only in files
-// compiled with it), 1 where not. Tests and diagnostics use it.
+// compiled with it) or LibTorch uses its native pool; 1 with an OpenMP
+// LibTorch and deltarl built without. Tests and diagnostics use it.
 int parallel_for_threads();
 
 }  // namespace deltarl

@@ -15,10 +15,11 @@ namespace deltarl {
 namespace {
 
 constexpr int64_t kPanel = 32;  // output columns per panel: two 16-float vectors
-constexpr int64_t kRows = 8;    // input rows per kernel call: 16 accumulators
-constexpr int64_t kRowChunk = 128;  // a multiple of kRows
 
 #if defined(DELTARL_PACKED_LINEAR_KERNEL)
+constexpr int64_t kRows = 8;        // input rows per kernel call: 16 accumulators
+constexpr int64_t kRowChunk = 128;  // a multiple of kRows
+
 // rows × 32 outputs of one panel: out[r][c] = bias[c] + Σ_k input[r][k] · panel[k][c].
 // 2·rows accumulators stay in registers over the whole input dimension; each
 // step loads one panel row (two vectors) and broadcasts one input per row.
@@ -105,7 +106,7 @@ PackedLinear::PackedLinear(std::vector<torch::Tensor> weights, std::vector<torch
     bias_.narrow(0, 0, out_).copy_(torch::cat(biases, /*dim=*/0));
   }
   for (auto* list : {&weights, &biases}) {
-    for (const torch::Tensor& t : *list) sources_.push_back({t, t.data_ptr(), t._version(), t.sizes().vec()});
+    for (const torch::Tensor& t : *list) sources_.push_back({t, t.storage(), t.data_ptr(), t._version(), t.sizes().vec()});
   }
 }
 
@@ -115,7 +116,8 @@ bool PackedLinear::applies(const torch::Tensor& input) const {
     return false;
   }
   for (const Source& source : sources_) {
-    if (source.tensor.data_ptr() != source.data || source.tensor._version() != source.version ||
+    if (source.tensor.storage().unsafeGetStorageImpl() != source.storage.unsafeGetStorageImpl() ||
+        source.tensor.data_ptr() != source.data || source.tensor._version() != source.version ||
         source.tensor.sizes() != source.sizes) {
       return false;
     }

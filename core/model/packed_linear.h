@@ -8,14 +8,18 @@
 //   if (packed.applies(x)) qk = packed.forward(x);                     // = cat(q(x), k(x), -1)
 //
 // Several layers reading the same input pack side by side into one product.
-// The copy is a snapshot: it keeps the parameters it was made from and
-// applies() is false once any of them has other storage, shape or version
-// counter (an optimizer step, a new tensor). A write that bypasses the
-// version counter (a memcpy into the storage, as weight uploads do) must be
-// followed by a new PackedLinear. The copy costs as much memory as the weights.
+// The copy is a snapshot: it keeps the parameters it was made from (and pins
+// their storage) and applies() is false once any of them has another storage
+// or offset, shape or version counter (an optimizer step, `set_data`, `to()`).
+// A write the parameter's own version counter does not see must be followed
+// by a new PackedLinear: a memcpy into the storage (as weight uploads do),
+// `.data()`, `from_blob`, or an in-place op on another tensor over the same
+// memory (FusedProjection's fused weight). The copy costs as much memory as
+// the weights.
 //
 // Numerics: fp32 products summed in input order with fused multiply-adds, so
-// results differ from ATen's BLAS by rounding (a few ulp of each output).
+// results differ from ATen's BLAS by rounding, within the usual error bound of
+// an fp32 dot product.
 #pragma once
 
 #include <cstdint>
@@ -54,6 +58,7 @@ class PackedLinear {
   // The parameters the snapshot was taken of, and their state then.
   struct Source {
     torch::Tensor tensor;
+    c10::Storage storage;  // pinned: its address cannot be reused while packed
     const void* data;
     int64_t version;
     std::vector<int64_t> sizes;

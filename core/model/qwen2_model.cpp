@@ -4,7 +4,9 @@
 
 #include <torch/version.h>
 
+#include <cstdlib>
 #include <limits>
+#include <string>
 
 namespace deltarl {
 
@@ -253,9 +255,14 @@ void Qwen2ForCausalLMImpl::fuse_projections() {
 }
 
 void Qwen2ForCausalLMImpl::pack_for_decoding() {
+  fuse_projections();  // fusing later would re-point the parameters and retire the packs
   const torch::Tensor& logits_weight = lm_head ? lm_head->weight : model->embed_tokens->weight;
-  const bool packs = PackedLinear::supported() && logits_weight.device().is_cpu() &&
-                     logits_weight.scalar_type() == torch::kFloat32;
+  const char* switch_value = std::getenv("DELTARL_PACKED_PRODUCTS");
+  bool packs = PackedLinear::supported() && (switch_value == nullptr || std::string(switch_value) != "0");
+  for (const auto& parameter : parameters()) {
+    // Inference tensors have no version counter to watch.
+    packs = packs && parameter.device().is_cpu() && parameter.scalar_type() == torch::kFloat32 && !parameter.is_inference();
+  }
   auto pack = [packs](std::vector<torch::Tensor> weights, std::vector<torch::Tensor> biases) {
     return packs ? PackedLinear(std::move(weights), std::move(biases)) : PackedLinear();
   };
@@ -269,6 +276,17 @@ void Qwen2ForCausalLMImpl::pack_for_decoding() {
     mlp.packed_down = pack({mlp.down_proj->weight}, {});
   }
   packed_lm_head = pack({logits_weight}, {});
+}
+
+void Qwen2ForCausalLMImpl::drop_decoding_packs() {
+  for (const auto& layer : *model->layers) {
+    auto& decoder = *layer->as<Qwen2DecoderLayer>();
+    decoder.self_attn->packed_qkv = PackedLinear();
+    decoder.self_attn->packed_o = PackedLinear();
+    decoder.mlp->packed_gate_up = PackedLinear();
+    decoder.mlp->packed_down = PackedLinear();
+  }
+  packed_lm_head = PackedLinear();
 }
 
 KvCache Qwen2ForCausalLMImpl::make_cache(int64_t batch, int64_t capacity) const {

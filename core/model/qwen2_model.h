@@ -115,13 +115,15 @@ struct Qwen2ForCausalLMImpl : torch::nn::Module {
   // model takes traffic. No extra memory; the parameters keep their names.
   void fuse_projections();
 
-  // Packs every decoder product and the logits' for the CPU kernel of
-  // PackedLinear (one extra copy of those weights) when it can run them:
-  // x86-64 with AVX-512F, float32 weights on the CPU; otherwise clears the
+  // Fuses, then packs every decoder product and the logits' for the CPU
+  // kernel of PackedLinear (one extra copy of those weights) when it can run
+  // them: x86-64 with AVX-512F, float32 weights on the CPU, not inference
+  // tensors, and DELTARL_PACKED_PRODUCTS not set to 0; otherwise drops the
   // packs. Forwards without gradients then use a pack while its weights are
   // unchanged. Call again after writing weights past their version counter
-  // (weight uploads); not while another thread runs a forward.
+  // (weight uploads). Neither call may overlap a forward on another thread.
   void pack_for_decoding();
+  void drop_decoding_packs();  // frees the packs' memory; forwards use ATen
 
   const Qwen2Config& config() const { return model->config; }
 

@@ -44,13 +44,36 @@ double masked_max_difference(const torch::Tensor& a, const torch::Tensor& b, con
 
 TEST_P(Qwen2ParityTest, PackedProductsAreInUseUntilAWeightChanges) {
   if (GetParam().find("/packed") == std::string::npos) GTEST_SKIP() << "not packed";
-  auto& attention = *model_->model->layers[0]->as<Qwen2DecoderLayer>()->self_attn;
-  const torch::Tensor hidden = torch::randn({2, 1, model_->config().hidden_size});
-  EXPECT_TRUE(attention.packed_qkv.applies(hidden));
+  const Qwen2Config& config = model_->config();
+  // What each product reads in a decoding step: (b, 1, hidden), (b, 1, heads·d), (b, 1, intermediate).
+  const torch::Tensor hidden = torch::randn({2, 1, config.hidden_size});
+  const torch::Tensor attended = torch::randn({2, 1, config.num_attention_heads * config.head_dim()});
+  const torch::Tensor gated = torch::randn({2, 1, config.intermediate_size});
+  for (const auto& layer : *model_->model->layers) {
+    const auto& decoder = *layer->as<Qwen2DecoderLayer>();
+    EXPECT_TRUE(decoder.self_attn->packed_qkv.applies(hidden));
+    EXPECT_TRUE(decoder.self_attn->packed_o.applies(attended));
+    EXPECT_TRUE(decoder.mlp->packed_gate_up.applies(hidden));
+    EXPECT_TRUE(decoder.mlp->packed_down.applies(gated));
+  }
   EXPECT_TRUE(model_->packed_lm_head.applies(hidden));
+  auto& attention = *model_->model->layers[0]->as<Qwen2DecoderLayer>()->self_attn;
   attention.k_proj->bias.add_(1.0);  // as an optimizer step would: the pack no longer stands in
   EXPECT_FALSE(attention.packed_qkv.applies(hidden));
   EXPECT_TRUE(model_->packed_lm_head.applies(hidden));
+  model_->drop_decoding_packs();
+  EXPECT_FALSE(model_->packed_lm_head.applies(hidden));
+}
+
+TEST_P(Qwen2ParityTest, PackingCanBeSwitchedOff) {
+  if (GetParam().find("/packed") == std::string::npos) GTEST_SKIP() << "not packed";
+  const torch::Tensor hidden = torch::randn({2, 1, model_->config().hidden_size});
+  ASSERT_TRUE(model_->packed_lm_head.applies(hidden));
+  setenv("DELTARL_PACKED_PRODUCTS", "0", /*overwrite=*/1);
+  model_->pack_for_decoding();
+  unsetenv("DELTARL_PACKED_PRODUCTS");
+  EXPECT_FALSE(model_->packed_lm_head.applies(hidden));
+  EXPECT_TRUE(model_->model->layers[0]->as<Qwen2DecoderLayer>()->mlp->packed_down.empty());
 }
 
 TEST_P(Qwen2ParityTest, RightPaddedBatchLogits) {
