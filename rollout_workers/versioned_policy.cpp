@@ -13,8 +13,11 @@ namespace {
 // afresh; a spare is not (its packs would only be replaced).
 void prepare_for_serving(Qwen2ForCausalLM& model, bool pack) {
   model->eval();
-  model->fuse_projections();
-  if (pack) model->pack_for_decoding();
+  if (pack) {
+    model->pack_for_decoding();  // fuses first
+  } else {
+    model->fuse_projections();
+  }
 }
 
 }  // namespace

@@ -254,19 +254,16 @@ void Qwen2ForCausalLMImpl::fuse_projections() {
   }
 }
 
-void Qwen2ForCausalLMImpl::pack_for_decoding() {
-  fuse_projections();  // fusing later would re-point the parameters and retire the packs
-  const torch::Tensor& logits_weight = lm_head ? lm_head->weight : model->embed_tokens->weight;
-  const char* switch_value = std::getenv("DELTARL_PACKED_PRODUCTS");
-  bool packs = PackedLinear::supported() && (switch_value == nullptr || std::string(switch_value) != "0");
-  for (const auto& parameter : parameters()) {
-    // Inference tensors have no version counter to watch.
-    packs = packs && parameter.device().is_cpu() && parameter.scalar_type() == torch::kFloat32 && !parameter.is_inference();
-  }
+namespace {
+
+// Packs every product pack_for_decoding() names when `packs`, else empties them all.
+void set_decoding_packs(Qwen2ForCausalLMImpl& causal_lm, bool packs) {
+  const torch::Tensor& logits_weight =
+      causal_lm.lm_head ? causal_lm.lm_head->weight : causal_lm.model->embed_tokens->weight;
   auto pack = [packs](std::vector<torch::Tensor> weights, std::vector<torch::Tensor> biases) {
     return packs ? PackedLinear(std::move(weights), std::move(biases)) : PackedLinear();
   };
-  for (const auto& layer : *model->layers) {
+  for (const auto& layer : *causal_lm.model->layers) {
     auto& attention = *layer->as<Qwen2DecoderLayer>()->self_attn;
     attention.packed_qkv = pack({attention.q_proj->weight, attention.k_proj->weight, attention.v_proj->weight},
                                 {attention.q_proj->bias, attention.k_proj->bias, attention.v_proj->bias});
@@ -275,19 +272,23 @@ void Qwen2ForCausalLMImpl::pack_for_decoding() {
     mlp.packed_gate_up = pack({mlp.gate_proj->weight, mlp.up_proj->weight}, {});
     mlp.packed_down = pack({mlp.down_proj->weight}, {});
   }
-  packed_lm_head = pack({logits_weight}, {});
+  causal_lm.packed_lm_head = pack({logits_weight}, {});
 }
 
-void Qwen2ForCausalLMImpl::drop_decoding_packs() {
-  for (const auto& layer : *model->layers) {
-    auto& decoder = *layer->as<Qwen2DecoderLayer>();
-    decoder.self_attn->packed_qkv = PackedLinear();
-    decoder.self_attn->packed_o = PackedLinear();
-    decoder.mlp->packed_gate_up = PackedLinear();
-    decoder.mlp->packed_down = PackedLinear();
+}  // namespace
+
+void Qwen2ForCausalLMImpl::pack_for_decoding() {
+  fuse_projections();  // fusing later would re-point the parameters and retire the packs
+  const char* switch_value = std::getenv("DELTARL_PACKED_PRODUCTS");
+  bool packs = PackedLinear::supported() && (switch_value == nullptr || std::string(switch_value) != "0");
+  for (const auto& parameter : parameters()) {
+    // Inference tensors have no version counter to watch.
+    packs = packs && parameter.device().is_cpu() && parameter.scalar_type() == torch::kFloat32 && !parameter.is_inference();
   }
-  packed_lm_head = PackedLinear();
+  set_decoding_packs(*this, packs);
 }
+
+void Qwen2ForCausalLMImpl::drop_decoding_packs() { set_decoding_packs(*this, /*packs=*/false); }
 
 KvCache Qwen2ForCausalLMImpl::make_cache(int64_t batch, int64_t capacity) const {
   const auto& weight = model->embed_tokens->weight;
