@@ -8,6 +8,7 @@
 #include "core/model/hf_checkpoint.h"
 #include "core/model/text_generator.h"
 #include "core/tokenizer/chat_format.h"
+#include "core/tokenizer/response_text.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace deltarl {
@@ -37,8 +38,7 @@ void run(const GenerateOptions& options) {
     if (auto id = tokenizer.token_to_id(stop)) generation.stop_token_ids.push_back(*id);
   }
   const GeneratedSequence result = generate(model, {prompt}, {options.seed}, generation)[0];
-  std::vector<int32_t> ids(result.tokens.begin(), result.tokens.end());
-  std::cout << tokenizer.decode(ids, /*skip_special_tokens=*/true) << "\n";
+  std::cout << response_text(tokenizer, result.tokens, model->config().vocab_size) << "\n";
   if (options.show_log_probs) {
     double total = 0;
     for (float lp : result.log_probs) total += lp;

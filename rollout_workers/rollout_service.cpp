@@ -12,6 +12,7 @@
 #include "core/build_identity.h"
 #include "core/input_error.h"
 #include "core/tasks/task_verifier.h"
+#include "core/tokenizer/response_text.h"
 #include "rollout_workers/weight_upload.h"
 
 namespace deltarl {
@@ -141,25 +142,24 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::Completion> {
     std::vector<uint64_t> group_ids;
     for (const auto& prompt : request.prompts()) group_ids.push_back(prompt.group_id());
     const int32_t samples = request.samples_per_prompt();
+    const int64_t model_vocab_size = config.vocab_size;  // uploads keep every shape
     auto state = state_;
-    auto on_sequence = [state, tokenizer, verifiers, group_ids, samples](FinishedSequence finished) {
+    auto on_sequence = [state, tokenizer, verifiers, group_ids, samples, model_vocab_size](FinishedSequence finished) {
       const size_t prompt = finished.tag / static_cast<uint64_t>(samples);
       v1::Completion completion;
       completion.set_group_id(group_ids[prompt]);
       completion.set_sample_index(static_cast<int32_t>(finished.tag % static_cast<uint64_t>(samples)));
-      std::vector<int32_t> ids;
-      for (int64_t id : finished.generated.tokens) {
-        completion.add_token_ids(static_cast<int32_t>(id));
-        ids.push_back(static_cast<int32_t>(id));
-      }
+      // Every sampled id is kept, padding rows included (Note [Output ids beyond the tokenizer]).
+      for (int64_t id : finished.generated.tokens) completion.add_token_ids(static_cast<int32_t>(id));
       for (float lp : finished.generated.log_probs) completion.add_log_probs(lp);
-      completion.set_length(static_cast<int32_t>(ids.size()));
+      completion.set_length(completion.token_ids_size());
       completion.set_finish_reason(finished.generated.finish_reason == "stop" ? v1::FINISH_REASON_STOP
                                                                               : v1::FINISH_REASON_LENGTH);
       completion.set_policy_version(finished.policy_version);
       const TaskVerifier& verifier = (*verifiers)[prompt];
       if (!verifier.task().empty()) {
-        const TaskVerdict verdict = verifier.score(tokenizer->decode(ids, /*skip_special_tokens=*/true));
+        const TaskVerdict verdict =
+            verifier.score(response_text(*tokenizer, finished.generated.tokens, model_vocab_size));
         completion.set_reward(verdict.reward);
         completion.set_reward_outcome(verdict.outcome);
       }

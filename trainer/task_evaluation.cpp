@@ -7,6 +7,7 @@
 
 #include "core/model/text_generator.h"
 #include "core/tasks/task_verifier.h"
+#include "core/tokenizer/response_text.h"
 #include "trainer/prompt_sampler.h"
 
 namespace deltarl {
@@ -60,13 +61,13 @@ EvaluationTotals evaluate_task_totals(Qwen2ForCausalLM& model, const Tokenizer& 
     for (size_t j = begin; j < end; ++j) {
       const PromptRecord& record = dataset[jobs[j].first];
       const auto& sequence = generated[j - begin];
-      const std::vector<int32_t> ids(sequence.tokens.begin(), sequence.tokens.end());
-      const TaskVerdict verdict = TaskVerifier::parse(record.task, record.task_payload_json, source)
-                                      .score(tokenizer.decode(ids, /*skip_special_tokens=*/true));
+      const TaskVerdict verdict =
+          TaskVerifier::parse(record.task, record.task_payload_json, source)
+              .score(response_text(tokenizer, sequence.tokens, model->config().vocab_size));
       totals.samples += 1;
       totals.correct += verdict.correct();
       totals.reward += verdict.reward;
-      totals.length += static_cast<double>(ids.size());
+      totals.length += static_cast<double>(sequence.tokens.size());
       totals.truncated += sequence.finish_reason == "length";
       correct_per_prompt[jobs[j].first] += verdict.correct();
     }

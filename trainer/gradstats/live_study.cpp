@@ -11,6 +11,7 @@
 #include "core/model/text_generator.h"
 #include "core/model/token_log_probs.h"
 #include "core/tasks/task_verifier.h"
+#include "core/tokenizer/response_text.h"
 #include "trainer/loss_aggregation.h"
 #include "trainer/prompt_sampler.h"
 #include "trainer/single_process_communicator.h"
@@ -122,8 +123,7 @@ LiveStudyResult run_live_study(Qwen2ForCausalLM& model, const Tokenizer& tokeniz
         response.ids.insert(response.ids.end(), generated.tokens.begin(), generated.tokens.end());
         response.prompt_length = static_cast<int64_t>(prompt.size());
         response.length = static_cast<int64_t>(generated.tokens.size());
-        const std::vector<int32_t> ids(generated.tokens.begin(), generated.tokens.end());
-        response.reward = verifier.score(tokenizer.decode(ids, /*skip_special_tokens=*/true)).reward;
+        response.reward = verifier.score(response_text(tokenizer, generated.tokens, model->config().vocab_size)).reward;
         responses.push_back(std::move(response));
       }
     }
