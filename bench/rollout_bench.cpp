@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
       std::promise<void> ended;
       engine.submit(
           sequences, options, [&](deltarl::FinishedSequence finished) { tokens_in_engine += static_cast<int64_t>(finished.generated.tokens.size()); },
-          [&](deltarl::GenerationRequest::End) { ended.set_value(); });
+          [&](deltarl::GenerationRequest::End, const deltarl::Status&) { ended.set_value(); });
       ended.get_future().wait();
       const double engine_seconds = seconds_since(start);
       if (repeat > 0) {

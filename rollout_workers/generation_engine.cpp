@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 
 #include "core/compute_threads.h"
+#include "core/exception_status.h"
 #include "core/log.h"
 #include "core/model/token_log_probs.h"
 
@@ -29,7 +31,7 @@ std::shared_ptr<GenerationRequest> GenerationEngine::submit(std::vector<Sequence
   if (stopping_ || sequences.empty()) {
     request->ended_ = true;
     lock.unlock();
-    request->on_end_(stopping_ ? GenerationRequest::End::kCancelled : GenerationRequest::End::kCompleted);
+    request->on_end_(stopping_ ? GenerationRequest::End::kCancelled : GenerationRequest::End::kCompleted, Status());
     return request;
   }
   request->outstanding_ = sequences.size();
@@ -48,10 +50,23 @@ void GenerationEngine::deliver_end_if_done(const std::shared_ptr<GenerationReque
                                            std::unique_lock<std::mutex>& lock) {
   if (request->outstanding_ != 0 || request->ended_) return;
   request->ended_ = true;
-  const auto end = request->cancelled() ? GenerationRequest::End::kCancelled : GenerationRequest::End::kCompleted;
+  const Status failure = request->failure_;
+  const auto end = !failure.ok()          ? GenerationRequest::End::kFailed
+                   : request->cancelled() ? GenerationRequest::End::kCancelled
+                                          : GenerationRequest::End::kCompleted;
   lock.unlock();  // never call out while holding the engine's lock
-  request->on_end_(end);
+  try {
+    request->on_end_(end, failure);
+  } catch (...) {
+    log_error(current_exception_status("a request's end callback failed (ignored)").to_string());
+  }
   lock.lock();
+}
+
+void GenerationEngine::fail(GenerationRequest& request, Status failure) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (request.failure_.ok()) request.failure_ = std::move(failure);
+  request.cancel();
 }
 
 void GenerationEngine::stop() {
@@ -72,6 +87,7 @@ struct GenerationEngine::Running {
   int64_t length = 0;      // positions in its cache row
   int64_t next_token = 0;  // sampled, not yet fed to the model
   bool finished = false;
+  bool released = false;   // handed back to its request (release())
 };
 
 // The sequences decoding on one policy version, packed in rows 0..n-1 of a cache.
@@ -82,6 +98,9 @@ struct GenerationEngine::VersionGroup {
 };
 
 namespace {
+
+// Loop failures in a row, each after a fresh start, before the engine gives up.
+constexpr int kMaxConsecutiveLoopFailures = 3;
 
 // Appends a sampled token and its log-prob; true when the sequence is done.
 bool record(int64_t token, float log_prob, const GenerationOptions& options, GeneratedSequence& generated) {
@@ -128,9 +147,16 @@ void GenerationEngine::take_next_tokens(const torch::Tensor& logits, std::vector
 }
 
 void GenerationEngine::release(Running& sequence, uint64_t version, bool deliver) {
+  sequence.released = true;
   auto request = sequence.pending.request;
   if (deliver && !request->cancelled()) {
-    request->on_sequence_({sequence.pending.sequence.tag, sequence.generated, version});
+    try {
+      request->on_sequence_({sequence.pending.sequence.tag, sequence.generated, version});
+    } catch (...) {
+      Status failure = current_exception_status("completing sequence " + std::to_string(sequence.pending.sequence.tag));
+      log_error("request failed: " + failure.to_string());
+      fail(*request, std::move(failure));
+    }
   }
   std::unique_lock<std::mutex> lock(mutex_);
   --request->outstanding_;
@@ -150,18 +176,20 @@ void GenerationEngine::admit(std::vector<std::unique_ptr<VersionGroup>>& groups,
     lock.lock();
     return;
   }
-  // New sequences go to the current version's group (made when the version is new).
-  const VersionedPolicy::Snapshot policy = policy_->snapshot();
-  if (groups.empty() || groups.back()->policy.version != policy.version) {
-    auto group = std::make_unique<VersionGroup>();
-    group->policy = policy;
-    groups.push_back(std::move(group));
-  }
-  VersionGroup& group = *groups.back();
-  Qwen2ForCausalLM& model = *group.policy.model;
-  const auto device = model->model->embed_tokens->weight.device();
   std::vector<Running> fresh;
+  uint64_t version = 0;
   try {
+    // New sequences go to the current version's group (made when the version is new).
+    const VersionedPolicy::Snapshot policy = policy_->snapshot();
+    version = policy.version;
+    if (groups.empty() || groups.back()->policy.version != policy.version) {
+      auto group = std::make_unique<VersionGroup>();
+      group->policy = policy;
+      groups.push_back(std::move(group));
+    }
+    VersionGroup& group = *groups.back();
+    Qwen2ForCausalLM& model = *group.policy.model;
+    const auto device = model->model->embed_tokens->weight.device();
     // Room in the group's cache for the longest newcomer: grow it (keeping the rows) when needed.
     int64_t needed = 0, longest_prompt = 0;
     for (const auto& pending : admitted) {
@@ -210,34 +238,35 @@ void GenerationEngine::admit(std::vector<std::unique_ptr<VersionGroup>>& groups,
       fresh.push_back(std::move(sequence));
     }
     take_next_tokens(logits, fresh);
-  } catch (const std::exception& error) {
-    log_error(std::string("prefill failed: ") + error.what());
+    // Fresh sequence i was written to row base + i. One that finished on its first
+    // token leaves; the rest move down into consecutive rows after the running ones.
+    const int64_t base = static_cast<int64_t>(group.running.size());
+    for (size_t i = 0; i < fresh.size(); ++i) {
+      Running& sequence = fresh[i];
+      if (sequence.finished) {
+        release(sequence, group.policy.version, /*deliver=*/true);
+        continue;
+      }
+      const int64_t written = base + static_cast<int64_t>(i), row = static_cast<int64_t>(group.running.size());
+      if (row != written) move_row(*group.cache, written, row, sequence.length);
+      group.running.push_back(std::move(sequence));
+    }
+  } catch (...) {
+    // The newcomers not yet released or running fail; the running rows are intact.
+    Status failure = current_exception_status("prefill failed");
+    log_error(failure.to_string());
     for (auto& pending : admitted) {
-      if (!pending.request) continue;  // already moved into `fresh`
+      if (!pending.request) continue;  // moved into `fresh`
       Running sequence;
       sequence.pending = std::move(pending);
-      sequence.pending.request->cancel();
-      release(sequence, group.policy.version, /*deliver=*/false);
+      fail(*sequence.pending.request, failure);
+      release(sequence, version, /*deliver=*/false);
     }
     for (auto& sequence : fresh) {
-      sequence.pending.request->cancel();
-      release(sequence, group.policy.version, /*deliver=*/false);
+      if (!sequence.pending.request || sequence.released) continue;  // moved into its group, or released
+      fail(*sequence.pending.request, failure);
+      release(sequence, version, /*deliver=*/false);
     }
-    lock.lock();
-    return;
-  }
-  // Fresh sequence i was written to row base + i. One that finished on its first
-  // token leaves; the rest move down into consecutive rows after the running ones.
-  const int64_t base = static_cast<int64_t>(group.running.size());
-  for (size_t i = 0; i < fresh.size(); ++i) {
-    Running& sequence = fresh[i];
-    if (sequence.finished) {
-      release(sequence, group.policy.version, /*deliver=*/true);
-      continue;
-    }
-    const int64_t written = base + static_cast<int64_t>(i), row = static_cast<int64_t>(group.running.size());
-    if (row != written) move_row(*group.cache, written, row, sequence.length);
-    group.running.push_back(std::move(sequence));
   }
   lock.lock();
 }
@@ -271,78 +300,112 @@ void GenerationEngine::step(VersionGroup& group) {
 void GenerationEngine::run() {
   torch::NoGradGuard no_grad;
   std::vector<std::unique_ptr<VersionGroup>> groups;
+  std::unique_lock<std::mutex> lock(mutex_);
+  int consecutive_failures = 0;
+  while (true) {
+    try {
+      if (!run_once(groups, lock)) return;
+      consecutive_failures = 0;
+    } catch (...) {
+      // The loop's own bookkeeping failed (rows, caches): what was running may be
+      // inconsistent, so its requests fail and the caches go; the queue and the
+      // policy are intact, and the next iteration starts afresh.
+      const Status failure = current_exception_status("the generation loop failed");
+      if (++consecutive_failures >= kMaxConsecutiveLoopFailures) {
+        // Failing again from a fresh start: the engine's state is lost. End the
+        // process with a message rather than spin; learners reissue its work.
+        log_error(failure.to_string() + " (" + std::to_string(consecutive_failures) +
+                  " times in a row from a fresh start): the worker cannot go on, exiting with code 1");
+        std::_Exit(1);
+      }
+      log_error(failure.to_string() + "; failing the running requests and starting again");
+      if (lock.owns_lock()) lock.unlock();
+      for (auto& group : groups) {
+        for (auto& sequence : group->running) {
+          if (!sequence.pending.request || sequence.released) continue;
+          fail(*sequence.pending.request, failure);
+          release(sequence, group->policy.version, /*deliver=*/false);
+        }
+      }
+      groups.clear();
+      lock.lock();
+      running_ = 0;
+    }
+  }
+}
+
+bool GenerationEngine::run_once(std::vector<std::unique_ptr<VersionGroup>>& groups, std::unique_lock<std::mutex>& lock) {
   auto running_count = [&] {
     size_t count = 0;
     for (const auto& group : groups) count += group->running.size();
     return count;
   };
-  std::unique_lock<std::mutex> lock(mutex_);
-  while (true) {
-    if (!stopping_ && queue_.empty() && running_count() == 0) {
-      // Idle: other threads may compute meanwhile (see compute_threads.h).
-      lock.unlock();
-      release_compute_threads();
-      lock.lock();
-    }
-    wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || running_count() > 0; });
-    // Cancelled requests give up their queued sequences; on stop, everything queued does.
-    for (auto it = queue_.begin(); it != queue_.end();) {
-      if (stopping_ || it->request->cancelled()) {
-        auto request = it->request;
-        request->cancel();
-        --request->outstanding_;
-        it = queue_.erase(it);
-        deliver_end_if_done(request, lock);
-        it = queue_.begin();  // the lock was released: start over
-      } else {
-        ++it;
-      }
-    }
-    if (stopping_ && running_count() == 0) return;
-    const auto start = std::chrono::steady_clock::now();
-    size_t stepped = 0;
-    if (!stopping_) admit(groups, lock);
+  if (!stopping_ && queue_.empty() && running_count() == 0) {
+    // Idle: other threads may compute meanwhile (see compute_threads.h).
     lock.unlock();
-    for (auto& group : groups) {
-      auto& running = group->running;
-      try {
-        if (!running.empty()) {
-          step(*group);
-          stepped += running.size();
-        }
-      } catch (const std::exception& error) {
-        log_error(std::string("generation failed: ") + error.what());
-        for (auto& sequence : running) {
-          sequence.pending.request->cancel();
-          sequence.finished = true;
-        }
+    release_compute_threads();
+    lock.lock();
+  }
+  wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || running_count() > 0; });
+  // Cancelled requests give up their queued sequences; on stop, everything queued does.
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if (stopping_ || it->request->cancelled()) {
+      auto request = it->request;
+      request->cancel();
+      --request->outstanding_;
+      it = queue_.erase(it);
+      deliver_end_if_done(request, lock);
+      it = queue_.begin();  // the lock was released: start over
+    } else {
+      ++it;
+    }
+  }
+  if (stopping_ && running_count() == 0) return false;
+  const auto start = std::chrono::steady_clock::now();
+  size_t stepped = 0;
+  if (!stopping_) admit(groups, lock);
+  lock.unlock();
+  for (auto& group : groups) {
+    auto& running = group->running;
+    try {
+      if (!running.empty()) {
+        step(*group);
+        stepped += running.size();
       }
-      // Finished and cancelled sequences leave; the last row moves into each gap.
-      for (size_t r = 0; r < running.size();) {
-        Running& sequence = running[r];
-        const bool cancelled = sequence.pending.request->cancelled();
-        if (!sequence.finished && !cancelled) {
-          ++r;
-          continue;
-        }
-        release(sequence, group->policy.version, /*deliver=*/sequence.finished && !cancelled);
-        const size_t last = running.size() - 1;
-        if (r != last) {
-          move_row(*group->cache, static_cast<int64_t>(last), static_cast<int64_t>(r), running[last].length);
-          running[r] = std::move(running[last]);
-        }
-        running.pop_back();
+    } catch (...) {
+      const Status failure = current_exception_status("generation step failed");
+      log_error(failure.to_string());
+      for (auto& sequence : running) {
+        fail(*sequence.pending.request, failure);
+        sequence.finished = true;
       }
     }
-    // A group of an older version is dropped once its last sequence is done.
-    groups.erase(std::remove_if(groups.begin(), groups.end() - (groups.empty() ? 0 : 1),
-                                [](const std::unique_ptr<VersionGroup>& g) { return g->running.empty(); }),
-                 groups.end() - (groups.empty() ? 0 : 1));
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    lock.lock();
-    running_ = static_cast<int32_t>(running_count());
-    if (seconds > 0 && stepped > 0) tokens_per_second_ = 0.8 * tokens_per_second_ + 0.2 * (stepped / seconds);
+    // Finished and cancelled sequences leave; the last row moves into each gap.
+    for (size_t r = 0; r < running.size();) {
+      Running& sequence = running[r];
+      const bool cancelled = sequence.pending.request->cancelled();
+      if (!sequence.finished && !cancelled) {
+        ++r;
+        continue;
+      }
+      release(sequence, group->policy.version, /*deliver=*/sequence.finished && !cancelled);
+      const size_t last = running.size() - 1;
+      if (r != last) {
+        move_row(*group->cache, static_cast<int64_t>(last), static_cast<int64_t>(r), running[last].length);
+        running[r] = std::move(running[last]);
+      }
+      running.pop_back();
+    }
   }
+  // A group of an older version is dropped once its last sequence is done.
+  groups.erase(std::remove_if(groups.begin(), groups.end() - (groups.empty() ? 0 : 1),
+                              [](const std::unique_ptr<VersionGroup>& g) { return g->running.empty(); }),
+               groups.end() - (groups.empty() ? 0 : 1));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  lock.lock();
+  running_ = static_cast<int32_t>(running_count());
+  if (seconds > 0 && stepped > 0) tokens_per_second_ = 0.8 * tokens_per_second_ + 0.2 * (stepped / seconds);
+  return true;
 }
 
 }  // namespace deltarl

@@ -15,6 +15,16 @@
 // Cancelling a request drops its queued and running sequences (results of a
 // running one are discarded). stop() drains: running sequences finish, queued
 // ones are dropped with `kCancelled`, and the thread joins.
+//
+// Failures: nothing thrown on the engine thread leaves it. A request whose
+// on_sequence throws, or whose sequences' prefill or step fails, ends with
+// `kFailed` and a Status naming the cause (kInvalidArgument for an InputError,
+// kInternal otherwise); its other sequences are dropped and the engine goes on
+// serving every other request. An on_end that throws is logged. Any other
+// failure of the loop fails the requests of every running sequence and starts
+// again with empty caches (the policy is untouched); failing three times in a
+// row from such a fresh start, the state is lost and the process exits (code 1)
+// with the cause logged.
 #pragma once
 
 #include <atomic>
@@ -28,6 +38,7 @@
 #include <vector>
 
 #include "core/model/text_generator.h"
+#include "core/status.h"
 #include "rollout_workers/versioned_policy.h"
 
 namespace deltarl {
@@ -46,11 +57,13 @@ struct FinishedSequence {
 
 class GenerationRequest {
  public:
-  enum class End { kCompleted, kCancelled };
-  // Called on the engine thread, once per sequence, as each finishes.
+  enum class End { kCompleted, kCancelled, kFailed };
+  // Called on the engine thread, once per sequence, as each finishes. Throwing
+  // fails the request: its other sequences are dropped, and on_end gets kFailed.
   using OnSequence = std::function<void(FinishedSequence)>;
-  // Called once, after the last sequence or on cancellation/shutdown.
-  using OnEnd = std::function<void(End)>;
+  // Called once, after the last sequence or on cancellation/shutdown/failure.
+  // `failure` is OK unless `end` is kFailed; then it says what failed.
+  using OnEnd = std::function<void(End end, const Status& failure)>;
 
   void cancel() { cancelled_ = true; }
   bool cancelled() const { return cancelled_; }
@@ -63,6 +76,7 @@ class GenerationRequest {
   std::atomic<bool> cancelled_{false};
   size_t outstanding_ = 0;  // sequences not yet delivered; engine mutex
   bool ended_ = false;
+  Status failure_;  // the first failure, which ends the request; engine mutex
 };
 
 struct EngineStatistics {
@@ -98,7 +112,13 @@ class GenerationEngine {
   void run();
   void admit(std::vector<std::unique_ptr<VersionGroup>>& groups, std::unique_lock<std::mutex>& lock);
   void step(VersionGroup& group);
+  // One iteration of the loop; false once stopped and drained.
+  bool run_once(std::vector<std::unique_ptr<VersionGroup>>& groups, std::unique_lock<std::mutex>& lock);
+  // Hands a finished sequence to its request (when `deliver`) and counts it
+  // done; the engine lock must not be held. Marks `sequence` released.
   void release(Running& sequence, uint64_t version, bool deliver);
+  // Records `failure` as the request's (the first one wins) and cancels it.
+  void fail(GenerationRequest& request, Status failure);
   // Samples each sequence's next token from its row of `logits` (rows, vocab)
   // with its own options and random stream, and records it with its log-prob
   // at the sequence's temperature.

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/build_identity.h"
+#include "core/exception_status.h"
 #include "core/input_error.h"
 #include "core/tasks/task_verifier.h"
 #include "core/tokenizer/response_text.h"
@@ -42,6 +43,18 @@ GenerationOptions parse_sampling(const v1::GenerateRequest& request, const Qwen2
   return options;
 }
 
+grpc::Status to_grpc(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kOk: return grpc::Status::OK;
+    case StatusCode::kInvalidArgument: return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, status.message());
+    case StatusCode::kFailedPrecondition: return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, status.message());
+    case StatusCode::kDataLoss: return grpc::Status(grpc::StatusCode::DATA_LOSS, status.message());
+    case StatusCode::kNotFound: return grpc::Status(grpc::StatusCode::NOT_FOUND, status.message());
+    case StatusCode::kUnavailable: return grpc::Status(grpc::StatusCode::UNAVAILABLE, status.message());
+    default: return grpc::Status(grpc::StatusCode::INTERNAL, status.message());
+  }
+}
+
 // Streams completions as the engine finishes them. Lives until OnDone; the
 // engine's callbacks reach it only through `state_`, and Finish is called only
 // after the engine's last callback (on_end), so none can outlive it.
@@ -57,10 +70,8 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::Completion> {
     }
     try {
       start(std::move(engine), std::move(tokenizer), request, options);
-    } catch (const InputError& error) {
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, error.what()));
-    } catch (const std::exception& error) {
-      Finish(grpc::Status(grpc::StatusCode::INTERNAL, error.what()));
+    } catch (...) {
+      Finish(to_grpc(current_exception_status("")));
     }
   }
 
@@ -91,6 +102,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::Completion> {
     v1::Completion in_flight;
     bool writing = false, write_failed = false, ended = false, finished = false;
     GenerationRequest::End end = GenerationRequest::End::kCompleted;
+    Status failure;  // why the engine ended the request, when it failed it
   };
 
   void start(std::shared_ptr<GenerationEngine> engine, std::shared_ptr<const Tokenizer> tokenizer,
@@ -168,10 +180,11 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::Completion> {
       state->pending.push_back(std::move(completion));
       state->reactor->progress(lock);
     };
-    auto on_end = [state](GenerationRequest::End end) {
+    auto on_end = [state](GenerationRequest::End end, const Status& failure) {
       std::unique_lock<std::mutex> lock(state->mutex);
       state->ended = true;
       state->end = end;
+      state->failure = failure;
       state->reactor->progress(lock);
     };
     auto handle = engine->submit(std::move(sequences), generation, on_sequence, on_end);
@@ -194,26 +207,21 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::Completion> {
     }
     if (!s.ended) return;
     s.finished = true;
-    const bool cancelled = s.end == GenerationRequest::End::kCancelled || s.write_failed;
+    grpc::Status status = grpc::Status::OK;
+    if (s.write_failed || s.end == GenerationRequest::End::kCancelled) {
+      status = grpc::Status(grpc::StatusCode::CANCELLED, "generation cancelled (client gone or worker stopping)");
+    } else if (s.end == GenerationRequest::End::kFailed) {
+      // INVALID_ARGUMENT for the request's own input, INTERNAL for a failure here.
+      status = s.failure.code() == StatusCode::kInvalidArgument
+                   ? to_grpc(s.failure)
+                   : grpc::Status(grpc::StatusCode::INTERNAL, "generation failed: " + s.failure.message());
+    }
     lock.unlock();
-    Finish(cancelled ? grpc::Status(grpc::StatusCode::CANCELLED, "generation cancelled (client gone or worker stopping)")
-                     : grpc::Status::OK);
+    Finish(status);
   }
 
   std::shared_ptr<State> state_;
 };
-
-grpc::Status to_grpc(const Status& status) {
-  switch (status.code()) {
-    case StatusCode::kOk: return grpc::Status::OK;
-    case StatusCode::kInvalidArgument: return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, status.message());
-    case StatusCode::kFailedPrecondition: return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, status.message());
-    case StatusCode::kDataLoss: return grpc::Status(grpc::StatusCode::DATA_LOSS, status.message());
-    case StatusCode::kNotFound: return grpc::Status(grpc::StatusCode::NOT_FOUND, status.message());
-    case StatusCode::kUnavailable: return grpc::Status(grpc::StatusCode::UNAVAILABLE, status.message());
-    default: return grpc::Status(grpc::StatusCode::INTERNAL, status.message());
-  }
-}
 
 // Reads the chunks of one upload; verifying and building the model happen on
 // a thread of its own once the client has sent everything.
@@ -225,22 +233,36 @@ class LoadWeightsReactor final : public grpc::ServerReadReactor<v1::WeightChunk>
       Finish(auth);
       return;
     }
-    const VersionedPolicy::Snapshot current = policy_->snapshot();
-    // The standby, when free now, receives the chunks in place. It stays this
-    // upload's until OnDone: an upload running beside it (a retry while a
-    // stalled stream has not yet timed out) stages its chunks and builds a
-    // model of its own instead.
-    standby_ = policy_->take_retired();
-    upload_.emplace(*current.model, current.version, standby_.get());
+    try {
+      const VersionedPolicy::Snapshot current = policy_->snapshot();
+      // The standby, when free now, receives the chunks in place. It stays this
+      // upload's until OnDone: an upload running beside it (a retry while a
+      // stalled stream has not yet timed out) stages its chunks and builds a
+      // model of its own instead.
+      standby_ = policy_->take_retired();
+      upload_.emplace(*current.model, current.version, standby_.get());
+    } catch (...) {
+      Finish(to_grpc(current_exception_status("starting the upload")));
+      return;
+    }
     StartRead(&chunk_);
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // the client has sent its last chunk
-      std::thread([this] { apply(); }).detach();  // Finish (and so OnDone) comes at its end
+      try {
+        std::thread([this] { apply(); }).detach();  // Finish (and so OnDone) comes at its end
+      } catch (...) {  // no thread to be had
+        Finish(to_grpc(current_exception_status("installing the upload")));
+      }
       return;
     }
-    const Status added = upload_->add(chunk_);
+    Status added;
+    try {
+      added = upload_->add(chunk_);
+    } catch (...) {
+      added = current_exception_status("reading an upload chunk");
+    }
     if (!added.ok()) {
       Finish(to_grpc(added));
       return;
@@ -266,8 +288,12 @@ class LoadWeightsReactor final : public grpc::ServerReadReactor<v1::WeightChunk>
         policy_->install(std::move(model), upload_->version());
         standby_.reset();  // it is the served model now
       }
+    } catch (const InputError& error) {
+      result = Status(StatusCode::kInvalidArgument, error.what());
     } catch (const std::exception& error) {
       result = Status(StatusCode::kFailedPrecondition, error.what());
+    } catch (...) {  // nothing may leave this thread
+      result = current_exception_status("installing the upload");
     }
     release_compute_threads();  // this thread's OpenMP pool would slow the engine's (compute_threads.h)
     if (result.ok()) {
@@ -321,17 +347,22 @@ grpc::ServerUnaryReactor* RolloutService::GetStatus(grpc::CallbackServerContext*
     reactor->Finish(auth);
     return reactor;
   }
-  const EngineStatistics statistics = engine_->statistics();
-  const VersionedPolicy::Snapshot policy = engine_->policy().snapshot();
-  const Qwen2Config& config = (*policy.model)->config();
-  reply->set_policy_version(policy.version);
-  reply->set_queued_sequences(statistics.queued_sequences);
-  reply->set_running_sequences(statistics.running_sequences);
-  reply->set_tokens_per_second(statistics.tokens_per_second);
-  reply->set_healthy(true);
-  reply->set_model("qwen2 " + std::to_string(config.num_hidden_layers) + "x" + std::to_string(config.hidden_size) +
-                   " vocab " + std::to_string(config.vocab_size));
-  reply->set_build(this_build().description());
+  try {
+    const EngineStatistics statistics = engine_->statistics();
+    const VersionedPolicy::Snapshot policy = engine_->policy().snapshot();
+    const Qwen2Config& config = (*policy.model)->config();
+    reply->set_policy_version(policy.version);
+    reply->set_queued_sequences(statistics.queued_sequences);
+    reply->set_running_sequences(statistics.running_sequences);
+    reply->set_tokens_per_second(statistics.tokens_per_second);
+    reply->set_healthy(true);
+    reply->set_model("qwen2 " + std::to_string(config.num_hidden_layers) + "x" + std::to_string(config.hidden_size) +
+                     " vocab " + std::to_string(config.vocab_size));
+    reply->set_build(this_build().description());
+  } catch (...) {
+    reactor->Finish(to_grpc(current_exception_status("GetStatus")));
+    return reactor;
+  }
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
