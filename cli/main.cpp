@@ -1,6 +1,10 @@
 // deltarl: one binary, one subcommand per concern. Each subcommand reports a
-// Status; main turns it into a message on stderr and an exit code.
+// Status; main turns it into a message on stderr and an exit code. An exception
+// a command does not handle itself stops here too (cli/command_boundary.h): it
+// becomes a Status naming the command and the cause, never an abort.
 #include <CLI/CLI.hpp>
+
+#include "cli/command_boundary.h"
 
 #include "cli/compare_checkpoints_command.h"
 #include "cli/data_command.h"
@@ -43,6 +47,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     return app.exit(error);
+  } catch (...) {
+    status = deltarl::escaped_exception_status(deltarl::parsed_command_name(app));
   }
   if (!status.ok()) {
     deltarl::log_error(status.to_string());

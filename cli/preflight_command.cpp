@@ -4,7 +4,9 @@
 #include <memory>
 
 #include "cli/agreed_training_config.h"
+#include "cli/command_boundary.h"
 #include "cli/command_mpi.h"
+#include "core/log.h"
 #include "trainer/mpi_environment.h"
 #include "trainer/preflight.h"
 
@@ -29,17 +31,26 @@ void register_preflight_command(CLI::App& app, Status* status) {
     if (!mpi) return;
     const auto config = load_agreed_training_config(options->config, status);
     if (!config) return;
-    const PreflightReport report = run_preflight(*config, *mpi, options->preflight);
-    if (mpi->rank() == 0) {
-      std::cout << report.table;
-      for (const auto& problem : report.problems) std::cout << "  PROBLEM: " << problem << "\n";
-      std::cout << (report.ok() ? "preflight: ready" : "preflight: " + std::to_string(report.problems.size()) +
-                                                           " problem(s); the job would fail")
-                << std::endl;
+    try {
+      const PreflightReport report = run_preflight(*config, *mpi, options->preflight);
+      if (mpi->rank() == 0) {
+        std::cout << report.table;
+        for (const auto& problem : report.problems) std::cout << "  PROBLEM: " << problem << "\n";
+        std::cout << (report.ok() ? "preflight: ready" : "preflight: " + std::to_string(report.problems.size()) +
+                                                             " problem(s); the job would fail")
+                  << std::endl;
+      }
+      *status = report.ok() ? Status()
+                            : Status(StatusCode::kInvalidArgument,
+                                     mpi->rank() == 0 ? "preflight found problems (above)" : "preflight found problems");
+    } catch (...) {
+      *status = escaped_exception_status("preflight");
+      // Other ranks may be waiting in a collective: end them all (as train does).
+      if (mpi->world_size() > 1) {
+        log_error(status->to_string());
+        MpiEnvironment::abort_all(1);
+      }
     }
-    *status = report.ok() ? Status()
-                          : Status(StatusCode::kInvalidArgument,
-                                   mpi->rank() == 0 ? "preflight found problems (above)" : "preflight found problems");
   });
 }
 
