@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "core/exception_status.h"
 #include "core/log.h"
 
 namespace deltarl {
@@ -77,7 +78,13 @@ Status RolloutFleet::publish(Qwen2ForCausalLM& model, uint64_t version, PublishO
   for (size_t w = 0; w < workers_.size(); ++w) {
     if (!mine(w)) continue;
     ++sent;
-    uploads.emplace_back([&, w] { results[w] = publish_weights(*workers_[w].stub, model, version, options); });
+    uploads.emplace_back([&, w] {
+      try {  // nothing may leave the thread (std::terminate)
+        results[w] = publish_weights(*workers_[w].stub, model, version, options);
+      } catch (...) {
+        results[w] = current_exception_status("publishing weights v" + std::to_string(version));
+      }
+    });
   }
   for (auto& upload : uploads) upload.join();
   if (sent == 0) return Status();
