@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "core/input_error.h"
+#include "core/json_input.h"
 
 namespace deltarl {
 
@@ -23,10 +24,9 @@ std::optional<JsonlLine> JsonlReader::next() {
     JsonlLine line;
     line.line_number = line_number_;
     try {
-      line.value = Json::parse(text);
-    } catch (const Json::parse_error& e) {
-      throw InputError(where() + ": not valid JSON (" + e.what() +
-                       "); each line must hold one JSON object");
+      line.value = parse_json_text<Json>(text, where());
+    } catch (const InputError& error) {
+      throw InputError(std::string(error.what()) + "; each line must hold one JSON object");
     }
     if (!line.value.is_object()) {
       throw InputError(where() + ": expected a JSON object, got " +

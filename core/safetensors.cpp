@@ -8,6 +8,7 @@
 
 #include "core/atomic_file_writer.h"
 #include "core/input_error.h"
+#include "core/json_input.h"
 
 namespace deltarl {
 
@@ -64,12 +65,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
   }
   data_offset_ = 8 + static_cast<size_t>(header_size);
   const size_t data_size = mapping_->size() - data_offset_;
-  json header;
-  try {
-    header = json::parse(mapping_->data() + 8, mapping_->data() + data_offset_);
-  } catch (const json::parse_error& error) {
-    throw InputError(where + ": header is not valid JSON (" + error.what() + ")");
-  }
+  const json header = parse_json_text<json>(
+      std::string_view(reinterpret_cast<const char*>(mapping_->data()) + 8, static_cast<size_t>(header_size)),
+      where, "header");
   if (!header.is_object()) throw InputError(where + ": header is not a JSON object");
 
   std::vector<std::pair<size_t, std::string>> by_offset;
@@ -100,7 +98,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
     for (const json& dimension : info["shape"]) {
       if (!dimension.is_number_unsigned()) throw InputError(tensor_where + ": shape " + info["shape"].dump() + " is not a list of sizes");
       const uint64_t size = dimension.get<uint64_t>();
-      if (size != 0 && elements > std::numeric_limits<uint64_t>::max() / size / 8) {
+      if (size > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+          (size != 0 && elements > std::numeric_limits<uint64_t>::max() / size / 8)) {
         throw InputError(tensor_where + ": shape " + info["shape"].dump() + " overflows");
       }
       elements *= size;

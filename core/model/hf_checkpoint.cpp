@@ -1,13 +1,13 @@
 #include "core/model/hf_checkpoint.h"
 
 #include <cstdio>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file_writer.h"
 #include "core/file_system.h"
 #include "core/input_error.h"
+#include "core/json_input.h"
 
 namespace deltarl {
 
@@ -27,21 +27,17 @@ HfCheckpoint::HfCheckpoint(const std::string& folder) : folder_(folder) {
   if (!is_directory(folder)) throw InputError("checkpoint folder \"" + folder + "\" does not exist");
   if (path_exists(join_path(folder, kIndexFile))) {
     const std::string index_path = join_path(folder, kIndexFile);
-    nlohmann::json index;
-    try {
-      std::ifstream file(index_path);
-      index = nlohmann::json::parse(file);
-    } catch (const nlohmann::json::exception& error) {
-      throw InputError(index_path + ": not valid JSON (" + error.what() + ")");
-    }
-    if (!index.contains("weight_map") || !index["weight_map"].is_object()) {
+    const auto index = parse_json_file<nlohmann::json>(index_path, "checkpoint index");
+    if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
       throw InputError(index_path + ": missing object \"weight_map\"");
     }
     std::map<std::string, size_t> file_index;
     for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
       if (!it.value().is_string()) throw InputError(index_path + ": weight_map[\"" + it.key() + "\"] is not a file name");
       const std::string shard = it.value().get<std::string>();
-      if (shard.find('/') != std::string::npos) throw InputError(index_path + ": shard \"" + shard + "\" is not a plain file name");
+      if (shard.empty() || shard == "." || shard == ".." || shard.find_first_of(std::string("/\0", 2)) != std::string::npos) {
+        throw InputError(index_path + ": shard \"" + shard + "\" is not a plain file name");
+      }
       auto [entry, inserted] = file_index.emplace(shard, files_.size());
       if (inserted) files_.push_back(std::make_unique<SafetensorsFile>(join_path(folder, shard)));
       if (!files_[entry->second]->contains(it.key())) {
@@ -79,6 +75,20 @@ Qwen2ForCausalLM load_pretrained(const std::string& folder, torch::Device device
   Qwen2Config config = Qwen2Config::from_file(join_path(folder, "config.json"));
   HfCheckpoint checkpoint(folder);
   if (!checkpoint.contains("lm_head.weight")) config.tie_word_embeddings = true;
+  // Before the model allocates what config.json asks for: a config from another
+  // (or a corrupt) model would first allocate up to terabytes. Far more than
+  // the weights hold is refused here; a smaller mismatch reaches the checks
+  // below, which name the tensor.
+  int64_t stored_elements = 0;
+  for (const auto& name : checkpoint.names()) {
+    if (is_derived_buffer(name) || (name == "lm_head.weight" && config.tie_word_embeddings)) continue;
+    stored_elements += checkpoint.tensor(name).numel();
+  }
+  if (config.parameter_count() > 2 * stored_elements + (int64_t{1} << 24)) {
+    throw InputError(join_path(folder, "config.json") + " describes " + std::to_string(config.parameter_count()) +
+                     " parameters but the checkpoint's weights hold " + std::to_string(stored_elements) +
+                     " (config and weights from different models?)");
+  }
   Qwen2ForCausalLM model(config);
   std::map<std::string, bool> used;
   {

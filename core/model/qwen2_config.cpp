@@ -1,9 +1,9 @@
 #include "core/model/qwen2_config.h"
 
-#include <fstream>
-#include <sstream>
+#include <tuple>
 
 #include "core/input_error.h"
+#include "core/json_input.h"
 
 namespace deltarl {
 
@@ -12,19 +12,16 @@ namespace {
 using nlohmann::json;
 
 int64_t required_int(const json& config, const char* field, const std::string& source) {
-  if (!config.contains(field)) throw InputError(source + ": missing field \"" + field + "\"");
-  if (!config[field].is_number_integer() || config[field].get<int64_t>() <= 0) {
-    throw InputError(source + ": field \"" + field + "\" must be a positive integer, got " + config[field].dump());
+  const std::optional<int64_t> value = json_field<int64_t>(config, field, source);
+  if (!value) throw InputError(source + ": missing field \"" + field + "\"");
+  if (*value <= 0) {
+    throw InputError(source + ": field \"" + field + "\" must be a positive integer, got " + std::to_string(*value));
   }
-  return config[field].get<int64_t>();
+  return *value;
 }
 
 double number_or(const json& config, const char* field, double fallback, const std::string& source) {
-  if (!config.contains(field) || config[field].is_null()) return fallback;
-  if (!config[field].is_number()) {
-    throw InputError(source + ": field \"" + field + "\" must be a number, got " + config[field].dump());
-  }
-  return config[field].get<double>();
+  return json_field<double>(config, field, source).value_or(fallback);
 }
 
 torch::ScalarType parse_dtype(const std::string& name, const std::string& source) {
@@ -56,6 +53,24 @@ int64_t Qwen2Config::parameter_count() const {
 }
 
 void Qwen2Config::validate(const std::string& source) const {
+  // Bounds no Qwen2 comes near (Qwen2.5-72B: hidden 8192, intermediate 29568,
+  // vocabulary 152064, 80 layers, 64 heads; Qwen2.5-1M: 1010000 positions), so
+  // that a corrupt config fails here instead of asking for terabytes, and
+  // parameter_count() cannot overflow.
+  const std::tuple<const char*, int64_t, int64_t> sizes[] = {
+      {"vocab_size", vocab_size, int64_t{1} << 24},
+      {"hidden_size", hidden_size, int64_t{1} << 20},
+      {"intermediate_size", intermediate_size, int64_t{1} << 22},
+      {"num_hidden_layers", num_hidden_layers, int64_t{1} << 12},
+      {"num_attention_heads", num_attention_heads, int64_t{1} << 16},
+      {"num_key_value_heads", num_key_value_heads, int64_t{1} << 16},
+      {"max_position_embeddings", max_position_embeddings, int64_t{1} << 24}};
+  for (const auto& [field, size, largest] : sizes) {
+    if (size <= 0 || size > largest) {
+      throw InputError(source + ": " + field + " " + std::to_string(size) + " is outside [1, " +
+                       std::to_string(largest) + "]: a corrupt config?");
+    }
+  }
   if (hidden_size % num_attention_heads != 0) {
     throw InputError(source + ": hidden_size " + std::to_string(hidden_size) + " is not divisible by num_attention_heads " +
                      std::to_string(num_attention_heads));
@@ -71,7 +86,7 @@ void Qwen2Config::validate(const std::string& source) const {
 
 Qwen2Config Qwen2Config::from_json(const json& config, const std::string& source) {
   if (!config.is_object()) throw InputError(source + ": config is not a JSON object");
-  const std::string model_type = config.value("model_type", "");
+  const std::string model_type = json_field<std::string>(config, "model_type", source).value_or("");
   if (model_type != "qwen2") {
     throw InputError(source + ": model_type \"" + model_type + "\" is not supported; deltarl implements \"qwen2\" "
                      "(Qwen2, Qwen2.5)");
@@ -87,21 +102,22 @@ Qwen2Config Qwen2Config::from_json(const json& config, const std::string& source
                               : c.num_attention_heads;
   c.max_position_embeddings = required_int(config, "max_position_embeddings", source);
   c.rms_norm_eps = number_or(config, "rms_norm_eps", 1e-6, source);
-  c.tie_word_embeddings = config.value("tie_word_embeddings", false);
-  if (config.contains("head_dim") && !config["head_dim"].is_null() &&
-      config["head_dim"].get<int64_t>() != c.hidden_size / c.num_attention_heads) {
-    throw InputError(source + ": head_dim " + config["head_dim"].dump() + " differs from hidden_size / "
+  c.tie_word_embeddings = json_field<bool>(config, "tie_word_embeddings", source).value_or(false);
+  if (const auto head_dim = json_field<int64_t>(config, "head_dim", source);
+      head_dim && *head_dim != c.hidden_size / c.num_attention_heads) {
+    throw InputError(source + ": head_dim " + std::to_string(*head_dim) + " differs from hidden_size / "
                      "num_attention_heads; Qwen2 does not support that");
   }
-  const std::string activation = config.value("hidden_act", "silu");
+  const std::string activation = json_field<std::string>(config, "hidden_act", source).value_or("silu");
   if (activation != "silu") throw InputError(source + ": hidden_act \"" + activation + "\" is not supported (Qwen2 uses silu)");
-  if (config.value("use_sliding_window", false)) {
+  if (json_field<bool>(config, "use_sliding_window", source).value_or(false)) {
     throw InputError(source + ": use_sliding_window is true; sliding-window attention is not implemented");
   }
   if (config.contains("layer_types") && config["layer_types"].is_array()) {
     for (const json& type : config["layer_types"]) {
       if (type != "full_attention") {
-        throw InputError(source + ": layer_types contains " + type.dump() + "; only full attention is implemented");
+        throw InputError(source + ": layer_types contains " + type.dump().substr(0, 200) +
+                         "; only full attention is implemented");
       }
     }
   }
@@ -113,41 +129,42 @@ Qwen2Config Qwen2Config::from_json(const json& config, const std::string& source
   for (const char* field : {"rope_scaling", "rope_parameters"}) {
     if (!config.contains(field) || config[field].is_null()) continue;
     const json& rope = config[field];
-    const std::string type = rope.value("rope_type", rope.value("type", "default"));
+    const std::string rope_source = source + ": " + field;
+    if (!rope.is_object()) throw InputError(rope_source + " must be an object, got " + rope.dump().substr(0, 200));
+    const std::string type = json_field<std::string>(rope, "rope_type", rope_source)
+                                 .value_or(json_field<std::string>(rope, "type", rope_source).value_or("default"));
     if (type != "default") {
       throw InputError(source + ": " + field + " type \"" + type + "\" is not implemented (only default RoPE)");
     }
-    if (rope.contains("rope_theta")) c.rope_theta = number_or(rope, "rope_theta", c.rope_theta, source + ": " + field);
+    c.rope_theta = number_or(rope, "rope_theta", c.rope_theta, rope_source);
   }
-  if (config.contains("bos_token_id") && config["bos_token_id"].is_number_integer()) {
-    c.bos_token_id = config["bos_token_id"].get<int64_t>();
+  auto token_id = [&](const json& id, const char* field) {
+    if (!id.is_number_integer() || (id.is_number_unsigned() && id.get<uint64_t>() > INT64_MAX) ||
+        id.get<int64_t>() < 0) {
+      throw InputError(source + ": " + field + " " + id.dump().substr(0, 200) + " is not a token id (an integer >= 0)");
+    }
+    return id.get<int64_t>();
+  };
+  if (config.contains("bos_token_id") && !config["bos_token_id"].is_null()) {
+    c.bos_token_id = token_id(config["bos_token_id"], "bos_token_id");
   }
-  if (config.contains("eos_token_id")) {
+  if (config.contains("eos_token_id") && !config["eos_token_id"].is_null()) {
     const json& eos = config["eos_token_id"];
-    if (eos.is_number_integer()) c.eos_token_ids.push_back(eos.get<int64_t>());
     if (eos.is_array()) {
-      for (const json& id : eos) {
-        if (id.is_number_integer()) c.eos_token_ids.push_back(id.get<int64_t>());
-      }
+      for (const json& id : eos) c.eos_token_ids.push_back(token_id(id, "eos_token_id"));
+    } else {
+      c.eos_token_ids.push_back(token_id(eos, "eos_token_id"));
     }
   }
   for (const char* field : {"torch_dtype", "dtype"}) {
-    if (config.contains(field) && config[field].is_string()) c.dtype = parse_dtype(config[field], source);
+    if (config.contains(field) && config[field].is_string()) c.dtype = parse_dtype(config[field].get<std::string>(), source);
   }
   c.validate(source);
   return c;
 }
 
 Qwen2Config Qwen2Config::from_file(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) throw InputError("cannot open model config \"" + path + "\"");
-  json config;
-  try {
-    config = json::parse(file);
-  } catch (const json::parse_error& error) {
-    throw InputError(path + ": not valid JSON (" + error.what() + ")");
-  }
-  return from_json(config, path);
+  return from_json(parse_json_file<json>(path, "model config"), path);
 }
 
 nlohmann::ordered_json Qwen2Config::to_json() const {

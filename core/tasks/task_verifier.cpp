@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/input_error.h"
+#include "core/json_input.h"
 #include "core/tasks/math_verifier.h"
 
 namespace deltarl {
@@ -14,12 +15,7 @@ TaskVerifier TaskVerifier::parse(const std::string& task, const std::string& pay
   if (task != "countdown" && task != "math") {
     throw InputError(where + ".task \"" + task + "\" is unknown; tasks: countdown, math, or \"\"");
   }
-  nlohmann::json payload;
-  try {
-    payload = nlohmann::json::parse(payload_json);
-  } catch (const nlohmann::json::parse_error& error) {
-    throw InputError(where + ".task_payload_json is not valid JSON: " + error.what());
-  }
+  const auto payload = parse_json_text<nlohmann::json>(payload_json, where, "task_payload_json");
   if (task == "countdown") {
     if (!payload.is_object() || !payload.contains("numbers") || !payload["numbers"].is_array() ||
         !payload.contains("target") || !payload["target"].is_number_integer()) {

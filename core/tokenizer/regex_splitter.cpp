@@ -3,9 +3,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include <stdexcept>
-
 #include "core/input_error.h"
+#include "core/tokenizer/unicode_text.h"
 
 namespace deltarl {
 
@@ -15,6 +14,7 @@ struct RegexSplitter::Compiled {
 };
 
 RegexSplitter::RegexSplitter(const std::string& pattern) : compiled_(std::make_unique<Compiled>()) {
+  require_valid_utf8(pattern, "pre-tokenizer regex");  // PCRE2_NO_UTF_CHECK below relies on it
   int error = 0;
   PCRE2_SIZE offset = 0;
   compiled_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
@@ -44,7 +44,15 @@ std::vector<std::string_view> RegexSplitter::split(std::string_view text) const 
     const int found = pcre2_match(compiled_->code, subject, text.size(), search, PCRE2_NO_UTF_CHECK,
                                   match.get(), nullptr);
     if (found == PCRE2_ERROR_NOMATCH) break;
-    if (found < 0) throw std::runtime_error("pre-tokenizer regex failed: error " + std::to_string(found));
+    if (found < 0) {
+      // A pattern that backtracks or recurses past PCRE2's limits on this text:
+      // the tokenizer file's fault, not the text's.
+      PCRE2_UCHAR message[256];
+      pcre2_get_error_message(found, message, sizeof(message));
+      throw InputError("pre-tokenizer regex failed on a text of " + std::to_string(text.size()) + " bytes: " +
+                       reinterpret_cast<const char*>(message) + " (error " + std::to_string(found) +
+                       "); is the tokenizer's pattern one of Hugging Face's?");
+    }
     const PCRE2_SIZE* bounds = pcre2_get_ovector_pointer(match.get());
     const size_t begin = bounds[0], end = bounds[1];
     if (end == begin) {  // an empty match: it joins the gap; look again one character on

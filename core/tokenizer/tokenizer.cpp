@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/input_error.h"
+#include "core/json_input.h"
 #include "core/tokenizer/unicode_text.h"
 
 namespace deltarl {
@@ -14,6 +15,10 @@ namespace deltarl {
 namespace {
 
 using nlohmann::json;
+
+// Ids above this are a corrupt file: the largest released vocabularies hold
+// ~256k tokens, and decode() keeps a table of one pointer per id.
+constexpr int64_t kMaxTokenId = (int64_t{1} << 24) - 1;
 
 // GPT-2's pattern, used by a ByteLevel pre-tokenizer with use_regex = true.
 constexpr const char* kGpt2Pattern =
@@ -33,32 +38,40 @@ const json& require(const json& object, const char* field, const std::string& so
   return object.at(field);
 }
 
+// The "type" of a JSON object, "" when it is not an object or has none.
+std::string type_of(const json& object, const std::string& source) {
+  return object.is_object() ? json_field<std::string>(object, "type", source).value_or("") : std::string();
+}
+
 // The regex of the pre-tokenizer, after checking it is one deltarl reproduces exactly.
 std::string pre_tokenizer_pattern(const json& pre, const std::string& source) {
+  const std::string where = source + ": pre_tokenizer";
   auto check_byte_level = [&](const json& step, bool regex_expected) {
-    if (step.value("add_prefix_space", false)) {
+    if (json_field<bool>(step, "add_prefix_space", where).value_or(false)) {
       unsupported(source, "pre_tokenizer.add_prefix_space", step["add_prefix_space"], "not supported");
     }
-    if (step.value("use_regex", true) != regex_expected) {
-      unsupported(source, "pre_tokenizer.use_regex", step.value("use_regex", true),
+    if (json_field<bool>(step, "use_regex", where).value_or(true) != regex_expected) {
+      unsupported(source, "pre_tokenizer.use_regex", !regex_expected,
                   regex_expected ? "expected true for a lone ByteLevel pre-tokenizer"
                                  : "expected false after a Split step");
     }
   };
-  if (pre.is_object() && pre.value("type", "") == "ByteLevel") {
+  if (type_of(pre, where) == "ByteLevel") {
     check_byte_level(pre, true);
     return kGpt2Pattern;
   }
-  if (pre.is_object() && pre.value("type", "") == "Sequence") {
+  if (type_of(pre, where) == "Sequence") {
     const json& steps = require(pre, "pretokenizers", source, "pre_tokenizer.");
-    if (steps.size() == 2 && steps[0].value("type", "") == "Split" && steps[1].value("type", "") == "ByteLevel") {
+    if (steps.is_array() && steps.size() == 2 && type_of(steps[0], where) == "Split" &&
+        type_of(steps[1], where) == "ByteLevel") {
       const json& split = steps[0];
-      if (split.value("behavior", "") != "Isolated" || split.value("invert", false)) {
+      if (json_field<std::string>(split, "behavior", where).value_or("") != "Isolated" ||
+          json_field<bool>(split, "invert", where).value_or(false)) {
         unsupported(source, "pre_tokenizer.pretokenizers[0].behavior", split.value("behavior", json()),
                     "only \"Isolated\" without invert is supported");
       }
       const json& pattern = require(split, "pattern", source, "pre_tokenizer.pretokenizers[0].");
-      if (!pattern.contains("Regex") || !pattern["Regex"].is_string()) {
+      if (!pattern.is_object() || !pattern.contains("Regex") || !pattern["Regex"].is_string()) {
         unsupported(source, "pre_tokenizer.pretokenizers[0].pattern", pattern, "expected {\"Regex\": ...}");
       }
       check_byte_level(steps[1], false);
@@ -80,15 +93,11 @@ Tokenizer Tokenizer::from_file(const std::string& path) {
 }
 
 Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& source) {
-  json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::parse_error& error) {
-    throw InputError(source + ": not valid JSON (" + error.what() + "); is it a tokenizer.json?");
-  }
+  const json root = parse_json_text<json>(text, source);
   Tokenizer tokenizer;
   const json& model = require(root, "model", source, "");
-  if (model.value("type", "") != "BPE") {
+  if (!model.is_object()) unsupported(source, "model", model, "expected an object");
+  if (type_of(model, source + ": model") != "BPE") {
     unsupported(source, "model.type", model.value("type", json()), "deltarl reads byte-level BPE tokenizers");
   }
   if (model.contains("dropout") && !model["dropout"].is_null()) {
@@ -114,9 +123,10 @@ Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& 
   vocab.reserve(vocab_json.size());
   int32_t largest_id = -1;
   for (auto it = vocab_json.begin(); it != vocab_json.end(); ++it) {
-    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
-        it.value().get<int64_t>() > INT32_MAX - 1) {
-      unsupported(source, "model.vocab[\"" + it.key() + "\"]", it.value(), "ids must be integers >= 0");
+    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() > kMaxTokenId ||
+        (it.value().is_number_unsigned() && it.value().get<uint64_t>() > static_cast<uint64_t>(kMaxTokenId))) {
+      unsupported(source, "model.vocab[\"" + it.key() + "\"]", it.value(),
+                  "ids must be integers in [0, " + std::to_string(kMaxTokenId) + "]");
     }
     const auto id = it.value().get<int32_t>();
     vocab.emplace(it.key(), id);
@@ -124,6 +134,7 @@ Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& 
   }
 
   const json& merges_json = require(model, "merges", source, "model.");
+  if (!merges_json.is_array()) unsupported(source, "model.merges", merges_json.type_name(), "expected a list");
   std::vector<std::pair<std::string, std::string>> merges;
   merges.reserve(merges_json.size());
   for (size_t i = 0; i < merges_json.size(); ++i) {
@@ -144,7 +155,7 @@ Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& 
   }
 
   const json normalizer = root.value("normalizer", json());
-  if (normalizer.is_object() && normalizer.value("type", "") == "NFC") {
+  if (type_of(normalizer, source + ": normalizer") == "NFC") {
     tokenizer.normalize_nfc_ = true;
   } else if (!normalizer.is_null()) {
     unsupported(source, "normalizer", normalizer, "only NFC (or none) is supported");
@@ -152,7 +163,7 @@ Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& 
   tokenizer.splitter_ = std::make_shared<RegexSplitter>(
       pre_tokenizer_pattern(require(root, "pre_tokenizer", source, ""), source));
   const json decoder = root.value("decoder", json());
-  if (!decoder.is_null() && decoder.value("type", "") != "ByteLevel") {
+  if (!decoder.is_null() && type_of(decoder, source + ": decoder") != "ByteLevel") {
     unsupported(source, "decoder", decoder, "expected a ByteLevel decoder");
   }
 
@@ -161,12 +172,18 @@ Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& 
         !added["id"].is_number_integer() || !added["content"].is_string() || added["content"].get<std::string>().empty()) {
       unsupported(source, "added_tokens[]", added, "each needs an integer \"id\" and a non-empty \"content\"");
     }
+    if (added["id"].get<int64_t>() < 0 || added["id"].get<int64_t>() > kMaxTokenId ||
+        (added["id"].is_number_unsigned() && added["id"].get<uint64_t>() > static_cast<uint64_t>(kMaxTokenId))) {
+      unsupported(source, "added_tokens[].id", added["id"], "ids must be integers in [0, " + std::to_string(kMaxTokenId) + "]");
+    }
+    const std::string added_where = source + ": added_tokens[]";
     for (const char* flag : {"single_word", "lstrip", "rstrip"}) {
-      if (added.value(flag, false)) {
+      if (json_field<bool>(added, flag, added_where).value_or(false)) {
         unsupported(source, std::string("added_tokens[].") + flag, added, "not supported");
       }
     }
-    AddedToken token{added["id"].get<int32_t>(), added["content"].get<std::string>(), added.value("special", false)};
+    AddedToken token{added["id"].get<int32_t>(), added["content"].get<std::string>(),
+                     json_field<bool>(added, "special", added_where).value_or(false)};
     require_valid_utf8(token.content, (source + ": added_tokens[].content").c_str());
     largest_id = std::max(largest_id, token.id);
     tokenizer.added_token_index_[token.id] = tokenizer.added_tokens_.size();
