@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/input_error.h"
+#include "core/json_input.h"
 #include "core/jsonl_reader.h"
 #include "core/tokenizer/chat_format.h"
 
@@ -90,7 +91,7 @@ std::string prompt_template_text(const std::string& name_or_text) {
 std::string PromptDataset::render(const std::string& prompt_template, const std::string& task,
                                   const std::string& line_json, const std::string& where) {
   std::map<std::string, std::string> fields;
-  payload_for(Json::parse(line_json), task, where, &fields);
+  payload_for(parse_json_text<Json>(line_json, where), task, where, &fields);
   return fill(prompt_template, fields, where);
 }
 

@@ -9,8 +9,11 @@
 namespace deltarl {
 
 // `setting` names where the file came from in errors ("--token-file",
-// "rollout.auth_token_file"). Throws InputError naming it and the file when
-// the file is set but unreadable or empty.
+// "rollout.auth_token_file"). The token is the file's first line (a trailing
+// CR dropped). Throws InputError naming it and the file when the file is set
+// but unreadable or empty, and naming the file or $DELTARL_ROLLOUT_TOKEN when
+// the token holds anything but printable ASCII without spaces (gRPC could not
+// send it as metadata).
 std::optional<std::string> read_rollout_auth_token(const std::string& token_file,
                                                    const std::string& setting = "rollout.auth_token_file");
 

@@ -13,6 +13,7 @@
 #include "core/atomic_file_writer.h"
 #include "core/file_system.h"
 #include "core/input_error.h"
+#include "core/json_input.h"
 #include "core/jsonl_reader.h"
 #include "core/model/hf_checkpoint.h"
 #include "core/safetensors.h"
@@ -32,7 +33,8 @@ std::string step_folder_name(int64_t step) {
 
 // The step of a complete "step-N" folder name, or -1.
 int64_t parse_step_folder(const std::string& name) {
-  if (name.rfind("step-", 0) != 0 || name.size() == 5) return -1;
+  // More than 18 digits is not a step deltarl wrote (and would overflow).
+  if (name.rfind("step-", 0) != 0 || name.size() == 5 || name.size() > 5 + 18) return -1;
   for (size_t i = 5; i < name.size(); ++i) {
     if (name[i] < '0' || name[i] > '9') return -1;
   }
@@ -137,28 +139,32 @@ std::string find_checkpoint(const std::string& path) {
 
 TrainerState load_trainer_state(const std::string& checkpoint_folder) {
   const std::string path = join_path(checkpoint_folder, kStatesFile);
-  std::ifstream input(path);
-  if (!input) throw InputError(path + ": cannot read the trainer state");
-  Json json;
-  try {
-    json = Json::parse(input);
-  } catch (const std::exception& error) {
-    throw InputError(path + ": not valid JSON (a damaged checkpoint?): " + error.what());
-  }
+  const Json json = parse_json_file<Json>(path, "trainer state (a damaged checkpoint?)");
+  if (!json.is_object()) throw InputError(path + ": expected a JSON object (a damaged checkpoint?)");
   TrainerState state;
-  auto integer = [&](const char* field) {
-    if (!json.contains(field) || !json[field].is_number_integer()) {
-      throw InputError(path + ": \"" + field + "\" is missing or not an integer");
+  // Every count deltarl writes here is >= 0; seeds use all of uint64.
+  auto integer = [&](const char* field) -> const Json& {
+    if (!json.contains(field) || !json[field].is_number_integer() ||
+        (!json[field].is_number_unsigned() && json[field].get<int64_t>() < 0)) {
+      throw InputError(path + ": \"" + field + "\" is missing or not an integer >= 0 (a damaged checkpoint?)");
     }
     return json[field];
   };
-  state.step = integer("step").get<int64_t>();
+  auto signed_integer = [&](const char* field) {
+    const Json& value = integer(field);
+    if (value.is_number_unsigned() && value.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+      throw InputError(path + ": \"" + field + "\" is " + value.dump() + ", beyond 2^63 - 1 (a damaged checkpoint?)");
+    }
+    return value.get<int64_t>();
+  };
+  state.step = signed_integer("step");
   state.sampler_cursor = integer("sampler_cursor").get<uint64_t>();
   state.policy_version = integer("policy_version").get<uint64_t>();
   state.seed = integer("seed").get<uint64_t>();
-  state.optimizer_steps = integer("optimizer_steps").get<int64_t>();
-  if (json.contains("config_yaml") && json["config_yaml"].is_string()) state.config_yaml = json["config_yaml"];
-  if (state.step < 0) throw InputError(path + ": \"step\" is negative");
+  state.optimizer_steps = signed_integer("optimizer_steps");
+  if (json.contains("config_yaml") && json["config_yaml"].is_string()) {
+    state.config_yaml = json["config_yaml"].get<std::string>();
+  }
   return state;
 }
 

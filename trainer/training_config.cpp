@@ -233,11 +233,21 @@ void apply_key(TrainingConfig& config, const std::string& path, const YAML::Node
   binding->read(config, value, source + ": " + path);
 }
 
+// A mapping's key as text; a key that is a list or a mapping is no key of a config.
+std::string key_text(const YAML::Node& key, const std::string& source, const std::string& parent) {
+  if (!key.IsScalar()) {
+    throw InputError(source + ": " + (parent.empty() ? std::string("a section name") : "a key in \"" + parent + "\"") +
+                     " is " + (key.IsSequence() ? "a list" : key.IsMap() ? "a mapping" : "empty") +
+                     ", not a name");
+  }
+  return key.Scalar();
+}
+
 void apply_document(TrainingConfig& config, const YAML::Node& root, const std::string& source) {
   if (root.IsNull()) return;
   if (!root.IsMap()) throw InputError(source + ": the config must be a mapping of sections (model:, data:, ...)");
   for (const auto& section : root) {
-    const auto section_name = section.first.as<std::string>();
+    const auto section_name = key_text(section.first, source, "");
     if (!section.second.IsMap()) {
       bool known_section = false;
       for (const auto& binding : key_bindings()) known_section |= binding.path.rfind(section_name + ".", 0) == 0;
@@ -245,7 +255,7 @@ void apply_document(TrainingConfig& config, const YAML::Node& root, const std::s
       throw InputError(source + ": \"" + section_name + "\" must be a mapping of keys");
     }
     for (const auto& entry : section.second) {
-      apply_key(config, section_name + "." + entry.first.as<std::string>(), entry.second, source);
+      apply_key(config, section_name + "." + key_text(entry.first, source, section_name), entry.second, source);
     }
   }
 }
