@@ -14,34 +14,12 @@
 #include "core/input_error.h"
 #include "core/tasks/task_verifier.h"
 #include "core/tokenizer/response_text.h"
+#include "rollout_workers/generate_request.h"
 #include "rollout_workers/weight_upload.h"
 
 namespace deltarl {
 
 namespace {
-
-constexpr int32_t kMaxSamplesPerPrompt = 1024;
-
-GenerationOptions parse_sampling(const v1::GenerateRequest& request, const Qwen2Config& config,
-                                 const std::vector<int64_t>& eos) {
-  const v1::SamplingParams& sampling = request.sampling();
-  GenerationOptions options;
-  options.sampling.temperature = sampling.temperature();
-  options.sampling.top_p = sampling.top_p() == 0.0 ? 1.0 : sampling.top_p();
-  options.max_new_tokens = sampling.max_new_tokens();
-  if (!(options.sampling.temperature >= 0 && options.sampling.temperature <= 100)) {
-    throw InputError("sampling.temperature must be in [0, 100], got " + std::to_string(sampling.temperature()));
-  }
-  options.validate();
-  for (int32_t id : sampling.stop_token_ids()) {
-    if (id < 0 || id >= config.vocab_size) {
-      throw InputError("sampling.stop_token_ids has " + std::to_string(id) + ", outside the vocabulary");
-    }
-    options.stop_token_ids.push_back(id);
-  }
-  options.stop_token_ids.insert(options.stop_token_ids.end(), eos.begin(), eos.end());
-  return options;
-}
 
 grpc::Status to_grpc(const Status& status) {
   switch (status.code()) {
@@ -115,45 +93,12 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::Completion> {
                               std::to_string(request.min_policy_version()) + " (weights not published yet?)"));
       return;
     }
-    if (request.prompts_size() == 0) throw InputError("prompts is empty");
-    if (request.samples_per_prompt() < 1 || request.samples_per_prompt() > kMaxSamplesPerPrompt) {
-      throw InputError("samples_per_prompt must be in [1, " + std::to_string(kMaxSamplesPerPrompt) + "], got " +
-                       std::to_string(request.samples_per_prompt()));
-    }
-    if (static_cast<int64_t>(request.prompts_size()) * request.samples_per_prompt() > options.max_sequences_per_request) {
-      throw InputError("prompts x samples_per_prompt exceeds " + std::to_string(options.max_sequences_per_request));
-    }
-    const GenerationOptions generation = parse_sampling(request, config, config.eos_token_ids);
-    auto verifiers = std::make_shared<std::vector<TaskVerifier>>();
-    std::vector<SequenceRequest> sequences;
-    for (int p = 0; p < request.prompts_size(); ++p) {
-      const v1::Prompt& prompt = request.prompts(p);
-      const std::string where = "prompts[" + std::to_string(p) + "]";
-      if (prompt.token_ids_size() == 0) throw InputError(where + ".token_ids is empty");
-      if (prompt.token_ids_size() + generation.max_new_tokens > config.max_position_embeddings) {
-        throw InputError(where + " has " + std::to_string(prompt.token_ids_size()) + " tokens; with max_new_tokens " +
-                         std::to_string(generation.max_new_tokens) + " it exceeds the context of " +
-                         std::to_string(config.max_position_embeddings));
-      }
-      std::vector<int64_t> ids;
-      for (int32_t id : prompt.token_ids()) {
-        if (id < 0 || id >= config.vocab_size) {
-          throw InputError(where + ".token_ids has " + std::to_string(id) + ", outside the vocabulary [0, " +
-                           std::to_string(config.vocab_size) + ")");
-        }
-        ids.push_back(id);
-      }
-      verifiers->push_back(TaskVerifier::parse(prompt.task(), prompt.task_payload_json(), where));
-      for (int k = 0; k < request.samples_per_prompt(); ++k) {
-        // tag = prompt index × samples + k: enough to recover both.
-        const uint64_t seed = prompt.has_seed() ? prompt.seed() : request.sampling().seed();
-        sequences.push_back({ids, seed + static_cast<uint64_t>(k),
-                             static_cast<uint64_t>(p) * static_cast<uint64_t>(request.samples_per_prompt()) + k});
-      }
-    }
-    std::vector<uint64_t> group_ids;
-    for (const auto& prompt : request.prompts()) group_ids.push_back(prompt.group_id());
-    const int32_t samples = request.samples_per_prompt();
+    GenerateWork work = validate_generate_request(request, config, options.max_sequences_per_request);
+    const GenerationOptions& generation = work.generation;
+    auto verifiers = work.verifiers;
+    std::vector<SequenceRequest> sequences = std::move(work.sequences);
+    const std::vector<uint64_t> group_ids = std::move(work.group_ids);
+    const int32_t samples = work.samples_per_prompt;
     const int64_t model_vocab_size = config.vocab_size;  // uploads keep every shape
     auto state = state_;
     auto on_sequence = [state, tokenizer, verifiers, group_ids, samples, model_vocab_size](FinishedSequence finished) {
