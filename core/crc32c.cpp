@@ -3,6 +3,8 @@
 #include <array>
 #include <cstring>
 
+#include "core/cpu_kernels.h"
+
 namespace deltarl {
 
 namespace {
@@ -45,7 +47,8 @@ __attribute__((target("sse4.2"))) uint32_t extend_sse42(uint32_t crc, const uint
 uint32_t crc32c_extend(uint32_t crc, const void* data, size_t size) {
   const auto* bytes = static_cast<const uint8_t*>(data);
 #if defined(__x86_64__)
-  static const bool hardware = __builtin_cpu_supports("sse4.2");
+  static const bool hardware =
+      __builtin_cpu_supports("sse4.2") && selected_cpu_kernels() != CpuKernels::kPortable;
   if (hardware) return ~extend_sse42(~crc, bytes, size);
 #endif
   return ~extend_portable(~crc, bytes, size);

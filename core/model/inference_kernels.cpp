@@ -7,14 +7,18 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/cpu_kernels.h"
+
 // Built with -fopenmp-simd (the reductions' pragmas) and -ffp-contract=off:
 // every product is rounded before it is added, as in ATen's separate
 // element-wise kernels, so RoPE and the residual add match them bit for bit.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__)  // ifunc
-#define DELTARL_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define DELTARL_VECTOR_CLONES
+// Each loop is written once, as an always-inlined body, and compiled again
+// for AVX2 and AVX-512 by the wrappers below; which one runs is chosen at run
+// time (core/cpu_kernels.h), so DELTARL_CPU_KERNELS can force any of them.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define DELTARL_KERNEL_VERSIONS 1
 #endif
+#define DELTARL_KERNEL_BODY __attribute__((always_inline)) inline
 
 namespace deltarl {
 namespace {
@@ -23,8 +27,8 @@ namespace {
 // a decoding step's few rows stay on the calling thread (no fork).
 int64_t rows_per_task(int64_t row_floats) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, row_floats)); }
 
-DELTARL_VECTOR_CLONES
-void rms_norm_rows(const float* x, float* out, const float* weight, int64_t rows, int64_t n, float eps) {
+DELTARL_KERNEL_BODY
+void rms_norm_rows_body(const float* x, float* out, const float* weight, int64_t rows, int64_t n, float eps) {
   for (int64_t r = 0; r < rows; ++r, x += n, out += n) {
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
@@ -35,8 +39,8 @@ void rms_norm_rows(const float* x, float* out, const float* weight, int64_t rows
   }
 }
 
-DELTARL_VECTOR_CLONES
-void add_rows(const float* a, const float* b, float* sum, int64_t count) {
+DELTARL_KERNEL_BODY
+void add_rows_body(const float* a, const float* b, float* sum, int64_t count) {
 #pragma omp simd
   for (int64_t i = 0; i < count; ++i) sum[i] = a[i] + b[i];
 }
@@ -44,8 +48,8 @@ void add_rows(const float* a, const float* b, float* sum, int64_t count) {
 // One position's heads: cos/sin hold d values, the two halves repeating the
 // same angles (transformers' cat(freqs, freqs)), but both halves are read as
 // given so any cos/sin the caller computed is honoured.
-DELTARL_VECTOR_CLONES
-void rotate_heads(float* heads, int64_t count, int64_t d, const float* cos, const float* sin) {
+DELTARL_KERNEL_BODY
+void rotate_heads_body(float* heads, int64_t count, int64_t d, const float* cos, const float* sin) {
   const int64_t half = d / 2;
   for (int64_t h = 0; h < count; ++h, heads += d) {
     float* first = heads;
@@ -57,6 +61,45 @@ void rotate_heads(float* heads, int64_t count, int64_t d, const float* cos, cons
       second[i] = b * cos[half + i] + a * sin[half + i];
     }
   }
+}
+
+// One instruction set's compilation of the three loops.
+struct KernelVersion {
+  void (*rms_norm_rows)(const float*, float*, const float*, int64_t, int64_t, float);
+  void (*add_rows)(const float*, const float*, float*, int64_t);
+  void (*rotate_heads)(float*, int64_t, int64_t, const float*, const float*);
+};
+
+#define DELTARL_KERNEL_VERSION(name, attributes)                                                            \
+  attributes void name##_rms_norm_rows(const float* x, float* out, const float* weight, int64_t rows,       \
+                                       int64_t n, float eps) {                                              \
+    rms_norm_rows_body(x, out, weight, rows, n, eps);                                                       \
+  }                                                                                                         \
+  attributes void name##_add_rows(const float* a, const float* b, float* sum, int64_t count) {              \
+    add_rows_body(a, b, sum, count);                                                                        \
+  }                                                                                                         \
+  attributes void name##_rotate_heads(float* heads, int64_t count, int64_t d, const float* cos,             \
+                                      const float* sin) {                                                   \
+    rotate_heads_body(heads, count, d, cos, sin);                                                           \
+  }                                                                                                         \
+  constexpr KernelVersion name{name##_rms_norm_rows, name##_add_rows, name##_rotate_heads};
+
+DELTARL_KERNEL_VERSION(kPortableKernels, )
+#if defined(DELTARL_KERNEL_VERSIONS)
+DELTARL_KERNEL_VERSION(kAvx2Kernels, __attribute__((target("avx2"))))
+DELTARL_KERNEL_VERSION(kAvx512Kernels, __attribute__((target("avx512f"))))
+#endif
+#undef DELTARL_KERNEL_VERSION
+
+const KernelVersion& kernels() {
+#if defined(DELTARL_KERNEL_VERSIONS)
+  switch (selected_cpu_kernels()) {
+    case CpuKernels::kAvx512: return kAvx512Kernels;
+    case CpuKernels::kAvx2: return kAvx2Kernels;
+    case CpuKernels::kPortable: break;
+  }
+#endif
+  return kPortableKernels;
 }
 
 void check_weight(const torch::Tensor& weight, int64_t n) {
@@ -72,8 +115,9 @@ torch::Tensor normalize(const torch::Tensor& input, const torch::Tensor& weight,
   const float* input_data = input.data_ptr<float>();
   float* out_data = out.data_ptr<float>();
   const float* weight_data = weight.data_ptr<float>();
+  const KernelVersion& version = kernels();
   at::parallel_for(0, rows, rows_per_task(n), [&](int64_t begin, int64_t end) {
-    rms_norm_rows(input_data + begin * n, out_data + begin * n, weight_data, end - begin, n, static_cast<float>(eps));
+    version.rms_norm_rows(input_data + begin * n, out_data + begin * n, weight_data, end - begin, n, static_cast<float>(eps));
   });
   return out;
 }
@@ -106,11 +150,12 @@ std::pair<torch::Tensor, torch::Tensor> add_rms_norm_inference(const torch::Tens
   float* sum_data = sum.data_ptr<float>();
   float* normed_data = normed.data_ptr<float>();
   const float* weight_data = weight.data_ptr<float>();
+  const KernelVersion& version = kernels();
   at::parallel_for(0, rows, rows_per_task(n), [&](int64_t begin, int64_t end) {
     // Row by row, so each sum is normalized while it is still in cache.
     for (int64_t r = begin; r < end; ++r) {
-      add_rows(residual_data + r * n, delta_data + r * n, sum_data + r * n, n);
-      rms_norm_rows(sum_data + r * n, normed_data + r * n, weight_data, 1, n, static_cast<float>(eps));
+      version.add_rows(residual_data + r * n, delta_data + r * n, sum_data + r * n, n);
+      version.rms_norm_rows(sum_data + r * n, normed_data + r * n, weight_data, 1, n, static_cast<float>(eps));
     }
   });
   return {sum, normed};
@@ -132,10 +177,11 @@ void rotary_embedding_inference_(const torch::Tensor& heads, const torch::Tensor
   const float* cos_data = cos_rows.data_ptr<float>();
   const float* sin_data = sin_rows.data_ptr<float>();
   const int64_t stride_b = heads.stride(0), stride_s = heads.stride(1);
+  const KernelVersion& version = kernels();
   at::parallel_for(0, b * s, rows_per_task(n * d), [&](int64_t begin, int64_t end) {
     for (int64_t position = begin; position < end; ++position) {
       const int64_t row = position / s, column = position % s;
-      rotate_heads(heads_data + row * stride_b + column * stride_s, n, d, cos_data + position * d,
+      version.rotate_heads(heads_data + row * stride_b + column * stride_s, n, d, cos_data + position * d,
                    sin_data + position * d);
     }
   });

@@ -13,8 +13,9 @@
 // forward (the learner's reference log-probs, a worker's) and the training
 // forward of the same weights differ by rounding, as they already did through
 // the fused products; and the order depends on the vector width the CPU
-// offers. With GCC on x86-64 glibc the loops are built for AVX-512, AVX2 and
-// plain x86-64 and chosen at load time; elsewhere the compiler's default.
+// offers. With GCC or Clang on x86-64 the loops are built for AVX-512, AVX2
+// and plain x86-64 and chosen at run time by core/cpu_kernels.h
+// (DELTARL_CPU_KERNELS forces a lower one); elsewhere the compiler's default.
 #pragma once
 
 #include <torch/types.h>

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "core/cpu_kernels.h"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define DELTARL_PACKED_LINEAR_KERNEL 1
 #include <immintrin.h>
@@ -72,8 +74,7 @@ bool cpu_float(const torch::Tensor& x) { return x.device().is_cpu() && x.scalar_
 
 bool PackedLinear::supported() {
 #if defined(DELTARL_PACKED_LINEAR_KERNEL)
-  static const bool has_avx512 = __builtin_cpu_supports("avx512f");
-  return has_avx512;
+  return selected_cpu_kernels() == CpuKernels::kAvx512;
 #else
   return false;
 #endif

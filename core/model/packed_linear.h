@@ -31,7 +31,8 @@ namespace deltarl {
 
 class PackedLinear {
  public:
-  // True when this build and CPU can run the kernel (x86-64 with AVX-512F).
+  // True when this build and CPU can run the kernel (x86-64 with AVX-512F)
+  // and DELTARL_CPU_KERNELS (core/cpu_kernels.h) does not cap it below avx512.
   static bool supported();
 
   PackedLinear() = default;
