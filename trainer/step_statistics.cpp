@@ -1,8 +1,10 @@
 #include "trainer/step_statistics.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
 #include <stdexcept>
+#include <string>
 
 #include "core/input_error.h"
 
@@ -65,9 +67,28 @@ void StepStatistics::add_sample(int64_t group, int64_t length, double reward) {
   data_[kNumFields * num_groups_] += static_cast<double>(length);
 }
 
+namespace {
+
+// The negative control of the rank-invariance tests: each rank keeps its own
+// sums, so a group split across ranks is weighted differently on each (the
+// bug Note [Group-global weights] prevents). Read from the environment so the
+// end-to-end test can set it on `deltarl train`; never set in a real run.
+bool rank_local_statistics_for_tests() {
+  static const bool rank_local = [] {
+    const char* value = std::getenv("DELTARL_TEST_RANK_LOCAL_STATISTICS");
+    return value != nullptr && std::string(value) == "1";
+  }();
+  return rank_local;
+}
+
+}  // namespace
+
 void StepStatistics::all_reduce(Communicator& communicator) {
   if (is_global_) throw std::logic_error("StepStatistics::all_reduce called twice");
-  if (communicator.device().is_cpu()) {
+  const bool rank_local = rank_local_statistics_for_tests();  // the same on every rank
+  if (rank_local) {
+    // the negative control: no sum
+  } else if (communicator.device().is_cpu()) {
     communicator.all_reduce_sum(packed_);
   } else {
     torch::Tensor on_device = packed_.to(communicator.device());
@@ -78,7 +99,7 @@ void StepStatistics::all_reduce(Communicator& communicator) {
   total_samples_ = 0;
   total_length_power_sum_ = 0;
   for (int64_t g = 0; g < num_groups_; ++g) {
-    if (field(kCount, g) == 0.0) {
+    if (field(kCount, g) == 0.0 && !rank_local) {
       std::ostringstream message;
       message << "prompt group " << g << " has no samples on any of the "
               << communicator.world_size()

@@ -43,6 +43,9 @@ class StepStatistics {
   // 4·num_groups + 1 doubles). Afterwards every group must have at least one
   // sample somewhere, else InputError names the empty group. Collective: all
   // ranks call it once per step, with the same num_groups and alpha.
+  // Test-only: DELTARL_TEST_RANK_LOCAL_STATISTICS=1 in every rank's
+  // environment skips the sum (each rank keeps its own statistics), the
+  // negative control that the rank-invariance tests must catch.
   void all_reduce(Communicator& communicator);
 
   bool is_global() const { return is_global_; }
