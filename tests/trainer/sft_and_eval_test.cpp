@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <limits>
 
 #include <torch/torch.h>
 
@@ -24,6 +25,30 @@ std::string tiny_model(const std::string& folder) {
   return folder;
 }
 
+// The smallest gap, over the response's positions, between the logit of the
+// token the data has there and the largest other logit, with the data's own
+// tokens fed in (teacher forcing). A positive gap at every position means
+// greedy decoding reproduces the data; only a gap far above the rounding of
+// the logits (~1e-5 here: fp32, logits of size ~10) makes that independent of
+// the CPU's kernels and thread count, which change the last bits of every
+// logit and of every SFT step before it.
+double smallest_greedy_margin(Qwen2ForCausalLM& model, const std::vector<int64_t>& prompt,
+                              const std::vector<int64_t>& response) {
+  torch::NoGradGuard no_grad;
+  std::vector<int64_t> ids = prompt;
+  ids.insert(ids.end(), response.begin(), response.end());
+  const torch::Tensor input = torch::tensor(ids, torch::kInt64).unsqueeze(0);
+  const torch::Tensor logits = model->forward(input).squeeze(0).to(torch::kFloat64);  // (s, vocab)
+  double smallest = std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < response.size(); ++i) {
+    const torch::Tensor row = logits[static_cast<int64_t>(prompt.size() + i) - 1].clone();
+    const double chosen = row[response[i]].item<double>();
+    row[response[i]] = -std::numeric_limits<double>::infinity();
+    smallest = std::min(smallest, chosen - row.max().item<double>());
+  }
+  return smallest;
+}
+
 TEST(SupervisedFinetuning, MemorizesResponsesAndStops) {
   const std::string work = make_temporary_directory("sft-test");
   const std::string data = join_path(work, "sft.jsonl");
@@ -33,9 +58,12 @@ TEST(SupervisedFinetuning, MemorizesResponsesAndStops) {
   options.model_folder = tiny_model(join_path(work, "init"));
   options.data_path = data;
   options.out_folder = join_path(work, "out");
-  options.epochs = 60;
+  options.epochs = 150;
   options.batch_size = 2;
-  options.lr = 1e-2;
+  // At lr 1e-2 the run's end depended on the CPU's rounding (smallest margin
+  // 2.2 to 6.8 by code path; one CPU decoded "4*5+3"); at 3e-3 every path ends
+  // within 1e-4 of the same margins, 7.69 and 8.21.
+  options.lr = 3e-3;
   double first_loss = -1;
   const SftResult result = run_supervised_finetuning(options, [&](const SftProgress& progress) {
     if (progress.step == 1) first_loss = progress.loss;
@@ -48,9 +76,15 @@ TEST(SupervisedFinetuning, MemorizesResponsesAndStops) {
   generation.sampling.temperature = 0;
   generation.max_new_tokens = 20;
   generation.stop_token_ids = model->config().eos_token_ids;
+  constexpr double kMargin = 1.0;  // logits: ~1e4 times the spread across CPU paths
   for (const auto& [prompt, response] : {std::pair{"numbers 1, 2, 3 target 6\n", "<answer>1+2+3</answer>"},
                                          std::pair{"numbers 4, 5, 6 target 26\n", "<answer>4*5+6</answer>"}}) {
     const auto ids = tokenizer.encode(prompt);
+    std::vector<int64_t> expected;
+    for (int32_t id : tokenizer.encode(response)) expected.push_back(id);
+    expected.push_back(model->config().eos_token_ids[0]);
+    EXPECT_GT(smallest_greedy_margin(model, std::vector<int64_t>(ids.begin(), ids.end()), expected), kMargin)
+        << "the response is not memorized far above rounding: " << response;
     const auto generated = generate(model, {std::vector<int64_t>(ids.begin(), ids.end())}, {0}, generation);
     EXPECT_EQ(generated[0].finish_reason, "stop");
     std::vector<int32_t> tokens(generated[0].tokens.begin(), generated[0].tokens.end());
