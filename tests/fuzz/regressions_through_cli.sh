@@ -2,7 +2,7 @@
 # Runs every committed fuzz regression (tests/fuzz/regressions/<target>/<name>)
 # through the real deltarl binary, in the command that reads that kind of file
 # at start-up, and checks that deltarl refuses it cleanly: exit code 2 (not a
-# signal, not 1) and an error message naming the file.
+# signal, not 1, not a server that starts) and an error message naming the file.
 #   usage: regressions_through_cli.sh DELTARL REGRESSIONS_DIR
 set -uo pipefail
 deltarl="$1"
@@ -22,7 +22,8 @@ check() {
   local name="$1" expected="$2"
   shift 2
   local output status
-  output="$("$@" 2>&1 </dev/null)"
+  # An input wrongly accepted may start serving (rollout) or training: the limit ends it.
+  output="$(timeout 120 "$@" 2>&1 </dev/null)"
   status=$?
   count=$((count + 1))
   if [[ $status -ne 2 || "$output" != *"$expected"* ]]; then

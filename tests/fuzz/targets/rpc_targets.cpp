@@ -15,6 +15,7 @@
 #include "rollout_workers/generate_request.h"
 #include "rollout_workers/weight_upload.h"
 #include "tests/fuzz/fuzz_targets.h"
+#include "tests/fuzz/targets/proto_mutation.h"
 #include "tests/fuzz/targets/target_support.h"
 
 namespace deltarl::fuzz {
@@ -48,6 +49,21 @@ std::string frame_chunks(const std::vector<v1::WeightChunk>& chunks) {
   }
   return stream;
 }
+
+std::vector<v1::WeightChunk> parse_chunks(const std::string& stream) {
+  std::vector<v1::WeightChunk> chunks;
+  for (size_t at = 0; at + 4 <= stream.size();) {
+    uint32_t size = 0;
+    for (int i = 3; i >= 0; --i) size = (size << 8) | static_cast<uint8_t>(stream[at + static_cast<size_t>(i)]);
+    at += 4;
+    if (size > stream.size() - at) break;
+    chunks.emplace_back().ParseFromArray(stream.data() + at, static_cast<int>(size));
+    at += size;
+  }
+  return chunks;
+}
+
+size_t random_below(Rng& rng, size_t bound) { return std::uniform_int_distribution<size_t>(0, bound - 1)(rng); }
 
 std::vector<v1::WeightChunk> upload_of(Qwen2ForCausalLM& model, uint64_t version, torch::ScalarType dtype,
                                        size_t chunk_bytes) {
@@ -111,6 +127,16 @@ FuzzTarget make_generate_request_target(const std::string& work_folder) {
   target.dictionary = {"countdown", "math", "numbers", "target", "answer", "format_reward", "{}", "[]",
                        std::string("\x08\xff\xff\xff\xff\x0f", 6), std::string("\x10\x80\x80\x80\x80\x08", 6),
                        std::string("\x12\xff\xff\xff\x7f", 5), std::string("\x19\x00\x00\x00\x00\x00\x00\xf8\x7f", 9)};
+  // Half the inputs are parsed requests with one to three fields set to extreme
+  // values (they reach the checks); half are byte-level mutations (the parser).
+  target.make_input = [](const Mutator& mutator, Rng& rng) {
+    const std::string& seed = mutator.seeds()[random_below(rng, mutator.seeds().size())];
+    if (random_below(rng, 2) == 0) return mutator.mutate(seed, rng);
+    v1::GenerateRequest request;
+    request.ParseFromString(seed);
+    for (size_t i = 0, count = 1 + random_below(rng, 3); i < count; ++i) mutate_one_field(request, mutator, rng);
+    return request.SerializeAsString();
+  };
   const Qwen2Config config = micro_config();
   target.parse = [config](const std::string& path) {
     v1::GenerateRequest request;
@@ -138,6 +164,23 @@ FuzzTarget make_weight_chunks_target(const std::string& work_folder) {
                        std::string("\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11),
                        std::string("\x28\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11),
                        std::string("\x30\xff\xff\xff\xff\xff\xff\xff\xff\x7f", 10), std::string("\x48\x01", 2)};
+  // Mostly whole uploads with chunks changed (a field set to an extreme value),
+  // dropped, repeated or swapped; the rest byte-level mutations of the stream.
+  target.make_input = [](const Mutator& mutator, Rng& rng) {
+    const std::string& seed = mutator.seeds()[random_below(rng, mutator.seeds().size())];
+    if (random_below(rng, 4) == 0) return mutator.mutate(seed, rng);
+    std::vector<v1::WeightChunk> chunks = parse_chunks(seed);
+    for (size_t i = 0, count = 1 + random_below(rng, 3); i < count && !chunks.empty(); ++i) {
+      const size_t at = random_below(rng, chunks.size());
+      switch (random_below(rng, 5)) {
+        case 0: chunks.erase(chunks.begin() + static_cast<std::ptrdiff_t>(at)); break;
+        case 1: chunks.insert(chunks.begin() + static_cast<std::ptrdiff_t>(random_below(rng, chunks.size() + 1)), chunks[at]); break;
+        case 2: std::swap(chunks[at], chunks[random_below(rng, chunks.size())]); break;
+        default: mutate_one_field(chunks[at], mutator, rng); break;
+      }
+    }
+    return frame_chunks(chunks);
+  };
   target.parse = [served, standby](const std::string& path) {
     const std::string stream = read_whole_file(path);
     // Odd-sized streams write into the standby in place, even ones stage: both paths of WeightUpload.
