@@ -9,6 +9,8 @@
 // --regressions DIR replays every file in DIR first (the committed inputs).
 // DELTARL_FUZZ_ITERATIONS, DELTARL_FUZZ_SECONDS and DELTARL_FUZZ_SEED override
 // the defaults, so `ctest -L fuzz` can do a long run. Exit 0: no failures.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -54,11 +56,14 @@ int main(int argc, char** argv) {
   if (const char* value = std::getenv("DELTARL_FUZZ_ITERATIONS")) options.iterations = std::atoll(value);
   if (const char* value = std::getenv("DELTARL_FUZZ_SECONDS")) options.seconds = std::atof(value);
   if (const char* value = std::getenv("DELTARL_FUZZ_SEED")) options.seed = std::strtoull(value, nullptr, 10);
-  options.work_folder = "fuzz-work/" + entry->name;
+  // One folder per process: runs side by side (ctest -j, a long run beside the
+  // suite) must not write each other's inputs. Removed after a clean run.
+  options.work_folder = "fuzz-work/" + entry->name + "." + std::to_string(::getpid());
   options.findings_folder = "fuzz-findings";
   std::vector<std::string> replay;
   bool replaying = false;
   std::string regressions_folder;
+  bool work_folder_given = false;
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& arg = args[i];
     auto value = [&]() -> std::string {
@@ -80,6 +85,7 @@ int main(int argc, char** argv) {
       options.input_timeout_seconds = std::stod(value());
     } else if (arg == "--work") {
       options.work_folder = value();
+      work_folder_given = true;
     } else if (arg == "--findings") {
       options.findings_folder = value();
     } else if (arg == "--regressions") {
@@ -101,8 +107,8 @@ int main(int argc, char** argv) {
   options.findings_folder = std::filesystem::absolute(options.findings_folder).string();
   const FuzzTarget target = entry->make(options.work_folder);
   for (auto& path : replay) path = std::filesystem::absolute(path).string();
-  if (replaying) return replay_inputs(target, replay, options).failures.empty() ? 0 : 1;
   bool failed = false;
+  if (replaying) failed |= !replay_inputs(target, replay, options).failures.empty();
   if (!regressions_folder.empty() && std::filesystem::is_directory(regressions_folder)) {
     std::vector<std::string> files;
     for (const auto& file : std::filesystem::directory_iterator(regressions_folder)) {
@@ -111,6 +117,7 @@ int main(int argc, char** argv) {
     std::sort(files.begin(), files.end());
     if (!files.empty()) failed |= !replay_inputs(target, files, options).failures.empty();
   }
-  failed |= !run_fuzz(target, options).failures.empty();
+  if (!replaying) failed |= !run_fuzz(target, options).failures.empty();
+  if (!failed && !work_folder_given) std::filesystem::remove_all(options.work_folder);
   return failed ? 1 : 0;
 }
