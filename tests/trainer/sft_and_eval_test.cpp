@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <limits>
 
 #include <torch/torch.h>
 
@@ -13,6 +12,7 @@
 #include "core/model/text_generator.h"
 #include "core/preset_files.h"
 #include "core/tokenizer/tokenizer.h"
+#include "tests/support/greedy_margin.h"
 #include "tests/support/input_error_message.h"
 #include "trainer/supervised_finetuning.h"
 #include "trainer/task_evaluation.h"
@@ -23,30 +23,6 @@ namespace {
 std::string tiny_model(const std::string& folder) {
   write_preset_checkpoint("tiny", "", folder, /*seed=*/5);
   return folder;
-}
-
-// The smallest gap, over the response's positions, between the logit of the
-// token the data has there and the largest other logit, with the data's own
-// tokens fed in (teacher forcing). A positive gap at every position means
-// greedy decoding reproduces the data; only a gap far above the rounding of
-// the logits (~1e-5 here: fp32, logits of size ~10) makes that independent of
-// the CPU's kernels and thread count, which change the last bits of every
-// logit and of every SFT step before it.
-double smallest_greedy_margin(Qwen2ForCausalLM& model, const std::vector<int64_t>& prompt,
-                              const std::vector<int64_t>& response) {
-  torch::NoGradGuard no_grad;
-  std::vector<int64_t> ids = prompt;
-  ids.insert(ids.end(), response.begin(), response.end());
-  const torch::Tensor input = torch::tensor(ids, torch::kInt64).unsqueeze(0);
-  const torch::Tensor logits = model->forward(input).squeeze(0).to(torch::kFloat64);  // (s, vocab)
-  double smallest = std::numeric_limits<double>::infinity();
-  for (size_t i = 0; i < response.size(); ++i) {
-    const torch::Tensor row = logits[static_cast<int64_t>(prompt.size() + i) - 1].clone();
-    const double chosen = row[response[i]].item<double>();
-    row[response[i]] = -std::numeric_limits<double>::infinity();
-    smallest = std::min(smallest, chosen - row.max().item<double>());
-  }
-  return smallest;
 }
 
 TEST(SupervisedFinetuning, MemorizesResponsesAndStops) {
@@ -83,7 +59,7 @@ TEST(SupervisedFinetuning, MemorizesResponsesAndStops) {
     std::vector<int64_t> expected;
     for (int32_t id : tokenizer.encode(response)) expected.push_back(id);
     expected.push_back(model->config().eos_token_ids[0]);
-    EXPECT_GT(smallest_greedy_margin(model, std::vector<int64_t>(ids.begin(), ids.end()), expected), kMargin)
+    EXPECT_GT(testing_support::smallest_greedy_margin(model, std::vector<int64_t>(ids.begin(), ids.end()), expected), kMargin)
         << "the response is not memorized far above rounding: " << response;
     const auto generated = generate(model, {std::vector<int64_t>(ids.begin(), ids.end())}, {0}, generation);
     EXPECT_EQ(generated[0].finish_reason, "stop");
