@@ -20,6 +20,7 @@
 #include "cli/tokenize_command.h"
 #include "cli/train_command.h"
 #include "cli/weights_command.h"
+#include "core/cpu_kernels.h"
 #include "core/log.h"
 #include "core/status.h"
 #include "core/tensor_memory_reuse.h"
@@ -43,6 +44,17 @@ int main(int argc, char** argv) {
   deltarl::register_sft_command(app, &status);
   deltarl::register_eval_command(app, &status);
   deltarl::register_quickstart_command(app, &status);
+  try {
+    // DELTARL_CPU_KERNELS is read lazily by the kernels; a bad value is
+    // start-up input, so it fails here rather than at a first use mid-run.
+    deltarl::selected_cpu_kernels();
+  } catch (...) {
+    status = deltarl::escaped_exception_status("(environment)");
+  }
+  if (!status.ok()) {
+    deltarl::log_error(status.to_string());
+    return status.exit_code();
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

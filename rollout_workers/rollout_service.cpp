@@ -156,10 +156,11 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::Completion> {
     if (s.write_failed || s.end == GenerationRequest::End::kCancelled) {
       status = grpc::Status(grpc::StatusCode::CANCELLED, "generation cancelled (client gone or worker stopping)");
     } else if (s.end == GenerationRequest::End::kFailed) {
-      // INVALID_ARGUMENT for the request's own input, INTERNAL for a failure here.
-      status = s.failure.code() == StatusCode::kInvalidArgument
-                   ? to_grpc(s.failure)
-                   : grpc::Status(grpc::StatusCode::INTERNAL, "generation failed: " + s.failure.message());
+      // The request's input was validated before it was admitted, and the
+      // engine fails a whole batch at once: whatever failed here is the
+      // worker's, never this caller's bad input (which would make the learner
+      // give up on the groups instead of reissuing them).
+      status = grpc::Status(grpc::StatusCode::INTERNAL, "generation failed: " + s.failure.message());
     }
     lock.unlock();
     Finish(status);

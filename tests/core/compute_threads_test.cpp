@@ -3,6 +3,8 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 namespace deltarl {
 namespace {
 
@@ -18,6 +20,14 @@ TEST(ComputeThreadsTest, ParallelForInDeltarlsKernelsUsesThePool) {
   at::set_num_threads(3);
   EXPECT_EQ(parallel_for_threads(), 3);
   at::set_num_threads(threads);
+}
+
+TEST(ComputeThreadsTest, TheThreadCountFollowsOmpNumThreads) {
+  // The suite's variants (label `variants`) set OMP_NUM_THREADS among their
+  // variables: this checks that the whole environment reaches the tests.
+  const char* requested = std::getenv("OMP_NUM_THREADS");
+  if (requested == nullptr) GTEST_SKIP() << "OMP_NUM_THREADS is not set";
+  EXPECT_EQ(at::get_num_threads(), std::atoi(requested));
 }
 
 }  // namespace
