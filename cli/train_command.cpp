@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/agreed_training_config.h"
+#include "cli/command_boundary.h"
 #include "cli/command_mpi.h"
 #include "core/input_error.h"
 #include "core/log.h"
@@ -57,11 +58,14 @@ void register_train_command(CLI::App& app, Status* status) {
     } catch (const InputError& error) {
       // Every rank saw bad input together (run_training agrees on it), so all can leave cleanly.
       *status = Status(StatusCode::kInvalidArgument, error.what());
-    } catch (const std::exception& error) {
-      log_error(error.what());
+    } catch (...) {
+      // Anything else, std::exception or not, ends here and not in main's
+      // boundary: unwinding there would first tear down MPI under peers still
+      // waiting in a collective.
+      *status = escaped_exception_status("train");
+      log_error(status->to_string());
       // Other ranks may be waiting in a collective: end them all.
       if (several_ranks) MpiEnvironment::abort_all(1);
-      *status = Status(StatusCode::kInternal, error.what());
     }
   });
 }
