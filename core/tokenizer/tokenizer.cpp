@@ -38,6 +38,13 @@ const json& require(const json& object, const char* field, const std::string& so
   return object.at(field);
 }
 
+// True for a JSON integer that is a token id deltarl accepts, [0, kMaxTokenId].
+bool is_token_id(const json& value) {
+  if (!value.is_number_integer()) return false;
+  if (value.is_number_unsigned()) return value.get<uint64_t>() <= static_cast<uint64_t>(kMaxTokenId);
+  return value.get<int64_t>() >= 0 && value.get<int64_t>() <= kMaxTokenId;
+}
+
 // The "type" of a JSON object, "" when it is not an object or has none.
 std::string type_of(const json& object, const std::string& source) {
   return object.is_object() ? json_field<std::string>(object, "type", source).value_or("") : std::string();
@@ -123,8 +130,7 @@ Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& 
   vocab.reserve(vocab_json.size());
   int32_t largest_id = -1;
   for (auto it = vocab_json.begin(); it != vocab_json.end(); ++it) {
-    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() > kMaxTokenId ||
-        (it.value().is_number_unsigned() && it.value().get<uint64_t>() > static_cast<uint64_t>(kMaxTokenId))) {
+    if (!is_token_id(it.value())) {
       unsupported(source, "model.vocab[\"" + it.key() + "\"]", it.value(),
                   "ids must be integers in [0, " + std::to_string(kMaxTokenId) + "]");
     }
@@ -172,8 +178,7 @@ Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& 
         !added["id"].is_number_integer() || !added["content"].is_string() || added["content"].get<std::string>().empty()) {
       unsupported(source, "added_tokens[]", added, "each needs an integer \"id\" and a non-empty \"content\"");
     }
-    if (added["id"].get<int64_t>() < 0 || added["id"].get<int64_t>() > kMaxTokenId ||
-        (added["id"].is_number_unsigned() && added["id"].get<uint64_t>() > static_cast<uint64_t>(kMaxTokenId))) {
+    if (!is_token_id(added["id"])) {
       unsupported(source, "added_tokens[].id", added["id"], "ids must be integers in [0, " + std::to_string(kMaxTokenId) + "]");
     }
     const std::string added_where = source + ": added_tokens[]";
@@ -264,6 +269,12 @@ std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
   auto it = model_->vocab().find(std::string(token));
   if (it == model_->vocab().end()) return std::nullopt;
   return it->second;
+}
+
+bool Tokenizer::has_text(int64_t id) const {
+  if (id < 0 || id >= vocab_size_) return false;
+  return id_to_token_[static_cast<size_t>(id)] != nullptr ||
+         added_token_index_.count(static_cast<int32_t>(id)) != 0;
 }
 
 bool Tokenizer::is_special(int32_t id) const {

@@ -53,6 +53,9 @@ class Tokenizer {
 
   // One past the largest id (vocabulary and added tokens).
   int32_t vocab_size() const { return vocab_size_; }
+  // True when decode() has text for `id`: in [0, vocab_size()) and not a hole
+  // between the vocabulary's and the added tokens' ids.
+  bool has_text(int64_t id) const;
   std::optional<int32_t> token_to_id(std::string_view token) const;
   bool is_special(int32_t id) const;
   const std::vector<AddedToken>& added_tokens() const { return added_tokens_; }
