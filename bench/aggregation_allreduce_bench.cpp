@@ -21,10 +21,10 @@
 #include <string>
 #include <vector>
 
-#include "trainer/advantage.h"
-#include "trainer/loss_aggregation.h"
-#include "trainer/mpi_communicator.h"
-#include "trainer/mpi_environment.h"
+#include "trainer/algorithm/advantage.h"
+#include "trainer/algorithm/loss_aggregation.h"
+#include "trainer/comm/mpi_communicator.h"
+#include "trainer/comm/mpi_environment.h"
 
 namespace {
 

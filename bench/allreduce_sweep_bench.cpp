@@ -13,8 +13,8 @@
 #include <cstdio>
 #include <vector>
 
-#include "trainer/mpi_communicator.h"
-#include "trainer/mpi_environment.h"
+#include "trainer/comm/mpi_communicator.h"
+#include "trainer/comm/mpi_environment.h"
 
 int main(int argc, char** argv) {
   deltarl::MpiEnvironment mpi(&argc, &argv);

@@ -27,7 +27,7 @@
 #include "core/tensor_memory_reuse.h"
 #include "rollout_workers/generation_engine.h"
 #include "rollout_workers/rollout_server.h"
-#include "trainer/weight_publisher.h"
+#include "trainer/rollout/weight_publisher.h"
 
 namespace {
 

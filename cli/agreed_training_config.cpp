@@ -3,7 +3,9 @@
 #include <mpi.h>
 
 #include "core/input_error.h"
-#include "trainer/training_checkpoint.h"
+#include "trainer/comm/agreement.h"
+#include "trainer/comm/mpi_communicator.h"
+#include "trainer/run/training_checkpoint.h"
 
 namespace deltarl {
 
@@ -23,11 +25,11 @@ std::optional<TrainingConfig> load_agreed_training_config(const TrainingConfigAr
   } catch (const InputError& error) {
     error_text = error.what();
   }
-  int failed_ranks = error_text.empty() ? 0 : 1;
-  MPI_Allreduce(MPI_IN_PLACE, &failed_ranks, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-  if (failed_ranks > 0) {
+  MpiCommunicator world(MPI_COMM_WORLD);
+  const AgreedFailure failure = agree_on_failure(world, !error_text.empty(), /*input_error_here=*/true);
+  if (failure.any()) {
     *status = Status(StatusCode::kInvalidArgument,
-                     error_text.empty() ? "another rank could not read the config (see its message)" : error_text);
+                     error_text.empty() ? failure.describe("reading the config") : error_text);
     return std::nullopt;
   }
   return config;

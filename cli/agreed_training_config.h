@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "trainer/training_config.h"
+#include "trainer/run/training_config.h"
 
 namespace deltarl {
 

@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "core/status.h"
-#include "trainer/mpi_environment.h"
+#include "trainer/comm/mpi_environment.h"
 
 namespace deltarl {
 

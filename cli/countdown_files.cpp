@@ -7,8 +7,8 @@
 #include "core/atomic_file_writer.h"
 #include "core/input_error.h"
 #include "core/tasks/countdown_reasoning.h"
-#include "trainer/prompt_dataset.h"
-#include "trainer/prompt_sampler.h"
+#include "trainer/prompts/prompt_dataset.h"
+#include "trainer/prompts/prompt_sampler.h"
 
 namespace deltarl {
 

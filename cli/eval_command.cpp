@@ -11,7 +11,7 @@
 #include "core/file_system.h"
 #include "core/input_error.h"
 #include "core/model/hf_checkpoint.h"
-#include "trainer/task_evaluation.h"
+#include "trainer/evaluation/task_evaluation.h"
 
 namespace deltarl {
 

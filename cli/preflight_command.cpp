@@ -7,8 +7,8 @@
 #include "cli/command_boundary.h"
 #include "cli/command_mpi.h"
 #include "core/log.h"
-#include "trainer/mpi_environment.h"
-#include "trainer/preflight.h"
+#include "trainer/comm/mpi_environment.h"
+#include "trainer/preflight/preflight.h"
 
 namespace deltarl {
 

@@ -24,8 +24,8 @@
 #include "core/model/hf_checkpoint.h"
 #include "core/model/preset_checkpoint.h"
 #include "core/tasks/countdown_generator.h"
-#include "trainer/prompt_sampler.h"
-#include "trainer/supervised_finetuning.h"
+#include "trainer/prompts/prompt_sampler.h"
+#include "trainer/sft/supervised_finetuning.h"
 
 extern char** environ;
 

@@ -13,7 +13,7 @@
 #include "core/input_error.h"
 #include "core/log.h"
 #include "rollout_workers/rollout_server.h"
-#include "trainer/rollout_auth_token.h"
+#include "trainer/rollout/rollout_auth_token.h"
 
 namespace deltarl {
 

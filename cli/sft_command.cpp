@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "core/input_error.h"
-#include "trainer/supervised_finetuning.h"
+#include "trainer/sft/supervised_finetuning.h"
 
 namespace deltarl {
 

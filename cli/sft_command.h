@@ -1,6 +1,6 @@
 // `deltarl sft --model DIR --data FILE --out DIR [--epochs N --batch-size B --lr X ...]`:
 // supervised fine-tuning on prompt/response JSONL, loss on the response only
-// (trainer/supervised_finetuning.h). Writes a Hugging Face folder with the
+// (trainer/sft/supervised_finetuning.h). Writes a Hugging Face folder with the
 // tokenizer, ready for `deltarl train` or `deltarl eval`.
 #pragma once
 

@@ -8,9 +8,9 @@
 #include "cli/command_mpi.h"
 #include "core/input_error.h"
 #include "core/log.h"
-#include "trainer/mpi_environment.h"
-#include "trainer/training_config.h"
-#include "trainer/training_run.h"
+#include "trainer/comm/mpi_environment.h"
+#include "trainer/run/training_config.h"
+#include "trainer/run/training_run.h"
 
 namespace deltarl {
 

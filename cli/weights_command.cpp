@@ -10,9 +10,9 @@
 #include "core/input_error.h"
 #include "core/jsonl_reader.h"
 #include "core/log.h"
-#include "trainer/loss_aggregation.h"
-#include "trainer/single_process_communicator.h"
-#include "trainer/step_statistics.h"
+#include "trainer/algorithm/loss_aggregation.h"
+#include "trainer/comm/single_process_communicator.h"
+#include "trainer/algorithm/step_statistics.h"
 
 namespace deltarl {
 

@@ -13,7 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "core/status.h"
-#include "trainer/aggregation_config.h"
+#include "trainer/algorithm/aggregation_config.h"
 
 namespace deltarl {
 

@@ -3,7 +3,7 @@
 // process, and so mpirun, on a failed assertion).
 #include <gtest/gtest.h>
 
-#include "trainer/mpi_environment.h"
+#include "trainer/comm/mpi_environment.h"
 
 int main(int argc, char** argv) {
   deltarl::MpiEnvironment mpi(&argc, &argv);

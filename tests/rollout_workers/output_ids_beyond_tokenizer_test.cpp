@@ -16,9 +16,9 @@
 #include "core/tokenizer/tokenizer.h"
 #include "rollout_workers/rollout_server.h"
 #include "tests/rollout_workers/dominant_output_rows.h"
-#include "trainer/policy_update.h"
-#include "trainer/rollout_client.h"
-#include "trainer/single_process_communicator.h"
+#include "trainer/algorithm/policy_update.h"
+#include "trainer/rollout/rollout_client.h"
+#include "trainer/comm/single_process_communicator.h"
 
 namespace deltarl {
 namespace {

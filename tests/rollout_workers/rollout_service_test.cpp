@@ -18,7 +18,7 @@
 #include "core/crc32c.h"
 #include "core/preset_files.h"
 #include "tests/support/greedy_margin.h"
-#include "trainer/weight_publisher.h"
+#include "trainer/rollout/weight_publisher.h"
 
 namespace deltarl {
 namespace {

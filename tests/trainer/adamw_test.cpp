@@ -1,11 +1,11 @@
-#include "trainer/adamw.h"
+#include "trainer/algorithm/adamw.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "core/input_error.h"
-#include "trainer/learning_rate_schedule.h"
+#include "trainer/algorithm/learning_rate_schedule.h"
 
 namespace deltarl {
 namespace {

@@ -1,11 +1,11 @@
-#include "trainer/advantage.h"
+#include "trainer/algorithm/advantage.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "core/input_error.h"
-#include "trainer/single_process_communicator.h"
+#include "trainer/comm/single_process_communicator.h"
 
 namespace deltarl {
 namespace {

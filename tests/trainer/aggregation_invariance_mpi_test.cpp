@@ -13,10 +13,10 @@
 #include <numeric>
 #include <random>
 
-#include "trainer/advantage.h"
-#include "trainer/loss_aggregation.h"
-#include "trainer/mpi_communicator.h"
-#include "trainer/single_process_communicator.h"
+#include "trainer/algorithm/advantage.h"
+#include "trainer/algorithm/loss_aggregation.h"
+#include "trainer/comm/mpi_communicator.h"
+#include "trainer/comm/single_process_communicator.h"
 
 namespace deltarl {
 namespace {

@@ -1,7 +1,7 @@
 // Closed forms of every aggregation mode on hand-computed cases, the ΔL
 // invariants (Σ over a group = 1/(M·#groups), α = 0 is Dr. GRPO, α = 1 is ∝ 1/L),
 // and bad input.
-#include "trainer/loss_aggregation.h"
+#include "trainer/algorithm/loss_aggregation.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/input_error.h"
-#include "trainer/single_process_communicator.h"
+#include "trainer/comm/single_process_communicator.h"
 
 namespace deltarl {
 namespace {

@@ -1,7 +1,7 @@
 // MpiCommunicator under real `mpirun -np 2/4` processes: every collective, every
 // supported dtype, bucketed list all-reduce with mixed dtypes, views and buckets
 // smaller than one tensor.
-#include "trainer/mpi_communicator.h"
+#include "trainer/comm/mpi_communicator.h"
 
 #include <gtest/gtest.h>
 

@@ -1,14 +1,14 @@
 // NcclCommunicator on real GPUs, one rank per GPU, bootstrapped over MPI. Skips
 // (with a message) where the LibTorch has no CUDA or there are fewer GPUs than
 // ranks, as on CI; run it on a GPU host: `ctest -L gpu`.
-#include "trainer/nccl_communicator.h"
+#include "trainer/comm/nccl_communicator.h"
 
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
 
-#include "trainer/loss_aggregation.h"
-#include "trainer/single_process_communicator.h"
+#include "trainer/algorithm/loss_aggregation.h"
+#include "trainer/comm/single_process_communicator.h"
 
 namespace deltarl {
 namespace {

@@ -1,4 +1,4 @@
-#include "trainer/policy_loss.h"
+#include "trainer/algorithm/policy_loss.h"
 
 #include <gtest/gtest.h>
 

@@ -1,14 +1,14 @@
 // One PolicyUpdater step moves the policy the right way: the log-probability of
 // a rewarded response rises, that of an unrewarded one in the same group falls,
 // and groups whose rewards are all equal contribute nothing.
-#include "trainer/policy_update.h"
+#include "trainer/algorithm/policy_update.h"
 
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
 
 #include "core/model/token_log_probs.h"
-#include "trainer/single_process_communicator.h"
+#include "trainer/comm/single_process_communicator.h"
 
 namespace deltarl {
 namespace {

@@ -1,4 +1,4 @@
-#include "trainer/prompt_dataset.h"
+#include "trainer/prompts/prompt_dataset.h"
 
 #include <gtest/gtest.h>
 

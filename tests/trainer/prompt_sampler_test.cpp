@@ -1,4 +1,4 @@
-#include "trainer/prompt_sampler.h"
+#include "trainer/prompts/prompt_sampler.h"
 
 #include <gtest/gtest.h>
 

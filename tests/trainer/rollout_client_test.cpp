@@ -1,6 +1,6 @@
 // RolloutClient against real worker processes (`deltarl rollout`) on
 // 127.0.0.1: every group exactly once, also when a worker is killed mid-batch.
-#include "trainer/rollout_client.h"
+#include "trainer/rollout/rollout_client.h"
 
 #include <gtest/gtest.h>
 

@@ -11,9 +11,9 @@
 #include "core/preset_files.h"
 #include "deltarl/tensorboard/event.pb.h"
 #include "tests/support/input_error_message.h"
-#include "trainer/metrics_log.h"
-#include "trainer/tensorboard_writer.h"
-#include "trainer/training_checkpoint.h"
+#include "trainer/run/metrics_log.h"
+#include "trainer/run/tensorboard_writer.h"
+#include "trainer/run/training_checkpoint.h"
 
 namespace deltarl {
 namespace {

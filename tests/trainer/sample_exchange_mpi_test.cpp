@@ -1,7 +1,7 @@
 // exchange_samples() under real `mpirun -np 2/4`: every rank ends with every
 // sample intact (ids, log-prob bits, rewards), and the shares partition them,
 // balanced by tokens, identically decided on every rank.
-#include "trainer/sample_exchange.h"
+#include "trainer/comm/sample_exchange.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 
 #include <torch/torch.h>
 
-#include "trainer/mpi_communicator.h"
+#include "trainer/comm/mpi_communicator.h"
 
 namespace deltarl {
 namespace {

@@ -14,8 +14,8 @@
 #include "core/tokenizer/tokenizer.h"
 #include "tests/support/greedy_margin.h"
 #include "tests/support/input_error_message.h"
-#include "trainer/supervised_finetuning.h"
-#include "trainer/task_evaluation.h"
+#include "trainer/sft/supervised_finetuning.h"
+#include "trainer/evaluation/task_evaluation.h"
 
 namespace deltarl {
 namespace {

@@ -1,4 +1,4 @@
-#include "trainer/training_config.h"
+#include "trainer/run/training_config.h"
 
 #include <gtest/gtest.h>
 

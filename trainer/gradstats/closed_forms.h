@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "trainer/aggregation_config.h"
+#include "trainer/algorithm/aggregation_config.h"
 
 namespace deltarl {
 

@@ -12,9 +12,9 @@
 #include "core/model/token_log_probs.h"
 #include "core/tasks/task_verifier.h"
 #include "core/tokenizer/response_text.h"
-#include "trainer/loss_aggregation.h"
-#include "trainer/prompt_sampler.h"
-#include "trainer/single_process_communicator.h"
+#include "trainer/algorithm/loss_aggregation.h"
+#include "trainer/prompts/prompt_sampler.h"
+#include "trainer/comm/single_process_communicator.h"
 
 namespace deltarl {
 

@@ -22,7 +22,7 @@
 
 #include "core/model/qwen2_model.h"
 #include "core/tokenizer/tokenizer.h"
-#include "trainer/prompt_dataset.h"
+#include "trainer/prompts/prompt_dataset.h"
 
 namespace deltarl {
 

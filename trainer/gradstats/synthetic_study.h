@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "trainer/aggregation_config.h"
+#include "trainer/algorithm/aggregation_config.h"
 #include "trainer/gradstats/closed_forms.h"
 
 namespace deltarl {

@@ -12,8 +12,8 @@
 #include "core/tokenizer/tokenizer.h"
 #include "tests/fuzz/fuzz_targets.h"
 #include "tests/fuzz/targets/target_support.h"
-#include "trainer/metrics_log.h"
-#include "trainer/prompt_dataset.h"
+#include "trainer/run/metrics_log.h"
+#include "trainer/prompts/prompt_dataset.h"
 
 namespace deltarl::fuzz {
 

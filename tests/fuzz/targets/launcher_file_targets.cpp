@@ -9,8 +9,8 @@
 
 #include "tests/fuzz/fuzz_targets.h"
 #include "tests/fuzz/targets/target_support.h"
-#include "trainer/rollout_auth_token.h"
-#include "trainer/training_config.h"
+#include "trainer/rollout/rollout_auth_token.h"
+#include "trainer/run/training_config.h"
 
 namespace deltarl::fuzz {
 

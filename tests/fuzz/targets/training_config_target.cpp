@@ -5,7 +5,7 @@
 
 #include "tests/fuzz/fuzz_targets.h"
 #include "tests/fuzz/targets/target_support.h"
-#include "trainer/training_config.h"
+#include "trainer/run/training_config.h"
 
 namespace deltarl::fuzz {
 

@@ -5,7 +5,7 @@
 # statistics left rank-local, must fail the same comparison.
 #
 # What is compared, and why (Note [Group-global weights] in
-# trainer/step_statistics.h): the claim is that the reduced gradient is the
+# trainer/algorithm/step_statistics.h): the claim is that the reduced gradient is the
 # same sum at any rank count, reassociated, so it differs by rounding only
 # (~1e-7 of its norm in fp32). The weights after AdamW are not compared:
 # AdamW divides each coordinate by its own gradient's size, so wherever a
