@@ -17,5 +17,7 @@ void register_train_command(CLI::App& app, Status* status);
 
 // The exit code of a run that stopped early on a signal, after its checkpoint.
 constexpr int kStoppedBySignalExitCode = 3;
+// The exit code of a job a step watchdog aborted (train.step_timeout_seconds).
+constexpr int kStepTimeoutExitCode = 4;
 
 }  // namespace deltarl
