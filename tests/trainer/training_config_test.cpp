@@ -87,6 +87,54 @@ TEST(TrainingConfig, YamlRoundTripKeepsEveryValue) {
   EXPECT_EQ(again.algorithm.advantage, AdvantageEstimator::kDrGrpo);
 }
 
+// train.step_timeout_seconds: unset ("auto") follows rollout.deadline_seconds
+// plus an hour; a number is kept as given; 0 is off; negative is refused.
+TEST(TrainingConfig, StepTimeoutDefaultsToDeadlinePlusAnHour) {
+  const auto path = write_temporary(kMinimal);
+  const TrainingConfig defaults = load_training_config(path);
+  EXPECT_FALSE(defaults.train.step_timeout_seconds.has_value());
+  EXPECT_EQ(defaults.step_timeout_seconds(), 1800 + 3600);
+  EXPECT_EQ(load_training_config(path, {"rollout.deadline_seconds=60"}).step_timeout_seconds(), 60 + 3600);
+  EXPECT_EQ(load_training_config(path, {"train.step_timeout_seconds=5"}).step_timeout_seconds(), 5);
+  EXPECT_EQ(load_training_config(path, {"train.step_timeout_seconds=0"}).step_timeout_seconds(), 0);
+  EXPECT_EQ(load_training_config(path, {"train.step_timeout_seconds=5", "train.step_timeout_seconds=auto"})
+                .step_timeout_seconds(),
+            1800 + 3600);
+
+  const std::string negative =
+      input_error_message([&] { load_training_config(path, {"train.step_timeout_seconds=-1"}); });
+  EXPECT_NE(negative.find("run.yaml: train.step_timeout_seconds must be ≥ 0 (0 turns the step watchdog off"),
+            std::string::npos)
+      << negative;
+  const auto in_file = write_temporary(std::string(kMinimal) + "train:\n  step_timeout_seconds: -2\n");
+  EXPECT_NE(input_error_message([&] { load_training_config(in_file); })
+                .find("run.yaml: train.step_timeout_seconds must be ≥ 0"),
+            std::string::npos);
+  const auto word = write_temporary(std::string(kMinimal) + "train:\n  step_timeout_seconds: soon\n");
+  EXPECT_NE(input_error_message([&] { load_training_config(word); })
+                .find("run.yaml: train.step_timeout_seconds must be a number or auto, not \"soon\""),
+            std::string::npos);
+}
+
+// The YAML a run folder keeps says "auto" for an unset timeout, so a resumed
+// run with another deadline still follows it; a number reads back as itself.
+TEST(TrainingConfig, StepTimeoutRoundTripsAsAutoOrNumber) {
+  const std::vector<std::string> base = {"model.path=m", "data.train=t", "rollout.spawn_local=1"};
+  const TrainingConfig unset = training_config_from_overrides(base);
+  const std::string yaml = training_config_to_yaml(unset);
+  EXPECT_NE(yaml.find("step_timeout_seconds: auto"), std::string::npos) << yaml;
+  const TrainingConfig resumed = load_training_config_text(yaml, "config.yaml", {"rollout.deadline_seconds=100"});
+  EXPECT_EQ(resumed.step_timeout_seconds(), 100 + 3600);
+
+  std::vector<std::string> with_timeout = base;
+  with_timeout.push_back("train.step_timeout_seconds=0.5");
+  const std::string set_yaml = training_config_to_yaml(training_config_from_overrides(with_timeout));
+  EXPECT_NE(set_yaml.find("step_timeout_seconds: 0.5"), std::string::npos) << set_yaml;
+  const TrainingConfig again = load_training_config_text(set_yaml, "config.yaml");
+  EXPECT_EQ(again.train.step_timeout_seconds, 0.5);
+  EXPECT_EQ(training_config_to_yaml(again), set_yaml);
+}
+
 TEST(TrainingConfig, DocsListEveryKey) {
   std::ifstream docs(std::string(DELTARL_SOURCE_DIR) + "/docs/configuration.md");
   ASSERT_TRUE(docs) << "docs/configuration.md is missing";

@@ -110,6 +110,27 @@ KeyBinding bind_enum(std::string path, std::function<Enum&(TrainingConfig&)> fie
   return binding;
 }
 
+// A number key that may be left to a default computed from other keys: "auto"
+// (or no key) leaves it unset, which is how it is printed back.
+KeyBinding bind_number_or_auto(std::string path, std::function<std::optional<double>&(TrainingConfig&)> field) {
+  KeyBinding binding;
+  binding.path = path;
+  binding.read = [field](TrainingConfig& config, const YAML::Node& node, const std::string& where) {
+    if (node.IsScalar() && node.Scalar() == "auto") {
+      field(config).reset();
+      return;
+    }
+    const auto value = scalar_as<double>(node, where, "a number or auto");
+    if (!std::isfinite(value)) throw InputError(where + " must be finite");
+    field(config) = value;
+  };
+  binding.write = [field](const TrainingConfig& config) {
+    const auto& value = field(const_cast<TrainingConfig&>(config));
+    return YAML::Node(value ? shortest_text(*value) : std::string("auto"));
+  };
+  return binding;
+}
+
 #define DELTARL_KEY(type, section, member) \
   bind<type>(#section "." #member, [](TrainingConfig& c) -> type& { return c.section.member; })
 
@@ -162,6 +183,8 @@ const std::vector<KeyBinding>& key_bindings() {
         DELTARL_KEY(uint64_t, train, seed),
         DELTARL_KEY(std::string, train, device),
         DELTARL_KEY(int64_t, train, threads),
+        bind_number_or_auto("train.step_timeout_seconds",
+                            [](TrainingConfig& c) -> std::optional<double>& { return c.train.step_timeout_seconds; }),
         DELTARL_KEY(double, optim, lr),
         DELTARL_KEY(double, optim, beta1),
         DELTARL_KEY(double, optim, beta2),
@@ -323,6 +346,8 @@ void TrainingConfig::validate() const {
   require(train.device == "auto" || train.device == "cpu" || train.device == "cuda", *this, "train.device",
           "must be auto, cpu or cuda, not \"" + train.device + "\"");
   require(train.threads >= 0, *this, "train.threads", "must be ≥ 0");
+  require(!train.step_timeout_seconds || *train.step_timeout_seconds >= 0, *this, "train.step_timeout_seconds",
+          "must be ≥ 0 (0 turns the step watchdog off; auto: rollout.deadline_seconds + 3600)");
   require(optim.lr > 0, *this, "optim.lr", "must be > 0");
   require(optim.beta1 >= 0 && optim.beta1 < 1, *this, "optim.beta1", "must be in [0, 1)");
   require(optim.beta2 >= 0 && optim.beta2 < 1, *this, "optim.beta2", "must be in [0, 1)");
@@ -344,6 +369,11 @@ void TrainingConfig::validate() const {
 double TrainingConfig::max_response_length() const {
   return algorithm.aggregation.max_response_length > 0 ? algorithm.aggregation.max_response_length
                                                        : static_cast<double>(rollout.max_new_tokens);
+}
+
+double TrainingConfig::step_timeout_seconds() const {
+  return train.step_timeout_seconds ? *train.step_timeout_seconds
+                                    : rollout.deadline_seconds + kStepTimeoutMarginSeconds;
 }
 
 TrainingConfig load_training_config(const std::string& path, const std::vector<std::string>& overrides) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,7 +65,15 @@ struct TrainSection {
   uint64_t seed = 1;
   std::string device = "auto";       // auto | cpu | cuda
   int64_t threads = 0;               // LibTorch threads per rank; 0: cores / ranks on the host
+  // Seconds one step may take before the step watchdog aborts the job (0: off).
+  // Unset ("auto" in YAML): rollout.deadline_seconds + kStepTimeoutMarginSeconds,
+  // following the deadline; TrainingConfig::step_timeout_seconds() resolves it.
+  std::optional<double> step_timeout_seconds;
 };
+
+// What an unset train.step_timeout_seconds adds to rollout.deadline_seconds: a
+// step may also evaluate and write a checkpoint.
+constexpr double kStepTimeoutMarginSeconds = 3600;
 
 struct OptimSection {
   double lr = 1e-6;
@@ -111,6 +120,9 @@ struct TrainingConfig {
   void validate() const;
   // M for the loss weights: algorithm.max_response_length, or max_new_tokens when 0.
   double max_response_length() const;
+  // The step watchdog's timeout: train.step_timeout_seconds when set (0: off),
+  // else rollout.deadline_seconds + kStepTimeoutMarginSeconds.
+  double step_timeout_seconds() const;
 };
 
 // Reads `path` (YAML mapping of sections), then applies `overrides`
