@@ -2,6 +2,9 @@
 
 #include <c10/util/Exception.h>
 
+#include <chrono>
+#include <string>
+#include <thread>
 #include <utility>
 
 #include "trainer/comm/internal/mpi_check.h"
@@ -43,6 +46,9 @@ cudaStream_t caller_stream(int device_index) {
 #endif
 }
 
+// Between two polls of a GPU wait: short, since a barrier's latency is this.
+constexpr std::chrono::microseconds kPollInterval{100};
+
 }  // namespace
 
 NcclCommunicator::NcclCommunicator(const MpiCommunicator& bootstrap, int device_index)
@@ -68,8 +74,21 @@ NcclCommunicator::NcclCommunicator(const MpiCommunicator& bootstrap, int device_
 void NcclCommunicator::release() noexcept {
   if (comm_ != nullptr) {
     cudaSetDevice(device_index_);
-    if (stream_ != nullptr) cudaStreamSynchronize(stream_);
-    ncclCommDestroy(comm_);
+    // Let queued collectives finish, but not wait forever for a peer that died:
+    // NCCL reports that as an asynchronous error, and then aborting is the way out.
+    bool failed = false;
+    while (stream_ != nullptr && cudaStreamQuery(stream_) == cudaErrorNotReady) {
+      if (async_error_state() != ncclSuccess) {
+        failed = true;
+        break;
+      }
+      std::this_thread::sleep_for(kPollInterval);
+    }
+    if (failed || async_error_state() != ncclSuccess) {
+      ncclCommAbort(comm_);
+    } else {
+      ncclCommDestroy(comm_);
+    }
   }
   if (inputs_ready_ != nullptr) cudaEventDestroy(inputs_ready_);
   if (collective_done_ != nullptr) cudaEventDestroy(collective_done_);
@@ -83,6 +102,7 @@ NcclCommunicator::~NcclCommunicator() { release(); }
 
 NcclCommunicator::NcclCommunicator(NcclCommunicator&& other) noexcept
     : comm_(std::exchange(other.comm_, nullptr)),
+      aborted_(std::exchange(other.aborted_, false)),
       stream_(std::exchange(other.stream_, nullptr)),
       inputs_ready_(std::exchange(other.inputs_ready_, nullptr)),
       collective_done_(std::exchange(other.collective_done_, nullptr)),
@@ -94,6 +114,7 @@ NcclCommunicator& NcclCommunicator::operator=(NcclCommunicator&& other) noexcept
   if (this != &other) {
     release();
     comm_ = std::exchange(other.comm_, nullptr);
+    aborted_ = std::exchange(other.aborted_, false);
     stream_ = std::exchange(other.stream_, nullptr);
     inputs_ready_ = std::exchange(other.inputs_ready_, nullptr);
     collective_done_ = std::exchange(other.collective_done_, nullptr);
@@ -104,7 +125,48 @@ NcclCommunicator& NcclCommunicator::operator=(NcclCommunicator&& other) noexcept
   return *this;
 }
 
-cudaStream_t NcclCommunicator::begin_collective() {
+ncclResult_t NcclCommunicator::async_error_state() const noexcept {
+  ncclResult_t state = ncclSuccess;
+  const ncclResult_t query = ncclCommGetAsyncError(comm_, &state);
+  if (query != ncclSuccess) return query;
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 14, 0)
+  if (state == ncclInProgress) return ncclSuccess;
+#endif
+  return state;
+}
+
+void NcclCommunicator::abort_on_async_error(ncclResult_t state, const char* operation) {
+  std::string detail = ncclGetErrorString(state);
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 13, 0)
+  const char* last = ncclGetLastError(comm_);  // before the abort frees comm_
+  if (last != nullptr && *last != '\0') detail += std::string(" (") + last + ")";
+#endif
+  ncclCommAbort(comm_);
+  comm_ = nullptr;
+  aborted_ = true;
+  throw std::runtime_error("rank " + std::to_string(rank_) + ": NCCL reported an asynchronous error during " +
+                           operation + ": " + detail +
+                           "; the NCCL communicator was aborted. This may indicate a crashed peer rank or a "
+                           "network failure between hosts (try NCCL_DEBUG=INFO).");
+}
+
+void NcclCommunicator::check_async_error() {
+  if (aborted_) {
+    throw std::runtime_error("rank " + std::to_string(rank_) +
+                             ": the NCCL communicator was aborted after an earlier asynchronous error");
+  }
+  if (comm_ == nullptr) return;  // moved from
+  if (const ncclResult_t state = async_error_state(); state != ncclSuccess) {
+    abort_on_async_error(state, "check_async_error");
+  }
+}
+
+cudaStream_t NcclCommunicator::begin_collective(const char* operation) {
+  if (aborted_ || comm_ == nullptr) {
+    throw std::runtime_error("rank " + std::to_string(rank_) + ": NcclCommunicator::" + operation + ": " +
+                             (aborted_ ? "the communicator was aborted after an earlier asynchronous error"
+                                       : "the communicator was moved from"));
+  }
   DELTARL_CUDA_CHECK(cudaSetDevice(device_index_));
   cudaStream_t caller = caller_stream(device_index_);
   DELTARL_CUDA_CHECK(cudaEventRecord(inputs_ready_, caller));
@@ -112,9 +174,10 @@ cudaStream_t NcclCommunicator::begin_collective() {
   return caller;
 }
 
-void NcclCommunicator::end_collective(cudaStream_t caller) {
+void NcclCommunicator::end_collective(cudaStream_t caller, const char* operation) {
   DELTARL_CUDA_CHECK(cudaEventRecord(collective_done_, stream_));
   DELTARL_CUDA_CHECK(cudaStreamWaitEvent(caller, collective_done_, 0));
+  if (const ncclResult_t state = async_error_state(); state != ncclSuccess) abort_on_async_error(state, operation);
 }
 
 static void check_cuda_tensor(const torch::Tensor& tensor, int device_index, const char* operation) {
@@ -125,24 +188,24 @@ static void check_cuda_tensor(const torch::Tensor& tensor, int device_index, con
 
 void NcclCommunicator::all_reduce_sum(torch::Tensor& tensor) {
   check_cuda_tensor(tensor, device_index_, "all_reduce_sum");
-  cudaStream_t caller = begin_collective();
+  cudaStream_t caller = begin_collective("all_reduce_sum");
   DELTARL_NCCL_CHECK(ncclAllReduce(tensor.data_ptr(), tensor.data_ptr(),
                                    static_cast<size_t>(tensor.numel()),
                                    nccl_datatype(tensor.scalar_type()), ncclSum, comm_, stream_),
                      comm_);
-  end_collective(caller);
+  end_collective(caller, "all_reduce_sum");
 }
 
 void NcclCommunicator::broadcast(torch::Tensor& tensor, int root) {
   check_cuda_tensor(tensor, device_index_, "broadcast");
   TORCH_CHECK(root >= 0 && root < world_size_, "NcclCommunicator::broadcast: root ", root,
               " outside world of size ", world_size_);
-  cudaStream_t caller = begin_collective();
+  cudaStream_t caller = begin_collective("broadcast");
   DELTARL_NCCL_CHECK(ncclBroadcast(tensor.data_ptr(), tensor.data_ptr(),
                                    static_cast<size_t>(tensor.numel()),
                                    nccl_datatype(tensor.scalar_type()), root, comm_, stream_),
                      comm_);
-  end_collective(caller);
+  end_collective(caller, "broadcast");
 }
 
 torch::Tensor NcclCommunicator::all_gather(const torch::Tensor& tensor) {
@@ -151,18 +214,27 @@ torch::Tensor NcclCommunicator::all_gather(const torch::Tensor& tensor) {
   std::vector<int64_t> shape{world_size_};
   shape.insert(shape.end(), input.sizes().begin(), input.sizes().end());
   torch::Tensor output = torch::empty(shape, input.options());  // (world_size, *tensor.shape)
-  cudaStream_t caller = begin_collective();
+  cudaStream_t caller = begin_collective("all_gather");
   DELTARL_NCCL_CHECK(ncclAllGather(input.data_ptr(), output.data_ptr(),
                                    static_cast<size_t>(input.numel()),
                                    nccl_datatype(input.scalar_type()), comm_, stream_),
                      comm_);
-  end_collective(caller);
+  end_collective(caller, "all_gather");
   return output;
 }
 
 void NcclCommunicator::barrier() {
   torch::Tensor token = torch::zeros({1}, torch::TensorOptions().dtype(torch::kFloat32).device(device()));
   all_reduce_sum(token);
+  // Poll instead of cudaStreamSynchronize: a peer that died leaves the
+  // all-reduce waiting forever, and NCCL says so only through its error state.
+  while (true) {
+    const cudaError_t done = cudaEventQuery(collective_done_);
+    if (done == cudaSuccess) break;
+    if (done != cudaErrorNotReady) DELTARL_CUDA_CHECK(done);
+    if (const ncclResult_t state = async_error_state(); state != ncclSuccess) abort_on_async_error(state, "barrier");
+    std::this_thread::sleep_for(kPollInterval);
+  }
   DELTARL_CUDA_CHECK(cudaStreamSynchronize(caller_stream(device_index_)));
 }
 
