@@ -44,6 +44,33 @@ wait_for_worker_addresses() {
   done
 }
 
+# Exit codes of `deltarl train` (cli/train_command.h, docs/configuration.md).
+TRAIN_EXIT_FINISHED=0 TRAIN_EXIT_FAILED=1 TRAIN_EXIT_BAD_INPUT=2 TRAIN_EXIT_STOPPED=3 TRAIN_EXIT_STEP_TIMEOUT=4
+
+# restartable_exit CODE: whether the learners' exit CODE is a failure that a
+# restart from the last checkpoint may get past: a crashed rank (1, or a signal's
+# 128+N, or whatever the MPI launcher reports for a rank that died) and a step the
+# watchdog aborted (4, a hung rank). Not a finished run (0), bad input (2: it
+# would fail again) or a stop on a signal (3: a stop was asked for).
+restartable_exit() {
+  case "$1" in
+    "$TRAIN_EXIT_FINISHED" | "$TRAIN_EXIT_BAD_INPUT" | "$TRAIN_EXIT_STOPPED") return 1 ;;
+    *) return 0 ;;
+  esac
+}
+
+# describe_train_exit CODE: what the learners' exit code means, for the log.
+describe_train_exit() {
+  case "$1" in
+    "$TRAIN_EXIT_FINISHED") echo "finished" ;;
+    "$TRAIN_EXIT_FAILED") echo "failed (see the learners' logs)" ;;
+    "$TRAIN_EXIT_BAD_INPUT") echo "bad input (see the learners' logs)" ;;
+    "$TRAIN_EXIT_STOPPED") echo "stopped on a signal after a checkpoint" ;;
+    "$TRAIN_EXIT_STEP_TIMEOUT") echo "aborted by the step watchdog: a rank hung (its log names the rank, step and phase)" ;;
+    *) if (( $1 > 128 )); then echo "a rank was killed by signal $(( $1 - 128 ))"; else echo "failed"; fi ;;
+  esac
+}
+
 # has_checkpoint TRAIN_DIR: whether the run there can be resumed.
 has_checkpoint() { compgen -G "$1/checkpoints/step-*" > /dev/null; }
 

@@ -13,8 +13,9 @@
 # with a checkpoint resumes (run the same command again after a stop or a
 # crash); SIGUSR1, SIGTERM or Ctrl-C to this script makes the learners finish
 # the step, checkpoint and exit 3. MAX_RESTARTS > 0 resumes automatically from
-# the last checkpoint after a learner failure (a crashed rank), that many
-# times; the workers and hosts stay the same, so a lost host still ends the run.
+# the last checkpoint after a learner failure (a crashed rank, or exit 4: the
+# step watchdog aborted a hung rank), that many times; the workers and hosts
+# stay the same, so a lost host still ends the run. Exits with the learners' code.
 #
 # ---- configuration (environment) ----
 CONFIG="${CONFIG:?set CONFIG to the training YAML (docs/configuration.md)}"
@@ -109,9 +110,9 @@ while true; do
     "$DELTARL" train "${start_arguments[@]}" "${common_sets[@]}" $TRAIN_ARGS &
   learners_pid=$!
   wait_for_exit "$learners_pid"; code=$exit_code
-  log "learners exited with $code"
-  if (( code == 0 || code == 2 || code == 3 || stopping == 1 || attempt >= MAX_RESTARTS )); then break; fi
-  has_checkpoint "$RUN_DIR/train" || break
+  log "learners exited with $code: $(describe_train_exit "$code")"
+  if ! restartable_exit "$code" || (( stopping == 1 || attempt >= MAX_RESTARTS )); then break; fi
+  has_checkpoint "$RUN_DIR/train" || { log "no checkpoint to restart from"; break; }
   attempt=$((attempt + 1))
   log "restarting from the last checkpoint ($attempt of $MAX_RESTARTS)"
 done
