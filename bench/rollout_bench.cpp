@@ -159,7 +159,8 @@ int main(int argc, char** argv) {
     const auto start = Clock::now();
     deltarl::PublishOptions publish;
     publish.chunk_bytes = size_t{16} << 20;
-    const deltarl::Status status = deltarl::publish_weights(*big_stub, weights, 1, publish, &reply);
+    const deltarl::Status status =
+        deltarl::publish_weights(*big_stub, deltarl::WeightSnapshot(weights), 1, publish, &reply);
     const double seconds = seconds_since(start);
     if (!status.ok()) {
       std::cerr << status.to_string() << "\n";
@@ -169,7 +170,7 @@ int main(int argc, char** argv) {
               << seconds << ", \"gb_per_s\": " << reply.bytes() / 1e9 / seconds << "}" << std::endl;
     // The second upload fills the model the first one retired, in place.
     const auto again = Clock::now();
-    if (!deltarl::publish_weights(*big_stub, weights, 2, publish, &reply).ok()) return 1;
+    if (!deltarl::publish_weights(*big_stub, deltarl::WeightSnapshot(weights), 2, publish, &reply).ok()) return 1;
     const double again_seconds = seconds_since(again);
     std::cout << "{\"bench\": \"load_weights\", \"version\": 2, \"bytes\": " << reply.bytes() << ", \"seconds\": "
               << again_seconds << ", \"gb_per_s\": " << reply.bytes() / 1e9 / again_seconds << "}" << std::endl;

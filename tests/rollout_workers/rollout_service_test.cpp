@@ -377,7 +377,7 @@ TEST_F(LoadWeightsTest, NewWeightsChangeTheLogitsExactlyAndTagCompletions) {
     v1::LoadWeightsReply reply;
     PublishOptions options;
     options.chunk_bytes = 10000;  // several chunks per large tensor
-    const Status published = publish_weights(*stub_, fresh, version, options, &reply);
+    const Status published = publish_weights(*stub_, WeightSnapshot(fresh), version, options, &reply);
     ASSERT_TRUE(published.ok()) << published.to_string();
     EXPECT_EQ(reply.version(), version);
     EXPECT_EQ(reply.tensors(), fresh->named_parameters().size());
@@ -417,7 +417,7 @@ TEST_F(LoadWeightsTest, ABatchRunningDuringAnUploadFinishesOnItsOwnVersion) {
   ASSERT_TRUE(stream->Read(&completion));  // generation under version 0 is under way
   torch::manual_seed(5);
   Qwen2ForCausalLM fresh(Qwen2Config::preset("tiny"));
-  ASSERT_TRUE(publish_weights(*stub_, fresh, 1, {}).ok());
+  ASSERT_TRUE(publish_weights(*stub_, WeightSnapshot(fresh), 1, {}).ok());
   std::set<uint64_t> versions{completion.policy_version()};
   int received = 1;
   while (stream->Read(&completion)) {
@@ -435,8 +435,9 @@ TEST_F(LoadWeightsTest, ABatchRunningDuringAnUploadFinishesOnItsOwnVersion) {
 TEST_F(LoadWeightsTest, StaleCorruptOrIncompleteUploadsChangeNothing) {
   torch::manual_seed(100);
   Qwen2ForCausalLM fresh(Qwen2Config::preset("tiny"));
-  ASSERT_TRUE(publish_weights(*stub_, fresh, 2, {}).ok());
-  EXPECT_EQ(publish_weights(*stub_, fresh, 2, {}).code(), StatusCode::kFailedPrecondition);  // not newer
+  ASSERT_TRUE(publish_weights(*stub_, WeightSnapshot(fresh), 2, {}).ok());
+  // Not newer:
+  EXPECT_EQ(publish_weights(*stub_, WeightSnapshot(fresh), 2, {}).code(), StatusCode::kFailedPrecondition);
 
   // One tensor, marked last: the rest are missing.
   const torch::Tensor norm = fresh->model->norm->weight.detach().contiguous();

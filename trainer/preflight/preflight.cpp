@@ -109,7 +109,7 @@ json ask_worker(const std::string& address, const std::optional<std::string>& to
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)));
-  if (token) context.AddMetadata("authorization", "Bearer " + *token);
+  authorize_rollout_call(context, token);
   v1::WorkerStatus reply;
   const grpc::Status status = stub->GetStatus(&context, v1::GetStatusRequest(), &reply);
   report["ok"] = status.ok();

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include <grpcpp/client_context.h>
+
 #include "core/input_error.h"
 
 namespace deltarl {
@@ -41,6 +43,10 @@ std::optional<std::string> read_rollout_auth_token(const std::string& token_file
     return checked_token(token, "$DELTARL_ROLLOUT_TOKEN");
   }
   return std::nullopt;
+}
+
+void authorize_rollout_call(grpc::ClientContext& context, const std::optional<std::string>& token) {
+  if (token) context.AddMetadata("authorization", "Bearer " + *token);
 }
 
 }  // namespace deltarl

@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -12,30 +13,23 @@
 
 namespace deltarl {
 
-RolloutClient::RolloutClient(RolloutClientOptions options) : options_(std::move(options)) {
-  grpc::ChannelArguments arguments;
-  arguments.SetMaxReceiveMessageSize(64 << 20);
-  arguments.SetMaxSendMessageSize(64 << 20);
-  arguments.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 << 20);
-  for (const auto& address : options_.workers) {
-    Worker worker;
-    worker.address = address;
-    worker.stub = v1::RolloutService::NewStub(
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments));
-    workers_.push_back(std::move(worker));
+RolloutClient::RolloutClient(WorkerRegistry& workers, RolloutClientOptions options)
+    : workers_(workers), options_(std::move(options)) {
+  if (!options_.workers.empty() || options_.auth_token) {
+    throw std::invalid_argument("RolloutClient: a client sharing a WorkerRegistry takes its addresses and token "
+                                "from it; leave RolloutClientOptions::workers and auth_token empty");
   }
 }
+
+RolloutClient::RolloutClient(RolloutClientOptions options)
+    : owned_workers_(std::make_unique<WorkerRegistry>(options.workers, options.auth_token)),
+      workers_(*owned_workers_),
+      options_(std::move(options)) {}
 
 void RolloutClient::cancel() {
   std::lock_guard<std::mutex> lock(active_mutex_);
   cancelled_ = true;
   for (grpc::ClientContext* context : active_) context->TryCancel();
-}
-
-size_t RolloutClient::live_workers() const {
-  size_t alive = 0;
-  for (const auto& worker : workers_) alive += worker.alive;
-  return alive;
 }
 
 Status RolloutClient::generate(const std::vector<PromptGroup>& prompts, int32_t samples_per_prompt,
@@ -59,15 +53,10 @@ Status RolloutClient::generate(const std::vector<PromptGroup>& prompts, int32_t 
       std::lock_guard<std::mutex> lock(active_mutex_);
       if (cancelled_) return Status(StatusCode::kUnavailable, "generation was cancelled");
     }
-    std::vector<size_t> alive;
-    for (size_t w = 0; w < workers_.size(); ++w) {
-      if (workers_[w].alive) alive.push_back(w);
-    }
+    const std::vector<size_t> alive = workers_.live_workers();
     if (alive.empty() || std::chrono::system_clock::now() >= deadline) {
       std::string why = alive.empty() ? "no rollout worker is left" : "the deadline passed";
-      for (const auto& worker : workers_) {
-        if (!worker.last_error.empty()) why += "; " + worker.address + ": " + worker.last_error;
-      }
+      why += workers_.dead_workers_errors();
       return Status(StatusCode::kUnavailable, std::to_string(waiting.size()) + " of " + std::to_string(prompts.size()) +
                                                   " prompt groups could not be generated: " + why);
     }
@@ -82,7 +71,8 @@ Status RolloutClient::generate(const std::vector<PromptGroup>& prompts, int32_t 
       streams.emplace_back([&, a] {
         // Nothing may leave this thread (std::terminate): a failure here fails this worker's stream.
         try {
-          Worker& worker = workers_[alive[a]];
+          const size_t worker = alive[a];
+          const std::string& address = workers_.address(worker);
           v1::GenerateRequest request;
           for (size_t i : assigned[a]) {
             v1::Prompt* prompt = request.add_prompts();
@@ -110,14 +100,14 @@ Status RolloutClient::generate(const std::vector<PromptGroup>& prompts, int32_t 
             }
           } unregister{this, &context};
           context.set_deadline(deadline);
-          if (options_.auth_token) context.AddMetadata("authorization", "Bearer " + *options_.auth_token);
+          workers_.authorize(context);
           // This worker's samples, kept apart until its stream ends well.
           std::map<size_t, std::map<int32_t, v1::Completion>> received;
-          auto stream = worker.stub->Generate(&context, request);
+          auto stream = workers_.stub(worker).Generate(&context, request);
           v1::Completion completion;
           bool malformed = false;
           while (stream->Read(&completion)) {
-            if (options_.on_completion) options_.on_completion(alive[a], completion);
+            if (options_.on_completion) options_.on_completion(worker, completion);
             auto it = index_of.find(completion.group_id());
             if (it == index_of.end() || completion.sample_index() < 0 || completion.sample_index() >= samples_per_prompt ||
                 !received[it->second].emplace(completion.sample_index(), completion).second) {
@@ -125,22 +115,26 @@ Status RolloutClient::generate(const std::vector<PromptGroup>& prompts, int32_t 
             }
           }
           const grpc::Status status = stream->Finish();
+          {
+            // A stream cancel() ended says nothing about its worker: the registry is shared.
+            std::lock_guard<std::mutex> cancelled_lock(active_mutex_);
+            if (cancelled_) return;
+          }
           std::lock_guard<std::mutex> lock(mutex);
           if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
-            rejected = Status(StatusCode::kInvalidArgument, worker.address + " rejected the request: " + status.error_message());
+            rejected = Status(StatusCode::kInvalidArgument, address + " rejected the request: " + status.error_message());
             return;
           }
           if (!status.ok() || malformed) {
-            worker.alive = false;
-            worker.last_error = malformed ? "sent an unknown or duplicate completion"
-                                          : std::to_string(status.error_code()) + " " + status.error_message();
+            workers_.mark_dead(worker, malformed ? "sent an unknown or duplicate completion"
+                                                 : std::to_string(status.error_code()) + " " + status.error_message());
             return;  // every group of this stream is reissued, whole
           }
           for (size_t i : assigned[a]) {
             auto& samples = received[i];
             if (static_cast<int32_t>(samples.size()) != samples_per_prompt) {
-              worker.alive = false;
-              worker.last_error = "ended its stream without all samples of group " + std::to_string(prompts[i].group_id);
+              workers_.mark_dead(worker, "ended its stream without all samples of group " +
+                                             std::to_string(prompts[i].group_id));
               return;
             }
           }
@@ -151,9 +145,7 @@ Status RolloutClient::generate(const std::vector<PromptGroup>& prompts, int32_t 
           }
         } catch (...) {
           const Status failure = current_exception_status("reading its stream");
-          std::lock_guard<std::mutex> lock(mutex);
-          workers_[alive[a]].alive = false;
-          workers_[alive[a]].last_error = failure.to_string();
+          workers_.mark_dead(alive[a], failure.to_string());
         }
       });
     }

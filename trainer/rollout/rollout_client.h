@@ -4,9 +4,12 @@
 // reissues them whole on the workers still alive, until every group has all
 // its samples or the deadline passes. Every group arrives exactly once (no
 // sample lost or duplicated), or generate() returns an error saying which
-// groups are missing and why.
+// groups are missing and why. The workers' liveness is the WorkerRegistry's:
+// a worker the client finds dead is not sent weights any more, and a worker
+// that failed to take weights is not sent prompts.
 //
-//   RolloutClient client({.workers = {"127.0.0.1:5001", "127.0.0.1:5002"}});
+//   WorkerRegistry workers({"127.0.0.1:5001", "127.0.0.1:5002"}, token);
+//   RolloutClient client(workers, {});
 //   std::vector<GroupCompletions> groups;
 //   Status s = client.generate(prompts, /*samples_per_prompt=*/8, sampling, version, &groups);
 #pragma once
@@ -22,8 +25,8 @@
 
 #include "deltarl/v1/rollout.grpc.pb.h"
 
-#include "core/model/qwen2_model.h"
 #include "core/status.h"
+#include "trainer/rollout/worker_registry.h"
 
 namespace deltarl {
 
@@ -41,17 +44,27 @@ struct GroupCompletions {
 };
 
 struct RolloutClientOptions {
+  // Only for a client with a registry of its own (RolloutClient(options)):
   std::vector<std::string> workers;        // "host:port"
   std::optional<std::string> auth_token;
+
   double deadline_seconds = 1800;          // for a whole generate() call
   // Called for every completion as it arrives (on the worker's stream thread),
-  // before it is known whether its group will be kept. For progress and tests.
+  // before it is known whether its group will be kept; `worker` is its number
+  // in the registry. For progress and tests.
   std::function<void(size_t worker, const v1::Completion&)> on_completion;
 };
 
 class RolloutClient {
  public:
+  // Uses `workers` (which must outlive the client), shared with the other
+  // users of the registry; options.workers and options.auth_token must be
+  // empty (the registry holds them).
+  RolloutClient(WorkerRegistry& workers, RolloutClientOptions options);
+  // A client with a registry of its own, of options.workers (tools and tests).
   explicit RolloutClient(RolloutClientOptions options);
+  RolloutClient(const RolloutClient&) = delete;
+  RolloutClient& operator=(const RolloutClient&) = delete;
 
   // Blocks until every group has `samples_per_prompt` completions (returned in
   // the order of `prompts`), or fails: kInvalidArgument when a worker rejects the
@@ -61,7 +74,8 @@ class RolloutClient {
                   const v1::SamplingParams& sampling, uint64_t min_policy_version,
                   std::vector<GroupCompletions>* groups);
 
-  size_t live_workers() const;
+  size_t live_workers() const { return workers_.live_count(); }
+  WorkerRegistry& workers() { return workers_; }
 
   // Ends every stream of a generate() running on another thread, which then
   // returns kCancelled-like kUnavailable at once; later generate() calls fail
@@ -69,13 +83,8 @@ class RolloutClient {
   void cancel();
 
  private:
-  struct Worker {
-    std::string address;
-    std::unique_ptr<v1::RolloutService::Stub> stub;
-    bool alive = true;
-    std::string last_error;
-  };
-  std::vector<Worker> workers_;
+  std::unique_ptr<WorkerRegistry> owned_workers_;  // set only by RolloutClient(options)
+  WorkerRegistry& workers_;
   RolloutClientOptions options_;
   std::mutex active_mutex_;
   std::set<grpc::ClientContext*> active_;  // streams in flight, for cancel()

@@ -1,9 +1,9 @@
 #include "trainer/rollout/weight_publisher.h"
 
+#include <algorithm>
 #include <chrono>
 
-#include "core/crc32c.h"
-#include "core/safetensors.h"
+#include "trainer/rollout/rollout_auth_token.h"
 
 namespace deltarl {
 
@@ -23,39 +23,33 @@ Status from_grpc(const grpc::Status& status) {
 
 }  // namespace
 
-Status publish_weights(v1::RolloutService::Stub& worker, Qwen2ForCausalLM& model, uint64_t version,
+Status publish_weights(v1::RolloutService::Stub& worker, const WeightSnapshot& snapshot, uint64_t version,
                        const PublishOptions& options, v1::LoadWeightsReply* reply) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::milliseconds(static_cast<int64_t>(options.deadline_seconds * 1000)));
-  if (options.auth_token) context.AddMetadata("authorization", "Bearer " + *options.auth_token);
+  authorize_rollout_call(context, options.auth_token);
   v1::LoadWeightsReply local_reply;
   auto writer = worker.LoadWeights(&context, reply != nullptr ? reply : &local_reply);
-  const auto parameters = model->named_parameters(/*recurse=*/true);
-  size_t index = 0;
-  for (const auto& item : parameters) {
-    ++index;
-    torch::Tensor tensor = item.value().detach().to(torch::kCPU).contiguous();
-    if (tensor.scalar_type() != torch::kBFloat16 && tensor.scalar_type() != torch::kFloat16) {
-      tensor = tensor.to(torch::kFloat32);
-    }
-    const auto* bytes = static_cast<const char*>(tensor.data_ptr());
-    const size_t size = static_cast<size_t>(tensor.numel()) * tensor.element_size();
-    const uint32_t checksum = crc32c(bytes, size);
+  const auto& tensors = snapshot.tensors();
+  for (size_t index = 0; index < tensors.size(); ++index) {
+    const SnapshotTensor& tensor = tensors[index];
+    const char* bytes = tensor.bytes();
+    const size_t size = tensor.size();
     size_t offset = 0;
     do {
       const size_t length = std::min(options.chunk_bytes, size - offset);
       v1::WeightChunk chunk;
       chunk.set_version(version);
-      chunk.set_tensor_name(item.key());
-      chunk.set_dtype(safetensors_dtype_name(tensor.scalar_type()));
-      for (int64_t dimension : tensor.sizes()) chunk.add_shape(dimension);
+      chunk.set_tensor_name(tensor.name);
+      chunk.set_dtype(tensor.dtype);
+      for (int64_t dimension : tensor.host.sizes()) chunk.add_shape(dimension);
       chunk.set_tensor_bytes(size);
       chunk.set_offset(offset);
       chunk.set_data(bytes + offset, length);
       offset += length;
-      if (offset == size) chunk.set_crc32c(checksum);
-      chunk.set_last_chunk(offset == size && index == parameters.size());
+      if (offset == size) chunk.set_crc32c(tensor.crc32c);
+      chunk.set_last_chunk(offset == size && index + 1 == tensors.size());
       if (!writer->Write(chunk)) return from_grpc(writer->Finish());  // the worker ended the stream early
     } while (offset < size);
   }
