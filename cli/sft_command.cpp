@@ -24,7 +24,7 @@ void register_sft_command(CLI::App& app, Status* status) {
   command->add_option("--weight-decay", options->weight_decay)->capture_default_str();
   command->add_option("--grad-clip", options->grad_clip)->capture_default_str();
   command->add_option("--seed", options->seed)->capture_default_str();
-  command->add_option("--threads", options->threads, "LibTorch threads (0: default)")->capture_default_str();
+  command->add_option("--threads", options->threads, "LibTorch threads (0: every CPU this process may use)")->capture_default_str();
   command->add_option("--log-every", *log_every, "steps between progress lines")->capture_default_str();
   command->callback([options, log_every, status] {
     try {

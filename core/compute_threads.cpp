@@ -2,10 +2,20 @@
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
+#include <sched.h>
 
+#include <algorithm>
 #include <atomic>
+#include <thread>
 
 namespace deltarl {
+
+int available_cpus() {
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  if (sched_getaffinity(0, sizeof(mask), &mask) == 0) return std::max(1, CPU_COUNT(&mask));
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
 
 void release_compute_threads() {
   // Looked up at run time rather than linked: LibTorch brings its own OpenMP

@@ -20,6 +20,12 @@
 
 namespace deltarl {
 
+// The logical CPUs this process may run on (its affinity mask, so taskset,
+// cgroups and `srun --cpus-per-task` count), at least 1. LibTorch's default
+// thread count is the PHYSICAL cores: one on a 2-vCPU machine whose vCPUs are
+// a core's two hyperthreads. deltarl's processes default to this instead.
+int available_cpus();
+
 // Frees the calling thread's OpenMP worker threads. Must not be called inside
 // a parallel region (tensor operations never return into one).
 void release_compute_threads();

@@ -9,6 +9,7 @@
 
 #include <torch/torch.h>
 
+#include "core/compute_threads.h"
 #include "core/file_system.h"
 #include "core/input_error.h"
 #include "core/jsonl_reader.h"
@@ -76,7 +77,7 @@ SftResult run_supervised_finetuning(const SftOptions& options, const std::functi
   if (path_exists(options.out_folder)) {
     throw InputError("--out " + options.out_folder + " already exists; choose a new folder (nothing is overwritten)");
   }
-  if (options.threads > 0) torch::set_num_threads(static_cast<int>(options.threads));
+  torch::set_num_threads(options.threads > 0 ? static_cast<int>(options.threads) : available_cpus());
   const std::string tokenizer_path = join_path(options.model_folder, "tokenizer.json");
   const Tokenizer tokenizer = Tokenizer::from_file(tokenizer_path);
   Qwen2ForCausalLM model = load_pretrained(options.model_folder);

@@ -1,7 +1,7 @@
 // Supervised fine-tuning (`deltarl sft`): next-token cross-entropy on the
 // response tokens of prompt/response pairs (the prompt is context only), mean
 // over the batch's response tokens, AdamW with warmup and cosine decay. The
-// usual warm start before RLVR. One process, LibTorch's threads.
+// usual warm start before RLVR. One process, every CPU it may use.
 //
 //   SftOptions options{.model_folder = "models/tiny", .data_path = "sft.jsonl", .out_folder = "models/sft"};
 //   SftResult result = run_supervised_finetuning(options, [](const SftProgress& p) { ... });
@@ -28,7 +28,7 @@ struct SftOptions {
   double weight_decay = 0.0;
   double grad_clip = 1.0;
   uint64_t seed = 0;
-  int64_t threads = 0;            // 0: LibTorch's default
+  int64_t threads = 0;            // 0: every CPU this process may use (available_cpus)
   void validate() const;          // InputError naming the option
 };
 
