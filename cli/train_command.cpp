@@ -8,6 +8,8 @@
 #include "cli/command_mpi.h"
 #include "core/input_error.h"
 #include "core/log.h"
+#include "trainer/comm/learner_device.h"
+#include "trainer/comm/mpi_communicator.h"
 #include "trainer/comm/mpi_environment.h"
 #include "trainer/run/training_config.h"
 #include "trainer/run/training_run.h"
@@ -45,7 +47,18 @@ void register_train_command(CLI::App& app, Status* status) {
       TrainingRunOptions run_options;
       run_options.resume = options->resume;
       run_options.console_progress = !options->quiet;
-      const TrainingRunResult result = run_training(*config, run_options);
+      // A hung step: every rank is ended, the launchers restart from the last checkpoint.
+      run_options.on_step_timeout = [](const std::string&) { MpiEnvironment::abort_all(kStepTimeoutExitCode); };
+      TrainingRunResult result;
+      {  // the communicators end with the run, before MPI does
+        MpiCommunicator host(MPI_COMM_WORLD);
+        const torch::Device device = choose_learner_device(config->train.device, mpi->local_rank(), host);
+        const std::unique_ptr<Communicator> device_communicator = make_device_communicator(host, device);
+        const LearnerCommunicators communicators{host, device_communicator ? *device_communicator : host,
+                                                 mpi->local_rank(), mpi->local_size()};
+        TrainingRun run(*config, run_options, communicators);
+        result = run.run();
+      }
       if (result.stopped_by_signal) {
         *status = Status(StatusCode::kUnavailable,
                          "stopped by a signal after step " + std::to_string(result.final_step) + "; " +
@@ -56,7 +69,7 @@ void register_train_command(CLI::App& app, Status* status) {
         std::exit(kStoppedBySignalExitCode);
       }
     } catch (const InputError& error) {
-      // Every rank saw bad input together (run_training agrees on it), so all can leave cleanly.
+      // Every rank saw bad input together (TrainingRun agrees on it), so all can leave cleanly.
       *status = Status(StatusCode::kInvalidArgument, error.what());
     } catch (...) {
       // Anything else, std::exception or not, ends here and not in main's

@@ -7,11 +7,13 @@
 
 #include <torch/torch.h>
 
-#include "core/model/token_log_probs.h"
+#include "tests/support/sequence_log_prob.h"
 #include "trainer/comm/single_process_communicator.h"
 
 namespace deltarl {
 namespace {
+
+using testing_support::sequence_log_prob;
 
 RolloutSample sample(int64_t group, int32_t index, std::vector<int32_t> response, double reward) {
   RolloutSample s;
@@ -22,18 +24,6 @@ RolloutSample sample(int64_t group, int32_t index, std::vector<int32_t> response
   s.rollout_log_probs.assign(s.response_ids.size(), -1.0f);
   s.reward = reward;
   return s;
-}
-
-double sequence_log_prob(Qwen2ForCausalLM& model, const RolloutSample& s) {
-  torch::NoGradGuard no_grad;
-  std::vector<int64_t> ids(s.prompt_ids.begin(), s.prompt_ids.end());
-  ids.insert(ids.end(), s.response_ids.begin(), s.response_ids.end());
-  const torch::Tensor input = torch::tensor(ids).unsqueeze(0);
-  const torch::Tensor logits = model->forward(input).squeeze(0);  // (s, vocab)
-  const auto prompt = static_cast<int64_t>(s.prompt_ids.size());
-  const auto response = static_cast<int64_t>(s.response_ids.size());
-  const torch::Tensor targets = input.squeeze(0).narrow(0, prompt, response);
-  return token_log_probs(logits.narrow(0, prompt - 1, response), targets).sum().item<double>();
 }
 
 TEST(PolicyUpdate, RaisesRewardedAndLowersUnrewardedResponses) {
@@ -54,7 +44,17 @@ TEST(PolicyUpdate, RaisesRewardedAndLowersUnrewardedResponses) {
   SingleProcessCommunicator communicator;
   StepStatistics stats(2, options.aggregation.alpha);
   for (const auto& s : samples) stats.add_sample(s.group, static_cast<int64_t>(s.response_ids.size()), s.reward);
-  const PolicyUpdateResult result = updater.update(samples, stats, communicator, /*learning_rate=*/1e-3);
+  stats.all_reduce(communicator);
+  const LossWeightTable weights(options.aggregation, stats);
+  const AdvantageTable advantages(options.advantage, stats);
+  PolicyUpdateResult result;
+  updater.start();
+  for (const auto& micro_batch : micro_batches(samples, options.micro_batch_size)) {
+    updater.accumulate(micro_batch, weights, advantages, &result);
+  }
+  const std::vector<torch::Tensor> gradients = updater.gradients();
+  communicator.all_reduce_sum(gradients);
+  updater.clip_and_step(gradients, /*learning_rate=*/1e-3, &result);
   EXPECT_GT(result.grad_norm, 0);
   EXPECT_EQ(result.tokens, 14);
   EXPECT_EQ(result.clipped_tokens, 0);  // on-policy: the ratio is 1

@@ -1,6 +1,5 @@
 #include "trainer/algorithm/policy_update.h"
 
-#include <chrono>
 #include <cmath>
 
 #include <torch/torch.h>
@@ -9,13 +8,17 @@
 
 namespace deltarl {
 
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+std::vector<std::vector<const RolloutSample*>> micro_batches(const std::vector<RolloutSample>& samples,
+                                                             int64_t size) {
+  std::vector<std::vector<const RolloutSample*>> batches;
+  for (size_t begin = 0; begin < samples.size(); begin += static_cast<size_t>(size)) {
+    std::vector<const RolloutSample*>& batch = batches.emplace_back();
+    for (size_t i = begin; i < std::min(samples.size(), begin + static_cast<size_t>(size)); ++i) {
+      batch.push_back(&samples[i]);
+    }
+  }
+  return batches;
 }
-
-}  // namespace
 
 PolicyUpdater::PolicyUpdater(Qwen2ForCausalLM& model, Qwen2ForCausalLM* reference, AdamW& optimizer,
                              PolicyUpdateOptions options)
@@ -23,60 +26,42 @@ PolicyUpdater::PolicyUpdater(Qwen2ForCausalLM& model, Qwen2ForCausalLM* referenc
   for (auto& parameter : model_->parameters()) parameters_.push_back(parameter);
 }
 
-PolicyUpdateResult PolicyUpdater::update(const std::vector<RolloutSample>& samples, StepStatistics& stats,
-                                         Communicator& communicator, double learning_rate) {
-  PolicyUpdateResult result;
-  auto started = std::chrono::steady_clock::now();
-  stats.all_reduce(communicator);  // Note [Group-global weights]
-  result.statistics_seconds = seconds_since(started);
-  const LossWeightTable weights(options_.aggregation, stats);
-  const AdvantageTable advantages(options_.advantage, stats);
-
-  started = std::chrono::steady_clock::now();
+void PolicyUpdater::start() {
   model_->train();
   optimizer_.zero_grad();
-  for (size_t begin = 0; begin < samples.size(); begin += static_cast<size_t>(options_.micro_batch_size)) {
-    std::vector<const RolloutSample*> batch;
-    for (size_t i = begin; i < std::min(samples.size(), begin + options_.micro_batch_size); ++i) {
-      batch.push_back(&samples[i]);
-    }
-    accumulate_micro_batch(batch, weights, advantages, result);
-  }
-  result.forward_backward_seconds = seconds_since(started);
+}
 
-  started = std::chrono::steady_clock::now();
+std::vector<torch::Tensor> PolicyUpdater::gradients() {
+  torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> gradients;
-  {
-    torch::NoGradGuard no_grad;
-    for (auto& parameter : parameters_) {
-      // A rank without samples still joins the all-reduce, with zeros.
-      if (!parameter.grad().defined()) parameter.mutable_grad() = torch::zeros_like(parameter);
-      gradients.push_back(parameter.grad());
-    }
+  for (auto& parameter : parameters_) {
+    if (!parameter.grad().defined()) parameter.mutable_grad() = torch::zeros_like(parameter);
+    gradients.push_back(parameter.grad());
   }
-  communicator.all_reduce_sum(gradients);  // SUM: the weights are already global
-  result.gradient_sync_seconds = seconds_since(started);
+  return gradients;
+}
 
+void PolicyUpdater::clip_and_step(const std::vector<torch::Tensor>& gradients, double learning_rate,
+                                  PolicyUpdateResult* result) {
   torch::NoGradGuard no_grad;
   double square_sum = 0;
   for (const auto& gradient : gradients) square_sum += gradient.to(torch::kFloat64).square().sum().item<double>();
-  result.grad_norm = std::sqrt(square_sum);
-  if (!std::isfinite(result.grad_norm)) {
-    result.skipped = true;  // identical on every rank: all skip together
+  result->grad_norm = std::sqrt(square_sum);
+  if (!std::isfinite(result->grad_norm)) {
+    result->skipped = true;
     optimizer_.zero_grad();
-    return result;
+    return;
   }
-  if (options_.grad_clip > 0 && result.grad_norm > options_.grad_clip) {
-    const double scale = options_.grad_clip / (result.grad_norm + 1e-6);
-    for (auto& gradient : gradients) gradient.mul_(scale);
+  if (options_.grad_clip > 0 && result->grad_norm > options_.grad_clip) {
+    const double scale = options_.grad_clip / (result->grad_norm + 1e-6);
+    for (const auto& gradient : gradients) gradient.mul_(scale);
   }
   optimizer_.step(learning_rate);
-  return result;
 }
 
-void PolicyUpdater::accumulate_micro_batch(const std::vector<const RolloutSample*>& batch,
-                                           const LossWeightTable& weights, const AdvantageTable& advantages,
-                                           PolicyUpdateResult& result) {
+void PolicyUpdater::accumulate(const std::vector<const RolloutSample*>& batch, const LossWeightTable& weights,
+                               const AdvantageTable& advantages, PolicyUpdateResult* result_out) {
+  PolicyUpdateResult& result = *result_out;
   const auto batch_size = static_cast<int64_t>(batch.size());
   int64_t longest_sequence = 0, longest_response = 0;
   for (const auto* sample : batch) {

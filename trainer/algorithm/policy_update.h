@@ -1,11 +1,14 @@
-// One optimizer step of the policy on this rank's share of a step's samples:
-// micro-batched forward recomputing log-probs, the PPO-clip loss with each
-// sample's global ΔL (or other mode's) weight and group advantage, backward;
-// then gradient all-reduce (SUM), global grad-norm clipping and AdamW
-// (shared/DESIGN.md §1, step 5–6). Reads top to bottom as the step does.
+// PolicyUpdater: one optimizer step of the policy, in the stages the training
+// step calls one by one (TrainingRun::run_step), so that the collectives
+// between them stay visible at the call site:
 //
-//   PolicyUpdater updater(model, reference, optimizer, options);
-//   PolicyUpdateResult result = updater.update(my_samples, stats, communicator, lr);
+//   updater.start();                                            // train mode, zero gradients
+//   for (micro_batch : micro_batches(samples, size))            // forward recomputing log-probs,
+//     updater.accumulate(micro_batch, weights, advantages, &r); // PPO-clip loss with each sample's
+//                                                               // global ΔL weight, backward
+//   std::vector<torch::Tensor> g = updater.gradients();
+//   communicator.all_reduce_sum(g);                             // SUM: the weights are already global
+//   updater.clip_and_step(g, learning_rate, &r);                // global norm, clip, AdamW
 #pragma once
 
 #include <cstdint>
@@ -15,7 +18,6 @@
 #include "trainer/algorithm/adamw.h"
 #include "trainer/algorithm/advantage.h"
 #include "trainer/algorithm/aggregation_config.h"
-#include "trainer/comm/communicator.h"
 #include "trainer/algorithm/loss_aggregation.h"
 #include "trainer/algorithm/policy_loss.h"
 #include "trainer/algorithm/rollout_sample.h"
@@ -33,8 +35,7 @@ struct PolicyUpdateOptions {
   double grad_clip = 1.0;                 // 0: no clipping
 };
 
-// This rank's sums; PolicyUpdater::update() returns them, and the caller
-// combines ranks with one all-gather (metric_vector()).
+// This rank's sums over its micro-batches; the caller combines ranks.
 struct PolicyUpdateResult {
   double tokens = 0;            // valid response tokens trained on
   double clipped_tokens = 0;
@@ -46,26 +47,37 @@ struct PolicyUpdateResult {
   double loss = 0;              // Σ of the weighted loss (this rank's part of J)
   double grad_norm = 0;         // global, before clipping (identical on all ranks)
   bool skipped = false;         // the gradient was not finite: no update was made
-  double statistics_seconds = 0;  // the statistics all-reduce
-  double forward_backward_seconds = 0;
-  double gradient_sync_seconds = 0;
 };
+
+// `samples` in consecutive runs of at most `size` (the last may be shorter).
+std::vector<std::vector<const RolloutSample*>> micro_batches(const std::vector<RolloutSample>& samples,
+                                                             int64_t size);
 
 class PolicyUpdater {
  public:
   // `reference` may be null (no KL term). Keeps references to all arguments.
   PolicyUpdater(Qwen2ForCausalLM& model, Qwen2ForCausalLM* reference, AdamW& optimizer, PolicyUpdateOptions options);
 
-  // `stats` must hold this rank's samples only (not yet all-reduced): update()
-  // all-reduces it over `communicator` first. Collective: every rank calls it
-  // once per step, also with no samples. `learning_rate` for this update.
-  PolicyUpdateResult update(const std::vector<RolloutSample>& samples, StepStatistics& stats,
-                            Communicator& communicator, double learning_rate);
+  const PolicyUpdateOptions& options() const { return options_; }
+
+  // Train mode and zeroed gradients: before the first micro-batch of a step.
+  void start();
+
+  // Forward and backward of one micro-batch of this rank's samples; adds to the
+  // gradients and to `result`'s sums. Not collective.
+  void accumulate(const std::vector<const RolloutSample*>& micro_batch, const LossWeightTable& weights,
+                  const AdvantageTable& advantages, PolicyUpdateResult* result);
+
+  // The parameters' gradients, to be reduced in place across ranks; a
+  // parameter without one gets zeros (a rank without samples still joins).
+  std::vector<torch::Tensor> gradients();
+
+  // With `gradients` reduced: their global norm, no update when it is not
+  // finite (identical on every rank: all skip together), clipping to
+  // grad_clip, then AdamW at `learning_rate`. Sets grad_norm and skipped.
+  void clip_and_step(const std::vector<torch::Tensor>& gradients, double learning_rate, PolicyUpdateResult* result);
 
  private:
-  void accumulate_micro_batch(const std::vector<const RolloutSample*>& batch, const LossWeightTable& weights,
-                              const AdvantageTable& advantages, PolicyUpdateResult& result);
-
   Qwen2ForCausalLM& model_;
   Qwen2ForCausalLM* reference_;
   AdamW& optimizer_;

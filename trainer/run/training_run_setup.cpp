@@ -1,0 +1,190 @@
+// TrainingRun's set-up, in the order the constructor calls it. Anything that
+// can fail on one rank only runs inside agree_or_throw, so that a rank whose
+// part went fine learns of the failure instead of waiting in a collective.
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "core/atomic_file_writer.h"
+#include "core/compute_threads.h"
+#include "core/file_system.h"
+#include "core/input_error.h"
+#include "core/log.h"
+#include "core/model/hf_checkpoint.h"
+#include "trainer/comm/agreement.h"
+#include "trainer/rollout/worker_rollouts.h"
+#include "trainer/run/training_run.h"
+
+namespace deltarl {
+
+namespace {
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+PromptDatasetOptions prompt_options(const TrainingConfig& config, int64_t context_length) {
+  PromptDatasetOptions options;
+  options.task = config.data.task;
+  options.prompt_template = config.data.prompt_template;
+  options.chat = config.data.chat;
+  options.format_reward = config.data.format_reward;
+  options.max_prompt_tokens = context_length - config.rollout.max_new_tokens;
+  if (options.max_prompt_tokens < 1) {
+    throw InputError(config.source + ": rollout.max_new_tokens (" + std::to_string(config.rollout.max_new_tokens) +
+                     ") leaves no room for prompts in the model's context of " + std::to_string(context_length));
+  }
+  return options;
+}
+
+}  // namespace
+
+void TrainingRun::read_checkpoint_to_resume() {
+  agree_or_throw(host_, "reading the checkpoint", [&] {
+    if (options_.resume.empty()) return;
+    checkpoint_folder_ = find_checkpoint(options_.resume);
+    resumed_ = load_trainer_state(checkpoint_folder_);
+    if (resumed_.seed != config_.train.seed) {
+      throw InputError("--resume " + checkpoint_folder_ + " was trained with train.seed " +
+                       std::to_string(resumed_.seed) + ", the config says " + std::to_string(config_.train.seed) +
+                       ": the prompts and samples would not continue the run; use the same seed");
+    }
+    if (resumed_.step >= config_.train.steps) {
+      throw InputError("--resume " + checkpoint_folder_ + " is at step " + std::to_string(resumed_.step) +
+                       ", already at train.steps = " + std::to_string(config_.train.steps) + "; raise train.steps");
+    }
+  });
+  model_folder_ = checkpoint_folder_.empty() ? config_.model.path : checkpoint_folder_;
+}
+
+void TrainingRun::load_model_and_data() {
+  dtype_ = config_.model.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
+  device_ = device_communicator_.device();
+  agree_or_throw(host_, "loading the model and data", [&] {
+    torch::set_num_threads(static_cast<int>(config_.train.threads > 0
+                                                ? config_.train.threads
+                                                : std::max(1, available_cpus() / local_size_)));
+    const std::string tokenizer_path = join_path(model_folder_, "tokenizer.json");
+    if (!path_exists(tokenizer_path)) {
+      throw InputError(model_folder_ + " has no tokenizer.json (workers and prompts need the model's tokenizer)");
+    }
+    model_ = load_pretrained(model_folder_, device_, dtype_);
+    tokenizer_json_ = read_text_file(tokenizer_path);
+    tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_json_text(tokenizer_json_, tokenizer_path));
+    const int64_t context_length = model_->config().max_position_embeddings;
+    const PromptDatasetOptions train_prompts = prompt_options(config_, context_length);
+    prompts_ = std::make_unique<PromptDataset>(config_.data.train, *tokenizer_, train_prompts);
+    if (!config_.eval.data.empty()) {
+      eval_options_.prompts = train_prompts;
+      eval_options_.max_new_tokens =
+          config_.eval.max_new_tokens > 0 ? config_.eval.max_new_tokens : config_.rollout.max_new_tokens;
+      eval_options_.prompts.max_prompt_tokens = context_length - eval_options_.max_new_tokens;
+      eval_options_.samples_per_prompt = config_.eval.samples;
+      eval_options_.temperature = config_.eval.temperature;
+      eval_options_.limit = config_.eval.limit;
+      eval_options_.seed = mix_seed(config_.train.seed, /*a=*/0xe7a1);
+      eval_options_.shard_index = rank_;
+      eval_options_.shard_count = world_;
+      eval_prompts_ = std::make_unique<PromptDataset>(config_.eval.data, *tokenizer_, eval_options_.prompts);
+    }
+    if (config_.algorithm.kl_coef > 0) {
+      reference_ = load_pretrained(config_.model.path, device_, dtype_);
+      reference_->eval();
+      for (auto& parameter : reference_->parameters()) parameter.set_requires_grad(false);
+    }
+    AdamWOptions adamw;
+    adamw.beta1 = config_.optim.beta1;
+    adamw.beta2 = config_.optim.beta2;
+    adamw.eps = config_.optim.eps;
+    adamw.weight_decay = config_.optim.weight_decay;
+    optimizer_ = std::make_unique<AdamW>(model_->named_parameters(), adamw);
+    if (!checkpoint_folder_.empty()) {
+      optimizer_->load_state(load_optimizer_tensors(checkpoint_folder_), resumed_.optimizer_steps, checkpoint_folder_);
+    }
+  });
+}
+
+void TrainingRun::prepare_run_folder() {
+  agree_or_throw(host_, "preparing the run folder", [&] {
+    if (rank_ != 0) return;
+    if (config_.rollout.spawn_local > 0 && local_size_ != world_) {
+      throw InputError(config_.source + ": rollout.spawn_local starts workers on rank 0's host only (127.0.0.1), "
+                       "but the ranks span several hosts; start workers yourself and list them in rollout.workers");
+    }
+    if (!checkpoint_folder_.empty()) {
+      for (const auto& folder : set_aside_checkpoints_after(checkpoints_folder_, resumed_.step)) {
+        log_warning("resuming from step " + std::to_string(resumed_.step) +
+                    ": set aside the later checkpoint as " + folder);
+      }
+    }
+    if (options_.resume.empty() &&
+        (path_exists(join_path(run_folder_, "metrics.jsonl")) || path_exists(checkpoints_folder_))) {
+      throw InputError("output.dir " + run_folder_ + " already holds a run (metrics.jsonl or checkpoints/); pass "
+                       "--resume " + run_folder_ + " to continue it, or choose another output.dir");
+    }
+    make_directories(join_path(run_folder_, "workers"));
+    AtomicFileWriter config_file(join_path(run_folder_, "config.yaml"));
+    config_file.stream() << "# deltarl train: the full configuration of this run (every key, defaults included)\n"
+                         << training_config_to_yaml(config_);
+    config_file.commit();
+  });
+}
+
+std::unique_ptr<RolloutSource> TrainingRun::start_rollout_workers(const PromptDataset& prompts,
+                                                                  uint64_t prompt_cursor) {
+  WorkerRolloutsOptions options;
+  options.workers = config_.rollout.workers;
+  options.spawn_local = config_.rollout.spawn_local;
+  options.local_workers.executable = options_.executable;
+  options.local_workers.model_folder = model_folder_;
+  options.local_workers.threads = config_.rollout.worker_threads;  // ≤ 0: the host's threads, shared
+  options.local_workers.max_batch = config_.rollout.worker_max_batch;
+  options.local_workers.log_folder = join_path(run_folder_, "workers");
+  options.auth_token_file = config_.rollout.auth_token_file;
+  options.deadline_seconds = config_.rollout.deadline_seconds;
+  options.rollouts.prompts_per_step = config_.train.prompts_per_step;
+  options.rollouts.samples_per_prompt = static_cast<int32_t>(config_.rollout.samples_per_prompt);
+  options.rollouts.sampling.set_temperature(config_.rollout.temperature);
+  options.rollouts.sampling.set_top_p(config_.rollout.top_p);
+  options.rollouts.sampling.set_max_new_tokens(static_cast<int32_t>(config_.rollout.max_new_tokens));
+  options.rollouts.seed = config_.train.seed;
+  options.rollouts.filter_equal_rewards = config_.rollout.filter_equal_rewards;
+  options.rollouts.max_refill_rounds = config_.rollout.max_refill_rounds;
+  options.shuffle_prompts = config_.data.shuffle;
+  options.sampler_cursor = prompt_cursor;
+  return start_worker_rollouts(options, prompts, host_);
+}
+
+PolicyUpdateOptions TrainingRun::policy_update_options() const {
+  PolicyUpdateOptions options;
+  options.aggregation = config_.algorithm.aggregation;
+  options.aggregation.max_response_length = config_.max_response_length();
+  options.advantage = config_.algorithm.advantage;
+  options.loss.clip_ratio_low = config_.algorithm.clip_ratio_low;
+  options.loss.clip_ratio_high = config_.algorithm.clip_ratio_high;
+  options.loss.kl_coef = config_.algorithm.kl_coef;
+  options.loss.entropy_coef = config_.algorithm.entropy_coef;
+  options.temperature = config_.rollout.temperature;
+  options.old_log_probs_from_rollout = config_.algorithm.old_log_probs == "rollout";
+  options.micro_batch_size = config_.train.micro_batch_size;
+  options.grad_clip = config_.optim.grad_clip;
+  return options;
+}
+
+void TrainingRun::open_metrics() {
+  agree_or_throw(host_, "opening the metrics files", [&] {
+    if (rank_ != 0) return;
+    metrics_ = std::make_unique<MetricsLog>(join_path(run_folder_, "metrics.jsonl"), resumed_.step);
+    if (config_.output.tensorboard) {
+      board_ = std::make_unique<TensorBoardWriter>(join_path(run_folder_, "tensorboard"),
+                                                   resumed_.step > 0 ? resumed_.step + 1 : 0);
+    }
+  });
+}
+
+}  // namespace deltarl
