@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Configures and builds deltarl (Release, ccache when present) into build/.
 # Extra arguments go to cmake, e.g. -DCMAKE_PREFIX_PATH=/opt/libtorch for a
-# LibTorch 2.x with CUDA. DELTARL_BUILD_DIR overrides the folder.
+# LibTorch 2.x with CUDA. DELTARL_BUILD_DIR overrides the folder;
+# DELTARL_BUILD_TARGETS="deltarl" builds only those targets (the quickstart
+# builds just the executable it runs, not every test and benchmark).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${DELTARL_BUILD_DIR:-$root/build}"
@@ -15,4 +17,6 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release "$@" >"$build/configure.
   echo "deltarl: cmake configure failed (log above; missing dependency? run deploy/install-deps.sh)" >&2
   exit 1
 }
-cmake --build "$build" --parallel "$jobs"
+targets=()
+for target in ${DELTARL_BUILD_TARGETS:-}; do targets+=(--target "$target"); done
+cmake --build "$build" --parallel "$jobs" "${targets[@]}"
