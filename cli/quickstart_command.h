@@ -1,5 +1,5 @@
 // `deltarl quickstart [--out runs/quickstart]`: the main job on one machine
-// (shared/DESIGN.md §7). Makes CountDown data (SFT, RL and held-out sets,
+// (README.md, "Two commands"). Makes CountDown data (SFT, RL and held-out sets,
 // disjoint), SFT-warm-starts a tiny Qwen2 on reasoning of varying length, runs
 // RLVR with ΔL (α = 1) under `mpirun -np 2` with two rollout workers spawned on
 // 127.0.0.1, evaluating held-out accuracy before, during and after, and writes

@@ -1,4 +1,4 @@
-// The one log-probability function of deltarl (shared/DESIGN.md §4): per token,
+// The one log-probability function of deltarl (docs/model.md): per token,
 // log_softmax(logits / T) of the given token, in fp32. Learner and rollout
 // workers both call it, so their numbers agree exactly on the same logits.
 #pragma once

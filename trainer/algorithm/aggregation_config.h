@@ -1,6 +1,6 @@
 // AggregationConfig: how one optimizer step turns per-token losses into one loss,
-// i.e. which per-sample weight w_i each sample gets (docs/loss-aggregation.md,
-// shared/DESIGN.md §3). Mode names follow verl's `loss_agg_mode` so users can move over.
+// i.e. which per-sample weight w_i each sample gets (docs/loss-aggregation.md).
+// Mode names follow verl's `loss_agg_mode` so users can move over.
 //
 //   AggregationConfig config;                       // delta-l, alpha 1, scope group
 //   config.max_response_length = 1024;              // M

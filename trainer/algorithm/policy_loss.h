@@ -6,7 +6,7 @@
 //             + β (exp(ref - lp) - (ref - lp) - 1) - c_H H_{i,t}
 //   J       = Σ_i w_i Σ_{t<L_i} ℓ_{i,t}             r = exp(lp - lp_old)
 //
-// (shared/DESIGN.md §3). J is not normalized further: the weights are global,
+// (docs/loss-aggregation.md). J is not normalized further: the weights are global,
 // so summing micro-batches and ranks gives the step's loss exactly.
 #pragma once
 

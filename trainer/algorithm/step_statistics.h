@@ -61,7 +61,7 @@ class StepStatistics {
   double total_tokens() const;                         // Σ_S L_j
   double total_length_power_sum() const;               // Σ_S L_j^-α
 
-  // L^-α, computed as exp(-α·ln L) in double precision (shared/DESIGN.md §3).
+  // L^-α, computed as exp(-α·ln L) in double precision (docs/loss-aggregation.md).
   static double length_power(int64_t length, double alpha);
   // The same value for this step's α, memoized per length (lengths repeat, and
   // exp/log dominate the cost of a step's statistics otherwise). Like every
