@@ -47,7 +47,10 @@ void register_train_command(CLI::App& app, Status* status) {
       TrainingRunOptions run_options;
       run_options.resume = options->resume;
       run_options.console_progress = !options->quiet;
-      // A hung step: every rank is ended, the launchers restart from the last checkpoint.
+      // A hung step: every rank is ended, the launchers restart from the last
+      // checkpoint. MPI_Abort from the watchdog's thread, although MPI runs
+      // FUNNELED: the main thread is the one that hung, and Open MPI's abort
+      // only signals the launcher.
       run_options.on_step_timeout = [](const std::string&) { MpiEnvironment::abort_all(kStepTimeoutExitCode); };
       TrainingRunResult result;
       {  // the communicators end with the run, before MPI does

@@ -4,7 +4,9 @@
 // it, --config may be left out to reuse the checkpoint's own config.
 // `--print-config` prints every key with its default and exits.
 // Exit codes: 0 finished, 3 stopped by a signal after writing a checkpoint
-// (resume to continue), 2 bad input, 1 any other failure.
+// (resume to continue), 4 a step outlasted train.step_timeout_seconds (the
+// watchdog ended every rank; resume from the last checkpoint), 2 bad input,
+// 1 any other failure.
 #pragma once
 
 #include <CLI/CLI.hpp>

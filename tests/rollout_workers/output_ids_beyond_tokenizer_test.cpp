@@ -18,7 +18,7 @@
 #include "tests/rollout_workers/dominant_output_rows.h"
 #include "trainer/algorithm/policy_update.h"
 #include "trainer/rollout/rollout_client.h"
-#include "trainer/comm/single_process_communicator.h"
+#include "tests/support/single_rank_update.h"
 
 namespace deltarl {
 namespace {
@@ -140,10 +140,8 @@ TEST_F(OutputIdsBeyondTokenizerTest, TheWorkerStreamsThemWithARewardAndTheLearne
   options.aggregation.max_response_length = kMaxNewTokens;
   options.micro_batch_size = 4;
   PolicyUpdater updater(learner, nullptr, optimizer, options);
-  SingleProcessCommunicator communicator;
-  StepStatistics stats(2, options.aggregation.alpha);
-  for (const auto& s : samples) stats.add_sample(s.group, static_cast<int64_t>(s.response_ids.size()), s.reward);
-  const PolicyUpdateResult result = updater.update(samples, stats, communicator, /*learning_rate=*/1e-4);
+  const PolicyUpdateResult result =
+      testing_support::single_rank_update(updater, samples, /*groups=*/2, /*learning_rate=*/1e-4);
   EXPECT_EQ(result.tokens, 4 * kMaxNewTokens);
   EXPECT_FALSE(result.skipped);
   EXPECT_GT(result.grad_norm, 0);

@@ -8,7 +8,7 @@
 #include <torch/torch.h>
 
 #include "tests/support/sequence_log_prob.h"
-#include "trainer/comm/single_process_communicator.h"
+#include "tests/support/single_rank_update.h"
 
 namespace deltarl {
 namespace {
@@ -41,20 +41,8 @@ TEST(PolicyUpdate, RaisesRewardedAndLowersUnrewardedResponses) {
   };
   std::vector<double> before;
   for (const auto& s : samples) before.push_back(sequence_log_prob(model, s));
-  SingleProcessCommunicator communicator;
-  StepStatistics stats(2, options.aggregation.alpha);
-  for (const auto& s : samples) stats.add_sample(s.group, static_cast<int64_t>(s.response_ids.size()), s.reward);
-  stats.all_reduce(communicator);
-  const LossWeightTable weights(options.aggregation, stats);
-  const AdvantageTable advantages(options.advantage, stats);
-  PolicyUpdateResult result;
-  updater.start();
-  for (const auto& micro_batch : micro_batches(samples, options.micro_batch_size)) {
-    updater.accumulate(micro_batch, weights, advantages, &result);
-  }
-  const std::vector<torch::Tensor> gradients = updater.gradients();
-  communicator.all_reduce_sum(gradients);
-  updater.clip_and_step(gradients, /*learning_rate=*/1e-3, &result);
+  const PolicyUpdateResult result =
+      testing_support::single_rank_update(updater, samples, /*groups=*/2, /*learning_rate=*/1e-3);
   EXPECT_GT(result.grad_norm, 0);
   EXPECT_EQ(result.tokens, 14);
   EXPECT_EQ(result.clipped_tokens, 0);  // on-policy: the ratio is 1
@@ -63,6 +51,21 @@ TEST(PolicyUpdate, RaisesRewardedAndLowersUnrewardedResponses) {
   EXPECT_GT(after[0], before[0] + 1e-3) << "the rewarded response did not become likelier";
   EXPECT_LT(after[1], before[1] - 1e-4);
   EXPECT_LT(after[2], before[2] - 1e-4);
+}
+
+TEST(PolicyUpdate, MicroBatchesKeepOrderAndCoverEverySampleOnce) {
+  std::vector<RolloutSample> samples;
+  for (int32_t i = 0; i < 5; ++i) samples.push_back(sample(0, i, {10}, 0.0));
+  const auto batches = micro_batches(samples, 2);
+  ASSERT_EQ(batches.size(), 3u);
+  std::vector<int32_t> order;
+  for (const auto& batch : batches) {
+    EXPECT_LE(batch.size(), 2u);
+    for (const RolloutSample* s : batch) order.push_back(s->sample_index);
+  }
+  EXPECT_EQ(order, std::vector<int32_t>({0, 1, 2, 3, 4}));
+  EXPECT_EQ(micro_batches(samples, 8).size(), 1u);
+  EXPECT_TRUE(micro_batches({}, 4).empty());
 }
 
 }  // namespace

@@ -62,10 +62,6 @@ class RolloutFleet {
   WorkerRegistry& workers() { return workers_; }
   size_t live_workers() const { return workers_.live_count(); }
   size_t size() const { return workers_.size(); }
-  // Until trainer/run/training_run.cpp uses WorkerRollouts: the registry's
-  // alive_flags() and keep_alive(), as the fleet used to offer them.
-  std::vector<bool> alive() const { return workers_.alive_flags(); }
-  void keep_alive(const std::vector<bool>& alive) { workers_.keep_alive(alive); }
 
  private:
   std::unique_ptr<WorkerRegistry> owned_workers_;  // set only by the address-list constructor

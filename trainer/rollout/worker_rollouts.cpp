@@ -8,8 +8,10 @@
 
 #include <torch/torch.h>
 
+#include "core/compute_threads.h"
 #include "core/log.h"
 #include "trainer/comm/agreement.h"
+#include "trainer/comm/string_broadcast.h"
 #include "trainer/rollout/rollout_auth_token.h"
 
 namespace deltarl {
@@ -19,20 +21,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-int64_t hardware_threads() { return std::max<int64_t>(1, std::thread::hardware_concurrency()); }
-
-// Rank 0's string on every rank. Collective (two broadcasts).
-// TODO(integration): the same helper lives in trainer/run/training_run.cpp;
-// one copy belongs in trainer/comm.
-std::string broadcast_string(Communicator& host, const std::string& text) {
-  torch::Tensor length = torch::tensor({static_cast<int64_t>(text.size())}, torch::kInt64);
-  host.broadcast(length, /*root=*/0);
-  torch::Tensor bytes = torch::zeros({std::max<int64_t>(length.item<int64_t>(), 1)}, torch::kUInt8);
-  if (host.rank() == 0) std::copy(text.begin(), text.end(), bytes.data_ptr<uint8_t>());
-  host.broadcast(bytes, /*root=*/0);
-  return std::string(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), length.item<int64_t>());
-}
 
 // Rank 0's address list on every rank, through one string of lines.
 std::vector<std::string> broadcast_addresses(Communicator& host, const std::vector<std::string>& addresses) {
@@ -61,7 +49,7 @@ std::unique_ptr<WorkerRollouts> start_worker_rollouts(const WorkerRolloutsOption
     LocalWorkerPoolOptions pool_options = options.local_workers;
     pool_options.count = options.spawn_local;
     if (pool_options.threads <= 0) {
-      pool_options.threads = std::max<int64_t>(1, hardware_threads() / options.spawn_local);
+      pool_options.threads = std::max<int64_t>(1, available_cpus() / options.spawn_local);
     }
     pool = std::make_unique<LocalWorkerPool>(pool_options);
     addresses.insert(addresses.end(), pool->addresses().begin(), pool->addresses().end());

@@ -16,6 +16,7 @@
 #include "core/model/hf_checkpoint.h"
 #include "trainer/comm/agreement.h"
 #include "trainer/comm/sample_exchange.h"
+#include "trainer/comm/string_broadcast.h"
 #include "trainer/run/stop_signal.h"
 
 namespace deltarl {
@@ -30,16 +31,6 @@ double seconds_since(Clock::time_point start) { return std::chrono::duration<dou
 // calling the failure a fault: a scheduler signals every process of the job,
 // and the workers may drain a moment before the learners see their signal.
 constexpr double kStopGraceSeconds = 10;
-
-// Rank 0's string on every rank.
-std::string broadcast_string(Communicator& host, const std::string& text) {
-  torch::Tensor length = torch::tensor({static_cast<int64_t>(text.size())}, torch::kInt64);
-  host.broadcast(length, /*root=*/0);
-  torch::Tensor bytes = torch::zeros({std::max<int64_t>(length.item<int64_t>(), 1)}, torch::kUInt8);
-  if (host.rank() == 0) std::copy(text.begin(), text.end(), bytes.data_ptr<uint8_t>());
-  host.broadcast(bytes, /*root=*/0);
-  return std::string(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), length.item<int64_t>());
-}
 
 // The step's samples over all ranks, summed into the report.
 void add_sample_totals(const std::vector<RolloutSample>& all, uint64_t version_trained, StepReport* report) {
@@ -97,6 +88,7 @@ TrainingRun::TrainingRun(const TrainingConfig& config, TrainingRunOptions option
       run_folder_(config.output.dir),
       checkpoints_folder_(join_path(config.output.dir, "checkpoints")),
       schedule_{config.optim.lr, config.optim.warmup_steps, config.train.steps, config.optim.min_lr_ratio} {
+  if (world_ > 1) set_log_rank(rank_);
   StopSignal::install();
   read_checkpoint_to_resume();
   load_model_and_data();

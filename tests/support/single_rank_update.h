@@ -1,0 +1,36 @@
+// single_rank_update(): one PolicyUpdater step on one rank, its stages in the
+// order TrainingRun::run_step calls them, for tests of the update itself
+// (the statistics and gradient all-reduces are identities on one rank).
+#pragma once
+
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "trainer/algorithm/policy_update.h"
+#include "trainer/comm/single_process_communicator.h"
+
+namespace deltarl::testing_support {
+
+inline PolicyUpdateResult single_rank_update(PolicyUpdater& updater, const std::vector<RolloutSample>& samples,
+                                             int64_t groups, double learning_rate) {
+  SingleProcessCommunicator communicator;
+  StepStatistics statistics(groups, updater.options().aggregation.alpha);
+  for (const auto& s : samples) {
+    statistics.add_sample(s.group, std::max<int64_t>(1, static_cast<int64_t>(s.response_ids.size())), s.reward);
+  }
+  statistics.all_reduce(communicator);
+  const LossWeightTable weights(updater.options().aggregation, statistics);
+  const AdvantageTable advantages(updater.options().advantage, statistics);
+  PolicyUpdateResult result;
+  updater.start();
+  for (const auto& micro_batch : micro_batches(samples, updater.options().micro_batch_size)) {
+    updater.accumulate(micro_batch, weights, advantages, &result);
+  }
+  const std::vector<torch::Tensor> gradients = updater.gradients();
+  communicator.all_reduce_sum(gradients);
+  updater.clip_and_step(gradients, learning_rate, &result);
+  return result;
+}
+
+}  // namespace deltarl::testing_support
