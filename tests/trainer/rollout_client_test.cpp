@@ -15,6 +15,7 @@
 #include "core/file_system.h"
 #include "core/model/hf_checkpoint.h"
 #include "core/preset_files.h"
+#include "tests/support/worker_fixtures.h"
 #include "tests/support/worker_process.h"
 
 namespace deltarl {
@@ -23,28 +24,13 @@ namespace {
 class RolloutClientTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    folder_ = new std::string(make_temporary_directory("deltarl_client_"));
-    torch::manual_seed(11);
-    Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
-    save_pretrained(model, *folder_);
-    copy_file(countdown_tokenizer_path(), join_path(*folder_, "tokenizer.json"));
+    folder_ = new std::string(testing_support::write_worker_model("deltarl_client_"));
   }
   static void TearDownTestSuite() {
     remove_tree(*folder_);
     delete folder_;
   }
-  static std::vector<PromptGroup> prompts(int count) {
-    std::vector<PromptGroup> groups;
-    for (int g = 0; g < count; ++g) {
-      PromptGroup group;
-      group.group_id = 1000 + static_cast<uint64_t>(g);
-      for (int id : {3, 40 + g, 41, 42, 43}) group.token_ids.push_back(id);
-      group.task = "countdown";
-      group.task_payload_json = R"({"numbers": [1, 2], "target": 3})";
-      groups.push_back(group);
-    }
-    return groups;
-  }
+  static std::vector<PromptGroup> prompts(int count) { return testing_support::countdown_prompt_groups(count, 1000); }
   static void expect_exactly_once(const std::vector<PromptGroup>& sent, const std::vector<GroupCompletions>& got,
                                   int samples) {
     ASSERT_EQ(got.size(), sent.size());

@@ -17,6 +17,7 @@
 #include "core/file_system.h"
 #include "core/model/hf_checkpoint.h"
 #include "core/preset_files.h"
+#include "tests/support/worker_fixtures.h"
 #include "tests/support/worker_process.h"
 #include "trainer/rollout/rollout_client.h"
 #include "trainer/rollout/rollout_fleet.h"
@@ -40,26 +41,13 @@ TEST(WorkerRegistry, LivenessOnlyGoesOneWayAndKeepsTheFirstError) {
 class SharedRegistryTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    folder_ = new std::string(make_temporary_directory("deltarl_registry_"));
-    torch::manual_seed(11);
-    Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
-    save_pretrained(model, *folder_);
-    copy_file(countdown_tokenizer_path(), join_path(*folder_, "tokenizer.json"));
+    folder_ = new std::string(testing_support::write_worker_model("deltarl_registry_"));
   }
   static void TearDownTestSuite() {
     remove_tree(*folder_);
     delete folder_;
   }
-  static std::vector<PromptGroup> prompts(int count) {
-    std::vector<PromptGroup> groups;
-    for (int g = 0; g < count; ++g) {
-      PromptGroup group;
-      group.group_id = 100 + static_cast<uint64_t>(g);
-      for (int id : {3, 40 + g, 41, 42}) group.token_ids.push_back(id);
-      groups.push_back(group);
-    }
-    return groups;
-  }
+  static std::vector<PromptGroup> prompts(int count) { return testing_support::countdown_prompt_groups(count, 100); }
   static v1::SamplingParams sampling(int max_new_tokens) {
     v1::SamplingParams params;
     params.set_temperature(1.0);
