@@ -7,23 +7,20 @@ namespace deltarl {
 
 namespace {
 
-// Inference mode and the projections fused now, and the products packed for
-// a model about to serve: doing it in the engine thread would stall decoding.
-// Uploads write past the version counters, so every installed model is packed
-// afresh; a spare is not (its packs would only be replaced).
-void prepare_for_serving(Qwen2ForCausalLM& model, bool pack) {
+// Inference mode and the inference forms built now, for a model about to
+// serve: doing it in the engine thread would stall decoding. Uploads write
+// past the version counters (Note [Inference form staleness]), so every
+// installed model is prepared afresh; a spare is only fused (packs would be
+// replaced before it serves).
+void prepare_for_serving(Qwen2ForCausalLM& model, LinearForm form) {
   model->eval();
-  if (pack) {
-    model->pack_for_decoding();  // fuses first
-  } else {
-    model->fuse_projections();
-  }
+  model->prepare_inference(form);
 }
 
 }  // namespace
 
 VersionedPolicy::VersionedPolicy(Qwen2ForCausalLM model, uint64_t version) {
-  prepare_for_serving(model, /*pack=*/true);
+  prepare_for_serving(model, LinearForm::kPacked);
   current_ = {std::make_shared<Qwen2ForCausalLM>(std::move(model)), version};
 }
 
@@ -33,7 +30,7 @@ VersionedPolicy::Snapshot VersionedPolicy::snapshot() const {
 }
 
 void VersionedPolicy::install(Qwen2ForCausalLM model, uint64_t version) {
-  prepare_for_serving(model, /*pack=*/true);
+  prepare_for_serving(model, LinearForm::kPacked);
   auto next = std::make_shared<Qwen2ForCausalLM>(std::move(model));
   std::lock_guard<std::mutex> lock(mutex_);
   if (version <= current_.version) {
@@ -50,12 +47,12 @@ std::shared_ptr<Qwen2ForCausalLM> VersionedPolicy::take_retired() {
   if (!retired_ || retired_.use_count() != 1) return nullptr;
   // use_count() is a relaxed read: order the last user's accesses before ours.
   std::atomic_thread_fence(std::memory_order_acquire);
-  (*retired_)->drop_decoding_packs();  // stale once overwritten; install() packs again
+  (*retired_)->prepare_inference(LinearForm::kTraining);  // frees the packs, stale once overwritten; install() prepares again
   return std::move(retired_);
 }
 
 void VersionedPolicy::provide_standby(Qwen2ForCausalLM model) {
-  prepare_for_serving(model, /*pack=*/false);
+  prepare_for_serving(model, LinearForm::kFused);
   auto standby = std::make_shared<Qwen2ForCausalLM>(std::move(model));
   std::lock_guard<std::mutex> lock(mutex_);
   retired_ = std::move(standby);

@@ -13,7 +13,7 @@ FusedProjection::FusedProjection(std::vector<torch::nn::Linear> parts) : parts_(
   }
 }
 
-bool FusedProjection::parts_point_into_fused() const {
+bool FusedProjection::is_fused() const {
   if (!weight_.defined()) return false;
   const int64_t in = weight_.size(1);
   const auto* weights = static_cast<const char*>(weight_.data_ptr());
@@ -31,9 +31,11 @@ bool FusedProjection::parts_point_into_fused() const {
   return row == weight_.size(0);
 }
 
-std::pair<torch::Tensor, torch::Tensor> FusedProjection::fused() {
-  std::lock_guard<std::mutex> lock(*mutex_);
-  if (parts_point_into_fused()) return {weight_, bias_};
+void FusedProjection::fuse() {
+  // Keeping a fused tensor the parts still point into keeps the parameters'
+  // memory where it is: a model fused once (the policy, at its first
+  // evaluation) trains on the same addresses from then on.
+  if (is_fused()) return;
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> weights, biases;
   for (const auto& part : parts_) {
@@ -53,13 +55,13 @@ std::pair<torch::Tensor, torch::Tensor> FusedProjection::fused() {
   }
   weight_ = weight;
   bias_ = bias;
-  return {weight_, bias_};
 }
 
-torch::Tensor FusedProjection::forward(const torch::Tensor& input) {
+torch::Tensor FusedProjection::forward(const torch::Tensor& input) const {
   TORCH_CHECK(!torch::GradMode::is_enabled(), "FusedProjection is for inference: turn grad mode off");
-  const auto [weight, bias] = fused();
-  return torch::nn::functional::linear(input, weight, bias);
+  TORCH_CHECK(is_fused(), "FusedProjection::forward: the parts are not (or no longer) fused; call fuse() first "
+              "(for a model, prepare_inference())");
+  return torch::nn::functional::linear(input, weight_, bias_);
 }
 
 }  // namespace deltarl

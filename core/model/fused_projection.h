@@ -3,21 +3,24 @@
 // holds the parts' outputs side by side. Decoding a small batch is dominated
 // by per-product overhead, so three products become one.
 //
-// No extra memory: the first fuse() concatenates the parts' weights (and
-// biases) into one tensor and re-points every part's parameter at its rows of
-// it. The parts stay ordinary, contiguous parameters: checkpoints, weight
-// uploads and optimizer steps write through them into the fused tensor, so it
-// is never stale. Anything that gives a part new storage instead (`to()` to
-// another device or dtype, assigning a new tensor) is noticed by forward(),
-// which then fuses again.
+//   FusedProjection qkv({q_proj, k_proj, v_proj});
+//   qkv.fuse();                        // once the parts' storage is final
+//   torch::Tensor out = qkv.forward(x);  // = cat(q(x), k(x), v(x), -1), grad mode off
+//
+// No extra memory: fuse() concatenates the parts' weights (and biases) into
+// one tensor and re-points every part's parameter at its rows of it. The parts
+// stay ordinary, contiguous parameters: checkpoints, weight uploads and
+// optimizer steps write through them into the fused tensor. Anything that gives
+// a part new storage instead (`to()` to another device or dtype, assigning a
+// new tensor) leaves the parts outside the fused tensor: forward() then
+// refuses to run until fuse() again. Qwen2ForCausalLM fuses only in
+// prepare_inference(), whose staleness rule (Note [Inference form staleness],
+// inference_forms.h) sends its forwards to the parts before that can happen.
 //
 // Not for training: forward() refuses to run with grad mode on (gradients
 // belong to the parts; use them directly there).
 #pragma once
 
-#include <memory>
-#include <mutex>
-#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -28,22 +31,23 @@ class FusedProjection {
  public:
   FusedProjection() = default;
   // The parts must share their input size, dtype and device, and all have a
-  // bias or none.
+  // bias or none. Nothing is fused yet.
   explicit FusedProjection(std::vector<torch::nn::Linear> parts);
 
-  // (…, in) → (…, Σ out), part i's output in its own column range. Grad mode must be off.
-  torch::Tensor forward(const torch::Tensor& input);
-  // Fuses now (again when a part's storage moved); forward() does it itself.
-  void fuse() { fused(); }
+  // Points every part into one fused weight (and bias). When they already
+  // point into the one an earlier fuse() made, keeps it: no copy, and the
+  // parameters keep their memory. Must not overlap a forward().
+  void fuse();
+  // True when every part points into the fused tensor, as fuse() leaves them.
+  bool is_fused() const;
+
+  // (…, in) → (…, Σ out), part i's output in its own column range. Grad mode
+  // must be off and is_fused() true.
+  torch::Tensor forward(const torch::Tensor& input) const;
 
  private:
-  // The fused weight and bias, fused first when needed.
-  std::pair<torch::Tensor, torch::Tensor> fused();
-  bool parts_point_into_fused() const;
-
   std::vector<torch::nn::Linear> parts_;
-  torch::Tensor weight_, bias_;                               // fused (Σ out, in), (Σ out)
-  std::shared_ptr<std::mutex> mutex_ = std::make_shared<std::mutex>();  // modules get copied
+  torch::Tensor weight_, bias_;  // fused (Σ out, in), (Σ out)
 };
 
 }  // namespace deltarl

@@ -106,9 +106,9 @@ PackedLinear::PackedLinear(std::vector<torch::Tensor> weights, std::vector<torch
     bias_ = torch::zeros({panels * kPanel}, torch::kFloat32);
     bias_.narrow(0, 0, out_).copy_(torch::cat(biases, /*dim=*/0));
   }
-  for (auto* list : {&weights, &biases}) {
-    for (const torch::Tensor& t : *list) sources_.push_back({t, t.storage(), t.data_ptr(), t._version(), t.sizes().vec()});
-  }
+  std::vector<torch::Tensor> sources = weights;
+  sources.insert(sources.end(), biases.begin(), biases.end());
+  sources_ = ParameterSnapshot(sources);
 }
 
 bool PackedLinear::applies(const torch::Tensor& input) const {
@@ -116,14 +116,7 @@ bool PackedLinear::applies(const torch::Tensor& input) const {
       input.stride(-1) != 1) {
     return false;
   }
-  for (const Source& source : sources_) {
-    if (source.tensor.storage().unsafeGetStorageImpl() != source.storage.unsafeGetStorageImpl() ||
-        source.tensor.data_ptr() != source.data || source.tensor._version() != source.version ||
-        source.tensor.sizes() != source.sizes) {
-      return false;
-    }
-  }
-  return true;
+  return sources_.unchanged();
 }
 
 torch::Tensor PackedLinear::forward(const torch::Tensor& input) const {

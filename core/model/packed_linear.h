@@ -8,14 +8,14 @@
 //   if (packed.applies(x)) qk = packed.forward(x);                     // = cat(q(x), k(x), -1)
 //
 // Several layers reading the same input pack side by side into one product.
-// The copy is a snapshot: it keeps the parameters it was made from (and pins
-// their storage) and applies() is false once any of them has another storage
-// or offset, shape or version counter (an optimizer step, `set_data`, `to()`).
-// A write the parameter's own version counter does not see must be followed
-// by a new PackedLinear: a memcpy into the storage (as weight uploads do),
-// `.data()`, `from_blob`, or an in-place op on another tensor over the same
-// memory (FusedProjection's fused weight). The copy costs as much memory as
-// the weights.
+// The copy is a snapshot, stale by the rule of Note [Inference form staleness]
+// (inference_forms.h) applied to the parameters it was made from: applies() is
+// false once any of them has another storage or offset, shape or version
+// counter, and a write the version counter does not see (a memcpy, as weight
+// uploads do; FusedProjection's fused weight written in place) must be
+// followed by a new PackedLinear. Qwen2ForCausalLM builds its packs in
+// prepare_inference(LinearForm::kPacked). The copy costs as much memory as the
+// weights.
 //
 // Numerics: fp32 products summed in input order with fused multiply-adds, so
 // results differ from ATen's BLAS by rounding, within the usual error bound of
@@ -26,6 +26,8 @@
 #include <vector>
 
 #include <torch/types.h>
+
+#include "core/model/inference_forms.h"
 
 namespace deltarl {
 
@@ -56,15 +58,7 @@ class PackedLinear {
   torch::Tensor packed_;  // (panels, in, 32): 32 output columns side by side per input index
   torch::Tensor bias_;    // (panels · 32,) zero-padded; undefined without biases
   int64_t out_ = 0, in_ = 0;
-  // The parameters the snapshot was taken of, and their state then.
-  struct Source {
-    torch::Tensor tensor;
-    c10::Storage storage;  // pinned: its address cannot be reused while packed
-    const void* data;
-    int64_t version;
-    std::vector<int64_t> sizes;
-  };
-  std::vector<Source> sources_;
+  ParameterSnapshot sources_;  // the parameters packed, as they were then
 };
 
 }  // namespace deltarl

@@ -63,11 +63,12 @@ Qwen2AttentionImpl::Qwen2AttentionImpl(const Qwen2Config& config)
 
 torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const torch::Tensor& cos,
                                           const torch::Tensor& sin, const torch::Tensor& mask,
-                                          const torch::Tensor& decode_bias, KvCache* cache, int64_t layer) {
+                                          const torch::Tensor& decode_bias, KvCache* cache, int64_t layer,
+                                          LinearForm form) {
   const int64_t b = hidden.size(0), s = hidden.size(1);
   const torch::Tensor c = cos.unsqueeze(1), sn = sin.unsqueeze(1);  // (b, 1, s, d)
   torch::Tensor q, k, v;
-  if (torch::GradMode::is_enabled()) {
+  if (form == LinearForm::kTraining) {
     q = q_proj(hidden).view({b, s, num_heads, head_dim}).transpose(1, 2);     // (b, H, s, d)
     k = k_proj(hidden).view({b, s, num_kv_heads, head_dim}).transpose(1, 2);  // (b, KV, s, d)
     v = v_proj(hidden).view({b, s, num_kv_heads, head_dim}).transpose(1, 2);  // (b, KV, s, d)
@@ -75,7 +76,8 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const tor
     k = k * c + rotate_half(k) * sn;
   } else {
     // One product for q, k and v, and RoPE on the q and k heads together.
-    const torch::Tensor fused = packed_qkv.applies(hidden) ? packed_qkv.forward(hidden) : qkv_proj.forward(hidden);
+    const torch::Tensor fused = form == LinearForm::kPacked && packed_qkv.applies(hidden) ? packed_qkv.forward(hidden)
+                                                                                          : qkv_proj.forward(hidden);
     const torch::Tensor heads = fused.view({b, s, num_heads + 2 * num_kv_heads, head_dim});
     torch::Tensor qk = heads.narrow(2, 0, num_heads + num_kv_heads);  // (b, s, H+KV, d)
     if (inference_kernels_apply(qk) && inference_kernels_apply(cos) && inference_kernels_apply(sin) &&
@@ -103,7 +105,7 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const tor
                     k.reshape({b * num_kv_heads, t, head_dim}).transpose(1, 2), /*beta=*/1.0, /*alpha=*/scale);
     const torch::Tensor weights = torch::softmax(scores, /*dim=*/-1, torch::kFloat32).to(q.scalar_type());
     const torch::Tensor attended = at::bmm(weights, v.reshape({b * num_kv_heads, t, head_dim}));  // (b·KV, groups, d)
-    return project_out(attended.view({b, 1, num_heads * head_dim}));
+    return project_out(attended.view({b, 1, num_heads * head_dim}), form);
   }
   q = q.reshape({b, num_kv_heads, groups * s, head_dim});
   const torch::Tensor grouped_mask =
@@ -118,11 +120,11 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const tor
   attended = torch::matmul(torch::softmax(scores, /*dim=*/-1, torch::kFloat32).to(q.scalar_type()), v);
 #endif
   attended = attended.reshape({b, num_heads, s, head_dim});  // SDPA may return a strided layout
-  return project_out(attended.transpose(1, 2).reshape({b, s, num_heads * head_dim}));
+  return project_out(attended.transpose(1, 2).reshape({b, s, num_heads * head_dim}), form);
 }
 
-torch::Tensor Qwen2AttentionImpl::project_out(const torch::Tensor& attended) {
-  return packed_o.applies(attended) ? packed_o.forward(attended) : o_proj(attended);
+torch::Tensor Qwen2AttentionImpl::project_out(const torch::Tensor& attended, LinearForm form) {
+  return form == LinearForm::kPacked && packed_o.applies(attended) ? packed_o.forward(attended) : o_proj(attended);
 }
 
 Qwen2MlpImpl::Qwen2MlpImpl(const Qwen2Config& config) {
@@ -132,12 +134,13 @@ Qwen2MlpImpl::Qwen2MlpImpl(const Qwen2Config& config) {
   gate_up_proj = FusedProjection({gate_proj, up_proj});
 }
 
-torch::Tensor Qwen2MlpImpl::forward(const torch::Tensor& x) {
-  if (torch::GradMode::is_enabled()) return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+torch::Tensor Qwen2MlpImpl::forward(const torch::Tensor& x, LinearForm form) {
+  if (form == LinearForm::kTraining) return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+  const bool packed = form == LinearForm::kPacked;
   const int64_t intermediate = gate_proj->weight.size(0);
-  const torch::Tensor gate_up = packed_gate_up.applies(x) ? packed_gate_up.forward(x) : gate_up_proj.forward(x);
+  const torch::Tensor gate_up = packed && packed_gate_up.applies(x) ? packed_gate_up.forward(x) : gate_up_proj.forward(x);
   const torch::Tensor gated = torch::silu(gate_up.narrow(-1, 0, intermediate)) * gate_up.narrow(-1, intermediate, intermediate);
-  return packed_down.applies(gated) ? packed_down.forward(gated) : down_proj(gated);
+  return packed && packed_down.applies(gated) ? packed_down.forward(gated) : down_proj(gated);
 }
 
 Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const Qwen2Config& config) {
@@ -150,10 +153,11 @@ Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const Qwen2Config& config) {
 
 torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& hidden, const torch::Tensor& cos,
                                              const torch::Tensor& sin, const torch::Tensor& mask,
-                                             const torch::Tensor& decode_bias, KvCache* cache, int64_t layer) {
-  const torch::Tensor attended = self_attn(input_layernorm(hidden), cos, sin, mask, decode_bias, cache, layer);
+                                             const torch::Tensor& decode_bias, KvCache* cache, int64_t layer,
+                                             LinearForm form) {
+  const torch::Tensor attended = self_attn(input_layernorm(hidden), cos, sin, mask, decode_bias, cache, layer, form);
   const auto [h, normed] = post_attention_layernorm->add_then_forward(hidden, attended);
-  return h + mlp(normed);
+  return h + mlp(normed, form);
 }
 
 Qwen2ModelImpl::Qwen2ModelImpl(const Qwen2Config& config_in) : config(config_in) {
@@ -172,7 +176,7 @@ Qwen2ModelImpl::Qwen2ModelImpl(const Qwen2Config& config_in) : config(config_in)
 }
 
 torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                                      const torch::Tensor& position_ids, KvCache* cache) {
+                                      const torch::Tensor& position_ids, KvCache* cache, LinearForm form) {
   const int64_t b = input_ids.size(0), s = input_ids.size(1);
   const int64_t past = cache != nullptr ? cache->length() : 0, total = past + s;
   const auto device = input_ids.device();
@@ -217,7 +221,7 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& input_ids, const torc
   }
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
     hidden = layers[static_cast<size_t>(i)]->as<Qwen2DecoderLayer>()->forward(hidden, cos, sin, mask, decode_bias,
-                                                                               cache, i);
+                                                                               cache, i, form);
   }
   if (cache != nullptr) cache->advance(s);
   return norm(hidden);
@@ -232,38 +236,46 @@ Qwen2ForCausalLMImpl::Qwen2ForCausalLMImpl(const Qwen2Config& config) {
 
 torch::Tensor Qwen2ForCausalLMImpl::hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                                   const torch::Tensor& position_ids, KvCache* cache) {
-  return model(input_ids, attention_mask, position_ids, cache);
+  return hidden_states_in(form_of_this_forward(), input_ids, attention_mask, position_ids, cache);
 }
 
 torch::Tensor Qwen2ForCausalLMImpl::logits_from_hidden(const torch::Tensor& hidden) {
-  if (packed_lm_head.applies(hidden)) return packed_lm_head.forward(hidden);  // float32 already
-  const torch::Tensor& weight = lm_head ? lm_head->weight : model->embed_tokens->weight;
-  return torch::nn::functional::linear(hidden, weight).to(torch::kFloat32);
+  return logits_from_hidden_in(form_of_this_forward(), hidden);
 }
 
 torch::Tensor Qwen2ForCausalLMImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                             const torch::Tensor& position_ids, KvCache* cache) {
-  return logits_from_hidden(hidden_states(input_ids, attention_mask, position_ids, cache));
+  const LinearForm form = form_of_this_forward();  // once: the whole forward runs one form
+  return logits_from_hidden_in(form, hidden_states_in(form, input_ids, attention_mask, position_ids, cache));
 }
 
-void Qwen2ForCausalLMImpl::fuse_projections() {
-  for (const auto& layer : *model->layers) {
-    auto& decoder = *layer->as<Qwen2DecoderLayer>();
-    decoder.self_attn->qkv_proj.fuse();
-    decoder.mlp->gate_up_proj.fuse();
-  }
+torch::Tensor Qwen2ForCausalLMImpl::hidden_states_in(LinearForm form, const torch::Tensor& input_ids,
+                                                     const torch::Tensor& attention_mask,
+                                                     const torch::Tensor& position_ids, KvCache* cache) {
+  return model(input_ids, attention_mask, position_ids, cache, form);
 }
 
-namespace {
+torch::Tensor Qwen2ForCausalLMImpl::logits_from_hidden_in(LinearForm form, const torch::Tensor& hidden) {
+  if (form == LinearForm::kPacked && packed_lm_head.applies(hidden)) return packed_lm_head.forward(hidden);  // float32 already
+  const torch::Tensor& weight = lm_head ? lm_head->weight : model->embed_tokens->weight;
+  return torch::nn::functional::linear(hidden, weight).to(torch::kFloat32);
+}
 
-// Packs every product pack_for_decoding() names when `packs`, else empties them all.
-void set_decoding_packs(Qwen2ForCausalLMImpl& causal_lm, bool packs) {
-  const torch::Tensor& logits_weight =
-      causal_lm.lm_head ? causal_lm.lm_head->weight : causal_lm.model->embed_tokens->weight;
+LinearForm Qwen2ForCausalLMImpl::inference_form() const {
+  if (prepared_form_ == LinearForm::kTraining) return LinearForm::kTraining;
+  return prepared_parameters_.unchanged() ? prepared_form_ : LinearForm::kTraining;
+}
+
+LinearForm Qwen2ForCausalLMImpl::form_of_this_forward() const {
+  return torch::GradMode::is_enabled() ? LinearForm::kTraining : inference_form();
+}
+
+void Qwen2ForCausalLMImpl::set_packs(bool packs) {
+  const torch::Tensor& logits_weight = lm_head ? lm_head->weight : model->embed_tokens->weight;
   auto pack = [packs](std::vector<torch::Tensor> weights, std::vector<torch::Tensor> biases) {
     return packs ? PackedLinear(std::move(weights), std::move(biases)) : PackedLinear();
   };
-  for (const auto& layer : *causal_lm.model->layers) {
+  for (const auto& layer : *model->layers) {
     auto& attention = *layer->as<Qwen2DecoderLayer>()->self_attn;
     attention.packed_qkv = pack({attention.q_proj->weight, attention.k_proj->weight, attention.v_proj->weight},
                                 {attention.q_proj->bias, attention.k_proj->bias, attention.v_proj->bias});
@@ -272,23 +284,37 @@ void set_decoding_packs(Qwen2ForCausalLMImpl& causal_lm, bool packs) {
     mlp.packed_gate_up = pack({mlp.gate_proj->weight, mlp.up_proj->weight}, {});
     mlp.packed_down = pack({mlp.down_proj->weight}, {});
   }
-  causal_lm.packed_lm_head = pack({logits_weight}, {});
+  packed_lm_head = pack({logits_weight}, {});
 }
 
-}  // namespace
-
-void Qwen2ForCausalLMImpl::pack_for_decoding() {
-  fuse_projections();  // fusing later would re-point the parameters and retire the packs
-  const char* switch_value = std::getenv("DELTARL_PACKED_PRODUCTS");
-  bool packs = PackedLinear::supported() && (switch_value == nullptr || std::string(switch_value) != "0");
-  for (const auto& parameter : parameters()) {
-    // Inference tensors have no version counter to watch.
-    packs = packs && parameter.device().is_cpu() && parameter.scalar_type() == torch::kFloat32 && !parameter.is_inference();
+LinearForm Qwen2ForCausalLMImpl::prepare_inference(LinearForm form) {
+  const std::vector<torch::Tensor> all_parameters = parameters();
+  if (form != LinearForm::kTraining) {
+    for (const auto& parameter : all_parameters) {
+      TORCH_CHECK(!parameter.is_inference(), "prepare_inference: the model's parameters are inference tensors ",
+                  "(made under torch::InferenceMode), which have no version counter to tell when the inference ",
+                  "forms go stale; load the model outside InferenceMode");
+    }
+    // Fused before packed: fusing re-points the parameters, which would retire packs made earlier.
+    for (const auto& layer : *model->layers) {
+      auto& decoder = *layer->as<Qwen2DecoderLayer>();
+      decoder.self_attn->qkv_proj.fuse();
+      decoder.mlp->gate_up_proj.fuse();
+    }
   }
-  set_decoding_packs(*this, packs);
+  if (form == LinearForm::kPacked) {
+    const char* switch_value = std::getenv("DELTARL_PACKED_PRODUCTS");
+    bool packs = PackedLinear::supported() && (switch_value == nullptr || std::string(switch_value) != "0");
+    for (const auto& parameter : all_parameters) {
+      packs = packs && parameter.device().is_cpu() && parameter.scalar_type() == torch::kFloat32;
+    }
+    if (!packs) form = LinearForm::kFused;
+  }
+  set_packs(/*packs=*/form == LinearForm::kPacked);
+  prepared_form_ = form;
+  prepared_parameters_ = form == LinearForm::kTraining ? ParameterSnapshot() : ParameterSnapshot(parameters());
+  return form;
 }
-
-void Qwen2ForCausalLMImpl::drop_decoding_packs() { set_decoding_packs(*this, /*packs=*/false); }
 
 KvCache Qwen2ForCausalLMImpl::make_cache(int64_t batch, int64_t capacity) const {
   const auto& weight = model->embed_tokens->weight;

@@ -7,12 +7,16 @@
 //   Qwen2ForCausalLM model(config);
 //   torch::Tensor logits = model->forward(input_ids, attention_mask);  // (b, s, vocab) fp32
 //
-// With grad mode off (generation, evaluation, the learner's reference
-// log-probs) q/k/v and gate/up each run as one fused product (FusedProjection),
-// and on the CPU in float32 RMSNorm, the residual add + norm and RoPE run as
-// fused passes (inference_kernels.h); training uses the separate layers and ATen.
-// After pack_for_decoding() (rollout workers) the products of such forwards
-// run on packed copies of the weights (PackedLinear) while those stay unchanged.
+// The Linear layers exist in three forms (inference_forms.h): the training
+// layers, and the inference forms prepare_inference() builds: fused q/k/v and
+// gate/up products (FusedProjection), and packed copies (PackedLinear) for the
+// rollout workers. A forward with grad mode off runs the prepared form while
+// Note [Inference form staleness] holds, else the training layers:
+//
+//   model->prepare_inference(LinearForm::kFused);  // after loading or writing weights
+//
+// With grad mode off, on the CPU in float32, RMSNorm, the residual add + norm
+// and RoPE also run as fused passes (inference_kernels.h), whatever the form.
 //
 // Training forward: right-padded batches, `attention_mask` (b, s) with 1 on real
 // tokens. Incremental forward: pass a KvCache; `attention_mask` then covers the
@@ -25,6 +29,7 @@
 #include <utility>
 
 #include "core/model/fused_projection.h"
+#include "core/model/inference_forms.h"
 #include "core/model/kv_cache.h"
 #include "core/model/packed_linear.h"
 #include "core/model/qwen2_config.h"
@@ -49,32 +54,35 @@ struct Qwen2AttentionImpl : torch::nn::Module {
   explicit Qwen2AttentionImpl(const Qwen2Config& config);
   // hidden (b, s, h); cos/sin (b, s, head_dim); mask (b, 1, s, past + s) bool, true = attend.
   // decode_bias: undefined, or for s = 1 the mask as an additive bias (b·KV, groups, past + 1)
-  // in the weights' dtype (0 or -inf), which then replaces `mask`.
+  // in the weights' dtype (0 or -inf), which then replaces `mask`. `form`: the
+  // products to run, as Qwen2ForCausalLM::inference_form() says.
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask, const torch::Tensor& decode_bias, KvCache* cache, int64_t layer);
+                        const torch::Tensor& mask, const torch::Tensor& decode_bias, KvCache* cache, int64_t layer,
+                        LinearForm form);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
-  FusedProjection qkv_proj;  // q, k, v as one product when grad mode is off
-  PackedLinear packed_qkv, packed_o;  // empty until pack_for_decoding()
+  FusedProjection qkv_proj;           // q, k, v as one product; fused by prepare_inference()
+  PackedLinear packed_qkv, packed_o;  // empty unless prepare_inference(LinearForm::kPacked) packed them
   int64_t num_heads, num_kv_heads, head_dim;
 
  private:
-  torch::Tensor project_out(const torch::Tensor& attended);  // o_proj, packed where it applies
+  torch::Tensor project_out(const torch::Tensor& attended, LinearForm form);  // o_proj, packed where it applies
 };
 TORCH_MODULE(Qwen2Attention);
 
 struct Qwen2MlpImpl : torch::nn::Module {
   explicit Qwen2MlpImpl(const Qwen2Config& config);
-  torch::Tensor forward(const torch::Tensor& x);  // down(silu(gate(x)) * up(x))
+  torch::Tensor forward(const torch::Tensor& x, LinearForm form);  // down(silu(gate(x)) * up(x))
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
-  FusedProjection gate_up_proj;  // gate and up as one product when grad mode is off
-  PackedLinear packed_gate_up, packed_down;  // empty until pack_for_decoding()
+  FusedProjection gate_up_proj;              // gate and up as one product; fused by prepare_inference()
+  PackedLinear packed_gate_up, packed_down;  // empty unless prepare_inference(LinearForm::kPacked) packed them
 };
 TORCH_MODULE(Qwen2Mlp);
 
 struct Qwen2DecoderLayerImpl : torch::nn::Module {
   explicit Qwen2DecoderLayerImpl(const Qwen2Config& config);
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask, const torch::Tensor& decode_bias, KvCache* cache, int64_t layer);
+                        const torch::Tensor& mask, const torch::Tensor& decode_bias, KvCache* cache, int64_t layer,
+                        LinearForm form);
   Qwen2Attention self_attn{nullptr};
   Qwen2Mlp mlp{nullptr};
   RmsNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
@@ -83,9 +91,9 @@ TORCH_MODULE(Qwen2DecoderLayer);
 
 struct Qwen2ModelImpl : torch::nn::Module {
   explicit Qwen2ModelImpl(const Qwen2Config& config);
-  // Final hidden states (b, s, h) after the last norm.
+  // Final hidden states (b, s, h) after the last norm, the layers' products in `form`.
   torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                        const torch::Tensor& position_ids, KvCache* cache);
+                        const torch::Tensor& position_ids, KvCache* cache, LinearForm form);
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
   RmsNorm norm{nullptr};
@@ -110,26 +118,41 @@ struct Qwen2ForCausalLMImpl : torch::nn::Module {
   // A KV cache sized for this model.
   KvCache make_cache(int64_t batch, int64_t capacity) const;
 
-  // Fuses the q/k/v and gate/up projections now (see FusedProjection) rather
-  // than in the first forward without gradients; servers call it before a
-  // model takes traffic. No extra memory; the parameters keep their names.
-  void fuse_projections();
-
-  // Fuses, then packs every decoder product and the logits' for the CPU
-  // kernel of PackedLinear (one extra copy of those weights) when it can run
-  // them: x86-64 with AVX-512F, float32 weights on the CPU, not inference
-  // tensors, and DELTARL_PACKED_PRODUCTS not set to 0; otherwise drops the
-  // packs. Forwards without gradients then use a pack while its weights are
-  // unchanged. Call again after writing weights past their version counter
-  // (weight uploads). Neither call may overlap a forward on another thread.
-  void pack_for_decoding();
-  void drop_decoding_packs();  // frees the packs' memory; forwards use ATen
+  // Builds the inference forms, the only place that does (inference_forms.h):
+  //   kTraining: none; drops the packs. No-grad forwards run the training layers.
+  //   kFused: fuses q/k/v and gate/up (FusedProjection: no extra memory, the
+  //     parameters keep their names and shapes, and stay where an earlier fuse
+  //     put them); drops the packs.
+  //   kPacked: kFused, then packs every decoder product and the logits' for
+  //     PackedLinear's CPU kernel (one extra copy of those weights) when it can
+  //     run them: x86-64 with AVX-512F, float32 weights on the CPU, and
+  //     DELTARL_PACKED_PRODUCTS not set to 0; otherwise prepares kFused.
+  // Returns the form prepared. Forwards without gradients use it while Note
+  // [Inference form staleness] holds: call again after a write the version
+  // counters do not see (a memcpy upload) and to use the forms again after one
+  // they see (an optimizer step). Parameters must not be inference tensors
+  // (they have no version counter). Must not overlap a forward on another thread.
+  LinearForm prepare_inference(LinearForm form);
+  // The form a forward without gradients runs now: the prepared one while Note
+  // [Inference form staleness] holds, else kTraining. (With grad mode on,
+  // forwards run kTraining whatever this says.)
+  LinearForm inference_form() const;
 
   const Qwen2Config& config() const { return model->config; }
 
   Qwen2Model model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // null when tied to model->embed_tokens
-  PackedLinear packed_lm_head;         // empty until pack_for_decoding()
+  PackedLinear packed_lm_head;         // empty unless prepare_inference(LinearForm::kPacked) packed it
+
+ private:
+  LinearForm form_of_this_forward() const;  // inference_form() without gradients, else kTraining
+  torch::Tensor hidden_states_in(LinearForm form, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                 const torch::Tensor& position_ids, KvCache* cache);
+  torch::Tensor logits_from_hidden_in(LinearForm form, const torch::Tensor& hidden);
+  void set_packs(bool packs);  // packs every product prepare_inference() names, or empties them all
+
+  LinearForm prepared_form_ = LinearForm::kTraining;
+  ParameterSnapshot prepared_parameters_;  // every parameter, as prepare_inference() left it
 };
 TORCH_MODULE(Qwen2ForCausalLM);
 

@@ -37,7 +37,9 @@ struct GeneratedSequence {
 };
 
 // `prompts`: token ids, each non-empty, every id in [0, vocab); `seeds`: one per
-// prompt. Prompt plus max_new_tokens must fit max_position_embeddings.
+// prompt. Prompt plus max_new_tokens must fit max_position_embeddings. Decodes
+// with the inference form the caller prepared (model->prepare_inference(), see
+// core/model/inference_forms.h), the training layers when none is valid.
 std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
                                         const std::vector<uint64_t>& seeds, const GenerationOptions& options);
 

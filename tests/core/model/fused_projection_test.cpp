@@ -1,6 +1,6 @@
 // FusedProjection: one product gives each part's output, the parts keep
 // working as parameters (writes through them reach the fused tensor), and a
-// part given new storage is noticed and fused again.
+// part given new storage is noticed: no product until fused again.
 #include "core/model/fused_projection.h"
 
 #include <gtest/gtest.h>
@@ -32,6 +32,9 @@ TEST(FusedProjection, OneProductGivesEveryPartsOutput) {
   for (bool bias : {true, false}) {
     auto parts = make_parts(bias);
     FusedProjection fused(parts);
+    EXPECT_FALSE(fused.is_fused());
+    fused.fuse();
+    EXPECT_TRUE(fused.is_fused());
     torch::NoGradGuard no_grad;
     const torch::Tensor x = torch::randn({3, 5, 16});
     const torch::Tensor expected = separately(parts, x);
@@ -48,7 +51,8 @@ TEST(FusedProjection, WritesThroughThePartsReachTheFusedProduct) {
   FusedProjection fused(parts);
   torch::NoGradGuard no_grad;
   const torch::Tensor x = torch::randn({2, 16});
-  fused.forward(x);  // fuses
+  fused.fuse();
+  const void* fused_memory = parts[0]->weight.data_ptr();
   // A weight upload copies into the parameters; an optimizer updates them in place.
   parts[2]->weight.copy_(torch::randn({4, 16}));
   parts[0]->bias.add_(1.0);
@@ -56,19 +60,28 @@ TEST(FusedProjection, WritesThroughThePartsReachTheFusedProduct) {
   // The parameters stay contiguous tensors of their own shapes.
   EXPECT_TRUE(parts[1]->weight.is_contiguous());
   EXPECT_EQ(parts[1]->weight.sizes(), (std::vector<int64_t>{4, 16}));
+  // Fusing again keeps the fused tensor the parts still point into: no copy.
+  fused.fuse();
+  EXPECT_EQ(parts[0]->weight.data_ptr(), fused_memory);
 }
 
-TEST(FusedProjection, APartGivenNewStorageIsFusedAgain) {
+TEST(FusedProjection, APartGivenNewStorageIsRefusedUntilFusedAgain) {
   auto parts = make_parts(true);
   FusedProjection fused(parts);
   torch::NoGradGuard no_grad;
   const torch::Tensor x = torch::randn({2, 16});
-  fused.forward(x);
+  EXPECT_THROW(fused.forward(x), c10::Error);  // never fused
+  fused.fuse();
   parts[1]->weight.set_data(torch::randn({4, 16}));  // what to() or an assignment does
+  EXPECT_FALSE(fused.is_fused());
+  EXPECT_THROW(fused.forward(x), c10::Error);
+  fused.fuse();
   EXPECT_TRUE(torch::allclose(fused.forward(x), separately(parts, x), 1e-6, 1e-6));
   // A change of dtype for all of them (module->to(kFloat64)) as well.
   for (auto& part : parts) part->to(torch::kFloat64);
   const torch::Tensor wide = x.to(torch::kFloat64);
+  EXPECT_THROW(fused.forward(wide), c10::Error);
+  fused.fuse();
   const torch::Tensor out = fused.forward(wide);
   EXPECT_EQ(out.scalar_type(), torch::kFloat64);
   EXPECT_TRUE(torch::allclose(out, separately(parts, wide), 1e-12, 1e-12));
@@ -76,12 +89,14 @@ TEST(FusedProjection, APartGivenNewStorageIsFusedAgain) {
 
 TEST(FusedProjection, RefusesToRunWithGradients) {
   FusedProjection fused(make_parts(true));
+  fused.fuse();
   EXPECT_THROW(fused.forward(torch::randn({2, 16})), c10::Error);
 }
 
 TEST(FusedProjection, TheModelGivesTheSameLogitsFusedOrNot) {
   // With gradients the model runs its separate layers; without, the fused
-  // ones, and after an in-place update of the parameters (a training step).
+  // ones, and after an in-place update of the parameters (a training step)
+  // and prepare_inference() again.
   torch::manual_seed(5);
   Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
   const torch::Tensor ids = torch::randint(0, 500, {2, 9});
@@ -90,6 +105,8 @@ TEST(FusedProjection, TheModelGivesTheSameLogitsFusedOrNot) {
     torch::Tensor fused;
     {
       torch::NoGradGuard no_grad;
+      model->prepare_inference(LinearForm::kFused);
+      ASSERT_EQ(model->inference_form(), LinearForm::kFused);
       fused = model->forward(ids);
     }
     EXPECT_TRUE(torch::allclose(fused, separate, 1e-5, 1e-5)) << "round " << round;

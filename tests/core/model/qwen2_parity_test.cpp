@@ -1,7 +1,9 @@
 // Parity with Hugging Face transformers: tiny random Qwen2 models (tied and
 // untied) built and run by tests/reference/make_model_fixtures.py. Logits must
 // match within 1e-4 max abs (fp32) on right- and left-padded batches, with and
-// without the KV cache, and greedy generation must give the same tokens.
+// without the KV cache, and greedy generation must give the same tokens, in
+// each form the Linear layers take without gradients (inference_forms.h):
+// fused (the learner's), packed (the rollout workers') and the training layers.
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -21,19 +23,22 @@ constexpr double kGreedyMargin = 1e-3;
 class Qwen2ParityTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    // "tied" or "untied", and "/packed" for the rollout worker's packed products.
+    // "tied" or "untied", then the form: "/fused", "/packed" or "/training".
     const std::string param = GetParam();
-    const bool packed = param.find("/packed") != std::string::npos;
-    if (packed && !PackedLinear::supported()) GTEST_SKIP() << "no AVX-512F: packed products are not used here";
+    const std::string form = param.substr(param.find('/') + 1);
+    if (form == "packed" && !PackedLinear::supported()) GTEST_SKIP() << "no AVX-512F: packed products are not used here";
     folder_ = kFixtures + param.substr(0, param.find('/'));
     model_ = load_pretrained(folder_);
     model_->eval();
-    if (packed) model_->pack_for_decoding();
+    form_ = form == "packed" ? LinearForm::kPacked : form == "fused" ? LinearForm::kFused : LinearForm::kTraining;
+    ASSERT_EQ(model_->prepare_inference(form_), form_);
+    ASSERT_EQ(model_->inference_form(), form_);
     cases_ = std::make_unique<SafetensorsFile>(folder_ + "/cases.safetensors");
   }
   torch::Tensor fixture(const std::string& name) { return cases_->tensor(name).clone(); }
 
   std::string folder_;
+  LinearForm form_ = LinearForm::kTraining;
   Qwen2ForCausalLM model_{nullptr};
   std::unique_ptr<SafetensorsFile> cases_;
   torch::NoGradGuard no_grad_;
@@ -46,7 +51,7 @@ double masked_max_difference(const torch::Tensor& a, const torch::Tensor& b, con
 }
 
 TEST_P(Qwen2ParityTest, PackedProductsAreInUseUntilAWeightChanges) {
-  if (GetParam().find("/packed") == std::string::npos) GTEST_SKIP() << "not packed";
+  if (form_ != LinearForm::kPacked) GTEST_SKIP() << "not packed";
   const Qwen2Config& config = model_->config();
   // What each product reads in a decoding step: (b, 1, hidden), (b, 1, heads·d), (b, 1, intermediate).
   const torch::Tensor hidden = torch::randn({2, 1, config.hidden_size});
@@ -61,20 +66,26 @@ TEST_P(Qwen2ParityTest, PackedProductsAreInUseUntilAWeightChanges) {
   }
   EXPECT_TRUE(model_->packed_lm_head.applies(hidden));
   auto& attention = *model_->model->layers[0]->as<Qwen2DecoderLayer>()->self_attn;
-  attention.k_proj->bias.add_(1.0);  // as an optimizer step would: the pack no longer stands in
+  attention.k_proj->bias.add_(1.0);  // as an optimizer step would: the whole model's forms stand aside
   EXPECT_FALSE(attention.packed_qkv.applies(hidden));
-  EXPECT_TRUE(model_->packed_lm_head.applies(hidden));
-  model_->drop_decoding_packs();
+  EXPECT_EQ(model_->inference_form(), LinearForm::kTraining);
+  EXPECT_EQ(model_->prepare_inference(LinearForm::kPacked), LinearForm::kPacked);
+  EXPECT_TRUE(attention.packed_qkv.applies(hidden));
+  EXPECT_EQ(model_->inference_form(), LinearForm::kPacked);
+  EXPECT_EQ(model_->prepare_inference(LinearForm::kTraining), LinearForm::kTraining);  // frees the packs
   EXPECT_FALSE(model_->packed_lm_head.applies(hidden));
+  EXPECT_TRUE(model_->packed_lm_head.empty());
 }
 
 TEST_P(Qwen2ParityTest, PackingCanBeSwitchedOff) {
-  if (GetParam().find("/packed") == std::string::npos) GTEST_SKIP() << "not packed";
+  if (form_ != LinearForm::kPacked) GTEST_SKIP() << "not packed";
   const torch::Tensor hidden = torch::randn({2, 1, model_->config().hidden_size});
   ASSERT_TRUE(model_->packed_lm_head.applies(hidden));
   setenv("DELTARL_PACKED_PRODUCTS", "0", /*overwrite=*/1);
-  model_->pack_for_decoding();
+  const LinearForm prepared = model_->prepare_inference(LinearForm::kPacked);
   unsetenv("DELTARL_PACKED_PRODUCTS");
+  EXPECT_EQ(prepared, LinearForm::kFused);
+  EXPECT_EQ(model_->inference_form(), LinearForm::kFused);
   EXPECT_FALSE(model_->packed_lm_head.applies(hidden));
   EXPECT_TRUE(model_->model->layers[0]->as<Qwen2DecoderLayer>()->mlp->packed_down.empty());
 }
@@ -138,6 +149,7 @@ TEST_P(Qwen2ParityTest, TokenLogProbsAreLogSoftmaxOfTheTemperatureScaledLogits) 
 
 TEST_P(Qwen2ParityTest, Bfloat16WeightsStayCloseToFp32) {
   Qwen2ForCausalLM bf16 = load_pretrained(folder_, torch::kCPU, torch::kBFloat16);
+  bf16->prepare_inference(form_);  // packing does not apply to bf16: fused then
   const torch::Tensor mask = fixture("right_mask");
   const torch::Tensor logits = bf16->forward(fixture("right_ids"), mask);
   EXPECT_EQ(logits.scalar_type(), torch::kFloat32);
@@ -149,10 +161,12 @@ TEST_P(Qwen2ParityTest, Bfloat16WeightsStayCloseToFp32) {
 TEST_P(Qwen2ParityTest, CudaMatchesTransformers) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   Qwen2ForCausalLM on_gpu = load_pretrained(folder_, torch::kCUDA);
+  on_gpu->prepare_inference(form_);  // packing does not apply on the GPU: fused then
   const torch::Tensor mask = fixture("left_mask");
   const torch::Tensor logits = on_gpu->forward(fixture("left_ids").cuda(), mask.cuda(), fixture("left_positions").cuda());
   EXPECT_LE(masked_max_difference(logits.cpu(), fixture("left_logits"), mask), 1e-4);
   Qwen2ForCausalLM bf16 = load_pretrained(folder_, torch::kCUDA, torch::kBFloat16);
+  bf16->prepare_inference(form_);
   const torch::Tensor bf16_logits = bf16->forward(fixture("left_ids").cuda(), mask.cuda(), fixture("left_positions").cuda());
   EXPECT_LE(masked_max_difference(bf16_logits.cpu(), fixture("left_logits"), mask), 0.25);
   const torch::Tensor prompt = fixture("greedy_prompt"), expected = fixture("greedy_tokens");
@@ -166,7 +180,8 @@ TEST_P(Qwen2ParityTest, CudaMatchesTransformers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(TiedAndUntied, Qwen2ParityTest,
-                         ::testing::Values("untied", "tied", "untied/packed", "tied/packed"));
+                         ::testing::Values("untied/fused", "tied/fused", "untied/packed", "tied/packed",
+                                           "untied/training", "tied/training"));
 
 }  // namespace
 }  // namespace deltarl
