@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
 
   // Decoding: greedy, no stop tokens, exactly new_tokens per sequence.
   model->eval();
+  model->prepare_inference(deltarl::LinearForm::kFused);  // the learner's form (evaluation, the KL reference)
   deltarl::GenerationOptions options;
   options.sampling.temperature = 0;
   options.max_new_tokens = new_tokens;

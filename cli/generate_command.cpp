@@ -29,6 +29,8 @@ void run(const GenerateOptions& options) {
   const Tokenizer tokenizer = Tokenizer::from_file(tokenizer_path);
   Qwen2ForCausalLM model = load_pretrained(options.model_folder);
   model->eval();
+  // The learner's form, so --show-log-probs prints what the trainer would compute (Note [Inference form numerics]).
+  model->prepare_inference(LinearForm::kFused);
   const std::string text = options.chat ? format_chat({{"user", options.prompt}}) : options.prompt;
   std::vector<int64_t> prompt;
   for (int32_t id : tokenizer.encode(text)) prompt.push_back(id);

@@ -1,7 +1,9 @@
 // Supervised fine-tuning learns its data (loss on responses only), and held-out
-// evaluation scores what the model generates, the same in shards as whole.
+// evaluation scores what the model generates, the same in shards as whole, with
+// the weights the model holds now whatever inference form it had before.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 
 #include <torch/torch.h>
@@ -115,6 +117,75 @@ TEST(TaskEvaluation, ShardsAddUpToTheWhole) {
   // Same seeds per (prompt, sample), whatever the shard and batch: same lengths.
   EXPECT_DOUBLE_EQ(sum.length / 21, whole.mean_length);
   EXPECT_DOUBLE_EQ(sum.reward / 21, whole.mean_reward);
+}
+
+// Greedy evaluation options over a small CountDown file of 7 prompts.
+EvaluationOptions greedy_evaluation() {
+  EvaluationOptions options;
+  options.prompts.prompt_template = "countdown-compact";
+  options.temperature = 0;
+  options.max_new_tokens = 12;
+  options.batch_size = 4;
+  return options;
+}
+
+// Tied embeddings that make EOS the greedy choice at every position: column 0
+// is 1 in every row and 100 in EOS's, so the final hidden state's column 0
+// (about 10 after the norm, the layers adding ~0.05) gives EOS a logit near
+// 1000 and every other token one near 10.
+torch::Tensor eos_first_embeddings(Qwen2ForCausalLM& model) {
+  torch::Tensor embeddings = model->model->embed_tokens->weight.detach().clone();
+  embeddings.select(/*dim=*/1, /*index=*/0).fill_(1.0);
+  embeddings[model->config().eos_token_ids.at(0)][0] = 100.0;
+  return embeddings;
+}
+
+TEST(TaskEvaluation, UsesTheWeightsTheModelHoldsNow) {
+  const std::string work = make_temporary_directory("eval-current-weights-test");
+  const std::string folder = tiny_model(join_path(work, "model"));
+  Qwen2ForCausalLM model = load_pretrained(folder);
+  ASSERT_TRUE(model->config().tie_word_embeddings);
+  const Tokenizer tokenizer = Tokenizer::from_file(join_path(folder, "tokenizer.json"));
+  const std::string data = join_path(work, "test.jsonl");
+  {
+    std::ofstream lines(data);
+    for (int i = 1; i <= 7; ++i) lines << "{\"numbers\":[" << i << ",2,3],\"target\":" << i + 5 << "}\n";
+  }
+  const EvaluationOptions options = greedy_evaluation();
+  const PromptDataset dataset(data, tokenizer, options.prompts);
+  const EvaluationTotals initial = evaluate_task_totals(model, tokenizer, dataset, data, options);
+  ASSERT_GT(initial.length, initial.samples) << "the initial weights should not stop at once";
+  torch::Tensor& embeddings = model->model->embed_tokens->weight;
+  const torch::Tensor initial_embeddings = embeddings.detach().clone();
+  const torch::Tensor eos_first = eos_first_embeddings(model);
+
+  // A write past the version counters (as a weight upload writes) into a model
+  // whose products were packed: packs are copies and still hold the old
+  // weights, so evaluation must prepare its form itself to see the new ones.
+  // (Without AVX-512F nothing packs and the fused form reads the parameters.)
+  model->prepare_inference(LinearForm::kPacked);
+  std::memcpy(embeddings.data_ptr(), eos_first.data_ptr(), eos_first.numel() * eos_first.element_size());
+  const EvaluationTotals uploaded = evaluate_task_totals(model, tokenizer, dataset, data, options);
+  EXPECT_EQ(uploaded.length, uploaded.samples) << "every sample must be EOS alone";
+
+  // An optimizer step back to the initial weights (up to rounding), seen by
+  // the version counters: evaluation then gives what a fresh model holding the
+  // stepped weights gives.
+  model->prepare_inference(LinearForm::kPacked);
+  torch::optim::SGD optimizer({embeddings}, torch::optim::SGDOptions(/*lr=*/1.0));
+  embeddings.mutable_grad() = eos_first - initial_embeddings;
+  optimizer.step();
+  const EvaluationTotals stepped = evaluate_task_totals(model, tokenizer, dataset, data, options);
+  Qwen2ForCausalLM fresh = load_pretrained(folder);
+  {
+    torch::NoGradGuard no_grad;
+    fresh->model->embed_tokens->weight.copy_(embeddings);
+  }
+  const EvaluationTotals expected = evaluate_task_totals(fresh, tokenizer, dataset, data, options);
+  EXPECT_GT(stepped.length, stepped.samples) << "the step should have moved EOS back below the other tokens";
+  EXPECT_EQ(stepped.length, expected.length);
+  EXPECT_EQ(stepped.reward, expected.reward);
+  EXPECT_EQ(stepped.truncated, expected.truncated);
 }
 
 }  // namespace

@@ -30,6 +30,7 @@ EvaluationTotals evaluate_task_totals(Qwen2ForCausalLM& model, const Tokenizer& 
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
+  model->prepare_inference(LinearForm::kFused);
   const size_t prompts = options.limit > 0 ? std::min<size_t>(dataset.size(), options.limit) : dataset.size();
   GenerationOptions generation;
   generation.sampling.temperature = options.temperature;

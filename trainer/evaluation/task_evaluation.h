@@ -44,7 +44,11 @@ struct EvaluationResult {
 
 EvaluationResult finish_evaluation(const EvaluationTotals& totals);
 
-// This shard's totals.
+// This shard's totals. Prepares the model's fused inference form first
+// (prepare_inference(LinearForm::kFused)): its weights may have changed since
+// the forms were last built (an optimizer step, a checkpoint load), and kFused
+// keeps the numbers of the learner's other no-grad forwards (Note [Inference
+// form numerics]). The model stays prepared so, and in eval mode only for the call.
 EvaluationTotals evaluate_task_totals(Qwen2ForCausalLM& model, const Tokenizer& tokenizer, const PromptDataset& dataset,
                                       const std::string& source, const EvaluationOptions& options);
 

@@ -109,6 +109,7 @@ LiveStudyResult run_live_study(Qwen2ForCausalLM& model, const Tokenizer& tokeniz
   {
     torch::NoGradGuard no_grad;
     model->eval();
+    model->prepare_inference(LinearForm::kFused);
     for (size_t g = 0; g < chosen.size(); ++g) {
       const PromptRecord& record = dataset[chosen[g]];
       const TaskVerifier verifier = TaskVerifier::parse(record.task, record.task_payload_json, data_path);
