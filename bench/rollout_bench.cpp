@@ -71,6 +71,7 @@ int main(int argc, char** argv) {
   const std::string folder = own_model ? make_model("small", torch::kFloat32, 1) : model_folder;
   deltarl::Qwen2ForCausalLM local = deltarl::load_pretrained(folder);
   local->eval();
+  local->prepare_inference(deltarl::LinearForm::kFused);
   deltarl::RolloutServerOptions server_options;
   server_options.model_folder = folder;
   server_options.max_batch_sequences = *std::max_element(batches.begin(), batches.end());

@@ -96,6 +96,9 @@ void TrainingRun::load_model_and_data() {
       reference_ = load_pretrained(config_.model.path, device_, dtype_);
       reference_->eval();
       for (auto& parameter : reference_->parameters()) parameter.set_requires_grad(false);
+      // Its weights never change: prepared once. Fused, never packed: the reference's
+      // log-probs enter the gradient (Note [Inference form numerics]).
+      reference_->prepare_inference(LinearForm::kFused);
     }
     AdamWOptions adamw;
     adamw.beta1 = config_.optim.beta1;
