@@ -40,4 +40,13 @@ inline std::vector<PromptGroup> countdown_prompt_groups(int count, uint64_t firs
   return groups;
 }
 
+// Sampling at temperature 1 with a fixed seed, up to `max_new_tokens`.
+inline v1::SamplingParams seeded_sampling(int max_new_tokens) {
+  v1::SamplingParams params;
+  params.set_temperature(1.0);
+  params.set_max_new_tokens(max_new_tokens);
+  params.set_seed(3);
+  return params;
+}
+
 }  // namespace deltarl::testing_support

@@ -43,13 +43,7 @@ class RolloutClientTest : public ::testing::Test {
       }
     }
   }
-  static v1::SamplingParams sampling(int max_new_tokens) {
-    v1::SamplingParams params;
-    params.set_temperature(1.0);
-    params.set_max_new_tokens(max_new_tokens);
-    params.set_seed(3);
-    return params;
-  }
+  static v1::SamplingParams sampling(int max_new_tokens) { return testing_support::seeded_sampling(max_new_tokens); }
   static std::string* folder_;
 };
 std::string* RolloutClientTest::folder_ = nullptr;

@@ -48,13 +48,7 @@ class SharedRegistryTest : public ::testing::Test {
     delete folder_;
   }
   static std::vector<PromptGroup> prompts(int count) { return testing_support::countdown_prompt_groups(count, 100); }
-  static v1::SamplingParams sampling(int max_new_tokens) {
-    v1::SamplingParams params;
-    params.set_temperature(1.0);
-    params.set_max_new_tokens(max_new_tokens);
-    params.set_seed(3);
-    return params;
-  }
+  static v1::SamplingParams sampling(int max_new_tokens) { return testing_support::seeded_sampling(max_new_tokens); }
   static std::string* folder_;
 };
 std::string* SharedRegistryTest::folder_ = nullptr;
