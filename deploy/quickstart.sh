@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job on one machine (10-13 minutes on 2 cores here): installs
-# dependencies, builds, then `deltarl quickstart`: CountDown data, an SFT warm
+# The main job on one machine (the job: 11-32 minutes on the 2-core machines
+# measured, README.md): installs dependencies, builds the deltarl executable,
+# then `deltarl quickstart`: CountDown data, an SFT warm
 # start of a tiny Qwen2, RLVR with ΔL (α = 1) under `mpirun -np 2` with two
 # rollout workers on 127.0.0.1, held-out accuracy before, during and after, plots.
 # The run folder is runs/quickstart-<time> (or $DELTARL_RUN_DIR); extra
