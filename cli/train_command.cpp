@@ -58,7 +58,7 @@ void register_train_command(CLI::App& app, Status* status) {
         const torch::Device device = choose_learner_device(config->train.device, mpi->local_rank(), host);
         const std::unique_ptr<Communicator> device_communicator = make_device_communicator(host, device);
         const LearnerCommunicators communicators{host, device_communicator ? *device_communicator : host,
-                                                 mpi->local_rank(), mpi->local_size()};
+                                                 mpi->local_size()};
         TrainingRun run(*config, run_options, communicators);
         result = run.run();
       }

@@ -59,6 +59,7 @@ class ScriptedRollouts : public RolloutSource {
     batch.groups = prompts_per_step_;
     batch.local_samples = samples_of_step(prompts_, prompts_per_step_, step, min_version);
     batch.prompt_cursor = static_cast<uint64_t>(step * prompts_per_step_);
+    batch.generation_seconds = 0.25;
     return batch;
   }
   void prefetch(int64_t, uint64_t) override {}
@@ -126,6 +127,7 @@ TEST(TrainingRun, OneStepRaisesRewardedResponsesAndPublishesTheNextVersion) {
   EXPECT_EQ(rollouts->collected, std::vector<int64_t>({1}));
   EXPECT_EQ(rollouts->published, std::vector<uint64_t>({1, 2}));
   EXPECT_EQ(report.policy_version, 2u);
+  EXPECT_EQ(report.generation_seconds, 0.25) << "the rollout phase's time is the source's";
   EXPECT_EQ(report.groups, 2);
   EXPECT_EQ(report.samples, 8);
   EXPECT_EQ(report.reward_sum, 2);

@@ -14,8 +14,7 @@ namespace deltarl {
 struct LearnerCommunicators {
   Communicator& host;
   Communicator& device;
-  int local_rank = 0;  // among the ranks on this host: picks the GPU
-  int local_size = 1;  // ranks on this host: shares its cores
+  int local_size = 1;  // ranks on this host: they share its cores
 };
 
 }  // namespace deltarl

@@ -27,7 +27,8 @@ class RolloutSource {
 
   // This rank's samples of step `step`: its groups of round 0 (prefetched or
   // generated now), filtered and refilled when the config asks, renumbered
-  // 0..groups-1, from policies ≥ min_version. Collective over the host
+  // 0..groups-1, from policies ≥ min_version, with the phase's duration
+  // (StepBatch::generation_seconds) and prompt cursor. Collective over the host
   // communicator: all ranks call it once per step. Throws RolloutsFailed on
   // every rank together when generation failed on any rank.
   virtual StepBatch collect(int64_t step, uint64_t min_version) = 0;

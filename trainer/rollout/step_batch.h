@@ -29,6 +29,7 @@ struct StepBatch {
   // (with dynamic sampling on, the kept groups' rewards are biased towards 1/2).
   double unfiltered_reward_mean = 0;
   double unfiltered_accuracy = 0;
+  // The whole rollout phase: round 0 (or waiting for its prefetch) and refills.
   double generation_seconds = 0;
   // The prompt sampler's position after this step's draws (not a prefetched
   // next round's): what a checkpoint after this step stores.

@@ -1,6 +1,5 @@
 #include "trainer/rollout/step_rollouts.h"
 
-#include <chrono>
 #include <map>
 
 #include <torch/torch.h>
@@ -133,9 +132,7 @@ StepBatch StepRollouts::finish_step(PromptSampler& sampler, const RolloutRound& 
     if (batch.groups >= options_.prompts_per_step || last_round) break;
     round = draw(sampler, round.step, round.round + 1, options_.prompts_per_step - batch.groups);
     ++batch.rounds;
-    const auto started = std::chrono::steady_clock::now();
     status = generate(round, host.rank(), host.world_size(), min_version, &round_samples);
-    batch.generation_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   }
   return batch;
 }

@@ -2,18 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
 #include <torch/torch.h>
 
-#include "core/atomic_file_writer.h"
 #include "core/file_system.h"
 #include "core/input_error.h"
 #include "core/log.h"
-#include "core/model/hf_checkpoint.h"
 #include "trainer/comm/agreement.h"
 #include "trainer/comm/sample_exchange.h"
 #include "trainer/comm/string_broadcast.h"
@@ -83,7 +79,6 @@ TrainingRun::TrainingRun(const TrainingConfig& config, TrainingRunOptions option
       device_communicator_(communicators.device),
       rank_(communicators.host.rank()),
       world_(communicators.host.world_size()),
-      local_rank_(communicators.local_rank),
       local_size_(communicators.local_size),
       run_folder_(config.output.dir),
       checkpoints_folder_(join_path(config.output.dir, "checkpoints")),
@@ -130,9 +125,8 @@ StepReport TrainingRun::run_step(int64_t step) {
   // workers (round 0 may have been generated during the last step).
   // Collective: the ranks agree on failures and on which groups to keep.
   watchdog_->enter(step, "rollouts");
-  auto started = Clock::now();
   StepBatch batch = rollouts_->collect(step, version_);
-  report.generation_seconds = seconds_since(started);
+  report.generation_seconds = batch.generation_seconds;
   if (config_.rollout.one_step_off && step < config_.train.steps && !StopSignal::requested()) {
     // Step k+1's first round runs on the workers while this step trains; its
     // samples come from this version or the next (staleness ≤ 1, logged).
@@ -147,7 +141,7 @@ StepReport TrainingRun::run_step(int64_t step) {
   // ---- 4. The group statistics: ONE all-reduce, after which every rank holds
   // the group-global sums Σ L^-α (Note [Group-global weights]).
   watchdog_->enter(step, "statistics");
-  started = Clock::now();
+  auto started = Clock::now();
   StepStatistics statistics(batch.groups, config_.algorithm.aggregation.alpha);
   for (const auto& sample : samples.mine) {
     statistics.add_sample(sample.group, std::max<int64_t>(1, static_cast<int64_t>(sample.response_ids.size())),

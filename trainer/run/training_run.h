@@ -115,7 +115,7 @@ class TrainingRun {
   const TrainingRunOptions options_;
   Communicator& host_;
   Communicator& device_communicator_;
-  const int rank_, world_, local_rank_, local_size_;
+  const int rank_, world_, local_size_;
   const std::string run_folder_, checkpoints_folder_;
 
   std::string checkpoint_folder_;  // the one resumed from, or ""
