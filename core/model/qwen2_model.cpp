@@ -175,6 +175,13 @@ Qwen2ModelImpl::Qwen2ModelImpl(const Qwen2Config& config_in) : config(config_in)
   inv_freq = register_buffer("inv_freq", inv_freq);
 }
 
+torch::Tensor Qwen2ModelImpl::rotary_angles(const torch::Tensor& positions) const {
+  // In fp32, as transformers computes them.
+  const torch::Tensor freqs =
+      positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq.to(positions.device()).view({1, 1, -1});
+  return torch::cat({freqs, freqs}, /*dim=*/-1);
+}
+
 torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                       const torch::Tensor& position_ids, KvCache* cache, LinearForm form) {
   const int64_t b = input_ids.size(0), s = input_ids.size(1);
@@ -187,9 +194,7 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& input_ids, const torc
                                 : (torch::arange(past, total, torch::TensorOptions().dtype(torch::kInt64).device(device))
                                        .unsqueeze(0)
                                        .expand({b, s}));
-  // RoPE angles in fp32, as transformers computes them. (b, s, d)
-  torch::Tensor freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq.to(device).view({1, 1, -1});
-  torch::Tensor angles = torch::cat({freqs, freqs}, /*dim=*/-1);
+  const torch::Tensor angles = rotary_angles(positions);  // (b, s, d)
   torch::Tensor hidden = embed_tokens(input_ids);  // (b, s, h)
   const auto dtype = hidden.scalar_type();
   torch::Tensor cos = angles.cos().to(dtype), sin = angles.sin().to(dtype);

@@ -94,6 +94,9 @@ struct Qwen2ModelImpl : torch::nn::Module {
   // Final hidden states (b, s, h) after the last norm, the layers' products in `form`.
   torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                         const torch::Tensor& position_ids, KvCache* cache, LinearForm form);
+  // RoPE angles position × inv_freq in fp32, as forward() computes them, each
+  // frequency twice for the rotate-half layout: positions (b, s) int64 → (b, s, head_dim).
+  torch::Tensor rotary_angles(const torch::Tensor& positions) const;
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
   RmsNorm norm{nullptr};
