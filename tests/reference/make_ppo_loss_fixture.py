@@ -65,10 +65,13 @@ BATCH = [
 ]
 
 # Target ratios π/π_old, cycled along each response (started at the sample's
-# index so short responses differ), each jittered by at most ±5 %, which keeps
-# them ≥ 4 % away from 1-ε_low, 1+ε_high and c.
-RATIOS_POSITIVE = [1.10, 1.60, 0.90, 0.55, 2.20, 1.00]  # A > 0: 1.6 and 2.2 clip high
-RATIOS_NEGATIVE = [0.95, 0.50, 4.50, 1.50, 0.70, 3.60, 1.15]  # A < 0: 0.5, 0.7 clip low; 4.5, 3.6 dual
+# index so short responses differ), each jittered by at most ±1 %, which keeps
+# them > 2 % away from 1-ε_low, 1+ε_high and c. 1.24 (A > 0, unclipped) and
+# 0.76 (A < 0, clipped) lie between 1±0.2 and 1±0.28: a symmetric clip, or
+# ε_low and ε_high swapped, changes their gradient.
+RATIOS_POSITIVE = [1.10, 1.60, 0.90, 1.24, 0.55, 2.20, 1.00]  # A > 0: 1.6 and 2.2 clip high
+RATIOS_NEGATIVE = [0.95, 0.50, 4.50, 1.50, 0.76, 3.60, 1.15, 0.70]  # A < 0: 0.5, 0.76, 0.7 clip low;
+                                                                     # 4.5, 3.6 dual
 
 
 def advantages(groups, rewards):
@@ -160,7 +163,7 @@ def main():
     for i in range(n):
         cycle = RATIOS_POSITIVE if advantage[i] > 0 else RATIOS_NEGATIVE
         for t in range(int(response_lengths[i])):
-            jitter = 1.0 + 0.05 * (2.0 * torch.rand((), generator=generator, dtype=torch.float64).item() - 1.0)
+            jitter = 1.0 + 0.01 * (2.0 * torch.rand((), generator=generator, dtype=torch.float64).item() - 1.0)
             target[i, t] = cycle[(i + t) % len(cycle)] * jitter
     old_log_probs = torch.where(valid, current - target.log().float(), torch.zeros_like(current))
 
@@ -201,6 +204,12 @@ def main():
     # cannot move a token from one regime to another.
     for bound in (1.0 - CLIP_LOW, 1.0 + CLIP_HIGH, CLIP_C):
         assert (ratio[valid] / bound - 1.0).abs().min() > 0.02, f"a ratio lies within 2 % of {bound}"
+    signal = valid & (advantage != 0).unsqueeze(1)
+    between = {"1+0.2 .. 1+0.28": (ratio > 1.2) & (ratio < 1.28) & (advantage > 0).unsqueeze(1),
+               "1-0.28 .. 1-0.2": (ratio > 0.72) & (ratio < 0.8) & (advantage < 0).unsqueeze(1)}
+    for window, tokens in between.items():
+        print(f"tokens with a ratio in {window}: {int((tokens & signal).sum())}")
+        assert int((tokens & signal).sum()) > 0, f"no ratio in {window}: the clip's ε would not be checked"
     for a in range(len(MODES)):
         for b in range(a + 1, len(MODES)):
             ga, gb = flat_gradients[MODES[a]], flat_gradients[MODES[b]]
