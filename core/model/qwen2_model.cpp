@@ -169,10 +169,21 @@ Qwen2ModelImpl::Qwen2ModelImpl(const Qwen2Config& config_in) : config(config_in)
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) layers->push_back(Qwen2DecoderLayer(config));
   norm = register_module("norm", RmsNorm(config.hidden_size, config.rms_norm_eps));
-  // As transformers: 1 / theta^(2i/d), computed in fp32.
+  // As transformers: 1 / theta^(2i/d), computed in fp32. Not registered (Note [RoPE in fp32]).
   const int64_t d = config.head_dim();
   inv_freq = 1.0 / torch::pow(config.rope_theta, torch::arange(0, d, 2, torch::kInt64).to(torch::kFloat32) / d);
-  inv_freq = register_buffer("inv_freq", inv_freq);
+}
+
+void Qwen2ModelImpl::to(torch::Device device, torch::Dtype dtype, bool non_blocking) {
+  torch::nn::Module::to(device, dtype, non_blocking);
+  inv_freq = inv_freq.to(device, /*non_blocking=*/non_blocking);
+}
+
+void Qwen2ModelImpl::to(torch::Dtype dtype, bool non_blocking) { torch::nn::Module::to(dtype, non_blocking); }
+
+void Qwen2ModelImpl::to(torch::Device device, bool non_blocking) {
+  torch::nn::Module::to(device, non_blocking);
+  inv_freq = inv_freq.to(device, /*non_blocking=*/non_blocking);
 }
 
 torch::Tensor Qwen2ModelImpl::rotary_angles(const torch::Tensor& positions) const {

@@ -97,12 +97,28 @@ struct Qwen2ModelImpl : torch::nn::Module {
   // RoPE angles position × inv_freq in fp32, as forward() computes them, each
   // frequency twice for the rotate-half layout: positions (b, s) int64 → (b, s, head_dim).
   torch::Tensor rotary_angles(const torch::Tensor& positions) const;
+  // Module's casts, which also move inv_freq to `device` and keep it fp32
+  // whatever `dtype` (Note [RoPE in fp32]).
+  void to(torch::Device device, torch::Dtype dtype, bool non_blocking = false) override;
+  void to(torch::Dtype dtype, bool non_blocking = false) override;
+  void to(torch::Device device, bool non_blocking = false) override;
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
   RmsNorm norm{nullptr};
-  torch::Tensor inv_freq;  // (head_dim / 2,) fp32, a buffer not saved in checkpoints
+  torch::Tensor inv_freq;  // (head_dim / 2,) fp32 always, not a buffer (Note [RoPE in fp32])
   Qwen2Config config;
 };
+
+// Note [RoPE in fp32]
+// The rotary frequencies inv_freq stay fp32 in a bf16 model: in bf16 they carry
+// a relative error up to 2^-9, which at positions 4k-8k moves the angles of the
+// faster frequencies by radians. So inv_freq is a plain member, not a registered
+// buffer, which Module::to(dtype) would cast: Qwen2ModelImpl's to() overrides
+// (reached from Qwen2ForCausalLM's, which casts its children through them) move
+// it with the device only. The angles and their cos/sin are computed in fp32
+// and cos/sin cast to the hidden states' dtype, as transformers does. It was
+// never in a checkpoint: save_pretrained and the weight uploads write
+// named_parameters(), and load_pretrained skips a stored "*.inv_freq".
 TORCH_MODULE(Qwen2Model);
 
 struct Qwen2ForCausalLMImpl : torch::nn::Module {
