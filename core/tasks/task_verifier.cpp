@@ -12,8 +12,8 @@ TaskVerifier TaskVerifier::parse(const std::string& task, const std::string& pay
   TaskVerifier verifier;
   verifier.task_ = task;
   if (task.empty()) return verifier;
-  if (task != "countdown" && task != "math") {
-    throw InputError(where + ".task \"" + task + "\" is unknown; tasks: countdown, math, or \"\"");
+  if (task != "countdown" && task != "math" && task != "synthetic") {
+    throw InputError(where + ".task \"" + task + "\" is unknown; tasks: countdown, math, synthetic, or \"\"");
   }
   const auto payload = parse_json_text<nlohmann::json>(payload_json, where, "task_payload_json");
   if (task == "countdown") {
@@ -33,6 +33,8 @@ TaskVerifier TaskVerifier::parse(const std::string& task, const std::string& pay
       }
       verifier.countdown_format_reward_ = reward.get<double>();
     }
+  } else if (task == "synthetic") {
+    verifier.synthetic_ = synthetic_problem_from_json(payload, where + ".task_payload_json");
   } else {
     if (!payload.is_object() || !payload.contains("answer") ||
         !(payload["answer"].is_string() || payload["answer"].is_number())) {
@@ -53,6 +55,10 @@ TaskVerdict TaskVerifier::score(std::string_view response) const {
     const MathVerdict math = score_math(response, math_answer_);
     verdict.reward = math.reward;
     verdict.outcome = math.correct ? "correct" : math.found_answer ? "wrong_value" : "no_answer";
+  } else if (task_ == "synthetic") {
+    const SyntheticVerdict synthetic = score_synthetic(response, synthetic_);
+    verdict.reward = synthetic.reward;
+    verdict.outcome = synthetic_outcome_name(synthetic.outcome);
   }
   return verdict;
 }

@@ -7,13 +7,16 @@
 //   TaskVerdict verdict = verifier.score("<answer>3*5+7</answer>");   // reward 1, outcome "correct"
 //
 // Payloads: countdown {"numbers": [ints], "target": int, "format_reward": 0..1 (optional)};
-// math {"answer": string or number}. Task "" scores nothing (reward 0).
+// math {"answer": string or number}; synthetic {"targets": [non-empty strings]}
+// (a test task: reward 1 when the response contains a target). Task "" scores
+// nothing (reward 0).
 #pragma once
 
 #include <string>
 #include <string_view>
 
 #include "core/tasks/countdown_verifier.h"
+#include "core/tasks/synthetic_verifier.h"
 
 namespace deltarl {
 
@@ -36,6 +39,7 @@ class TaskVerifier {
   CountdownProblem countdown_;
   double countdown_format_reward_ = 0;
   std::string math_answer_;
+  SyntheticProblem synthetic_;
 };
 
 }  // namespace deltarl
