@@ -25,8 +25,9 @@ void register_eval_command(CLI::App& app, Status* status) {
   CLI::App* command = app.add_subcommand("eval", "Held-out accuracy of a model on a task");
   command->add_option("--model", options->model, "HF folder with tokenizer.json")->required();
   command->add_option("--data", options->data, "JSONL of the task (as for deltarl train)")->required();
-  command->add_option("--task", options->evaluation.prompts.task, "countdown | math")->capture_default_str();
-  command->add_option("--prompt-template", options->evaluation.prompts.prompt_template, "as data.prompt_template")
+  command->add_option("--task", options->evaluation.prompts.task, "countdown | math | synthetic")->capture_default_str();
+  command->add_option("--prompt-template", options->evaluation.prompts.prompt_template,
+                      "as data.prompt_template (default: the task's own)")
       ->capture_default_str();
   command->add_flag("--chat", options->evaluation.prompts.chat, "wrap prompts as a ChatML user turn");
   command->add_option("--samples", options->evaluation.samples_per_prompt, "samples per prompt")->capture_default_str();

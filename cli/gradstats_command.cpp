@@ -162,7 +162,7 @@ void register_gradstats_command(CLI::App& app, Status* status) {
   command->add_option("--model", options->model,
                       "instead: measure on this model's real rollouts (HF folder with tokenizer.json)");
   command->add_option("--data", options->data, "--model: the task's JSONL prompts");
-  command->add_option("--task", options->live.prompts.task, "--model: countdown | math")->capture_default_str();
+  command->add_option("--task", options->live.prompts.task, "--model: countdown | math | synthetic")->capture_default_str();
   command->add_option("--prompt-template", options->live.prompts.prompt_template, "--model: as data.prompt_template")
       ->capture_default_str();
   command->add_option("--prompts", options->live.prompts_count, "--model: prompts sampled (groups)")

@@ -67,5 +67,46 @@ TEST(PromptDataset, BadLinesNameFileLineAndField) {
             std::string::npos);
 }
 
+TEST(PromptDataset, AnUnsetTemplateIsTheTasksOwn) {
+  const Tokenizer tokenizer = countdown_tokenizer();
+  PromptDatasetOptions options;
+  options.task = "synthetic";
+  ASSERT_TRUE(options.prompt_template.empty());
+  PromptDataset synthetic(write_lines("{\"targets\":[\"3\",\"K\"]}\n{\"targets\":[\"Q\"],\"note\":1}\n"), tokenizer,
+                          options);
+  ASSERT_EQ(synthetic.size(), 2u);
+  EXPECT_EQ(tokenizer.decode(synthetic[0].token_ids), "Write one of these symbols: 3 K\n");
+  EXPECT_EQ(synthetic[0].task, "synthetic");
+  EXPECT_EQ(synthetic[0].task_payload_json, "{\"targets\":[\"3\",\"K\"]}");
+  EXPECT_EQ(synthetic[1].task_payload_json, "{\"targets\":[\"Q\"]}");
+  EXPECT_EQ(PromptDataset::render("", "synthetic", "{\"targets\":[\"7\"]}", "x"), "Write one of these symbols: 7\n");
+  EXPECT_EQ(PromptDataset::render("", "math", "{\"question\":\"1+1?\",\"answer\":2}", "x"),
+            PromptDataset::render("math", "math", "{\"question\":\"1+1?\",\"answer\":2}", "x"));
+  EXPECT_EQ(PromptDataset::render("", "countdown", "{\"numbers\":[1,2],\"target\":3}", "x"),
+            PromptDataset::render("countdown", "countdown", "{\"numbers\":[1,2],\"target\":3}", "x"));
+  EXPECT_EQ(default_prompt_template("synthetic"), "synthetic");
+  EXPECT_NE(input_error_message([] { default_prompt_template("sythetic"); }).find("countdown, math or synthetic"),
+            std::string::npos);
+  // {targets} in another task's template is named like the other placeholders.
+  const char* countdown_line = "{\"numbers\":[1],\"target\":1}";
+  EXPECT_NE(input_error_message([&] { PromptDataset::render("{targets}", "countdown", countdown_line, "x"); })
+                .find("uses {targets}"),
+            std::string::npos);
+}
+
+TEST(PromptDataset, BadSyntheticLinesNameFileLineAndField) {
+  const Tokenizer tokenizer = countdown_tokenizer();
+  PromptDatasetOptions options;
+  options.task = "synthetic";
+  const auto countdown_file = write_lines("{\"numbers\":[1,2],\"target\":3}\n");
+  EXPECT_NE(input_error_message([&] { PromptDataset(countdown_file, tokenizer, options); })
+                .find("data.jsonl:1: \"targets\" must be a list of strings (is this a synthetic-task file?)"),
+            std::string::npos);
+  const auto empty_target = write_lines("{\"targets\":[\"3\"]}\n{\"targets\":[\"\"]}\n");
+  EXPECT_NE(input_error_message([&] { PromptDataset(empty_target, tokenizer, options); })
+                .find("data.jsonl:2: \"targets\" holds \"\"; each target must be a non-empty string"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace deltarl

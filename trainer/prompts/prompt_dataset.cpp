@@ -6,6 +6,7 @@
 #include "core/input_error.h"
 #include "core/json_input.h"
 #include "core/jsonl_reader.h"
+#include "core/tasks/synthetic_verifier.h"
 #include "core/tokenizer/chat_format.h"
 
 namespace deltarl {
@@ -22,6 +23,7 @@ const std::map<std::string, std::string>& presets() {
       {"countdown-compact", "numbers {numbers} target {target}\n"},
       {"math", "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."},
       {"raw", "{question}"},
+      {"synthetic", "Write one of these symbols: {targets}\n"},
   };
   return templates;
 }
@@ -56,6 +58,15 @@ std::string payload_for(const Json& line, const std::string& task, const std::st
     if (format_reward > 0) payload["format_reward"] = format_reward;
     return payload.dump();
   }
+  if (task == "synthetic") {
+    const SyntheticProblem problem = synthetic_problem_from_json(line, where);
+    std::string targets;
+    for (const std::string& target : problem.targets) targets += (targets.empty() ? "" : " ") + target;
+    (*fields)["{targets}"] = targets;
+    Json payload;
+    payload["targets"] = problem.targets;
+    return payload.dump();
+  }
   const char* question_key = line.contains("question") ? "question" : "prompt";
   if (!line.contains(question_key) || !line[question_key].is_string()) {
     throw InputError(where + ": needs a \"question\" (or \"prompt\") string");
@@ -69,11 +80,17 @@ std::string payload_for(const Json& line, const std::string& task, const std::st
   return payload.dump();
 }
 
-std::string fill(const std::string& prompt_template, const std::map<std::string, std::string>& fields,
-                 const std::string& where) {
-  std::string text = prompt_template_text(prompt_template);
+void require_known_task(const std::string& task) {
+  if (task != "countdown" && task != "math" && task != "synthetic") {
+    throw InputError("unknown task \"" + task + "\" (countdown, math or synthetic)");
+  }
+}
+
+std::string fill(const std::string& prompt_template, const std::string& task,
+                 const std::map<std::string, std::string>& fields, const std::string& where) {
+  std::string text = prompt_template_text(prompt_template.empty() ? default_prompt_template(task) : prompt_template);
   for (const auto& [placeholder, value] : fields) text = replace_all(text, placeholder, value);
-  for (const char* placeholder : {"{numbers}", "{target}", "{question}"}) {
+  for (const char* placeholder : {"{numbers}", "{target}", "{question}", "{targets}"}) {
     if (text.find(placeholder) != std::string::npos) {
       throw InputError(where + ": the prompt template uses " + placeholder + ", which this task's lines do not have");
     }
@@ -88,18 +105,22 @@ std::string prompt_template_text(const std::string& name_or_text) {
   return found == presets().end() ? name_or_text : found->second;
 }
 
+std::string default_prompt_template(const std::string& task) {
+  require_known_task(task);
+  return task;
+}
+
 std::string PromptDataset::render(const std::string& prompt_template, const std::string& task,
                                   const std::string& line_json, const std::string& where) {
   std::map<std::string, std::string> fields;
+  require_known_task(task);
   payload_for(parse_json_text<Json>(line_json, where), task, where, &fields);
-  return fill(prompt_template, fields, where);
+  return fill(prompt_template, task, fields, where);
 }
 
 PromptDataset::PromptDataset(const std::string& path, const Tokenizer& tokenizer,
                              const PromptDatasetOptions& options) {
-  if (options.task != "countdown" && options.task != "math") {
-    throw InputError("unknown task \"" + options.task + "\" (countdown or math)");
-  }
+  require_known_task(options.task);
   std::ifstream input(path);
   if (!input) throw InputError(path + ": cannot read the training data (does the file exist?)");
   JsonlReader reader(input, path);
@@ -109,7 +130,7 @@ PromptDataset::PromptDataset(const std::string& path, const Tokenizer& tokenizer
     PromptRecord record;
     record.task = options.task;
     record.task_payload_json = payload_for(line->value, options.task, where, &fields, options.format_reward);
-    std::string text = fill(options.prompt_template, fields, where);
+    std::string text = fill(options.prompt_template, options.task, fields, where);
     if (options.chat) text = format_chat({{"user", text}}, /*add_generation_prompt=*/true);
     record.token_ids = tokenizer.encode(text);
     if (record.token_ids.empty()) throw InputError(where + ": the rendered prompt is empty");

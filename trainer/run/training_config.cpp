@@ -311,8 +311,8 @@ void TrainingConfig::validate() const {
   require(model.dtype == "float32" || model.dtype == "bfloat16", *this, "model.dtype",
           "must be float32 or bfloat16, not \"" + model.dtype + "\"");
   require(!data.train.empty(), *this, "data.train", "is required (a JSONL file of prompts)");
-  require(data.task == "countdown" || data.task == "math", *this, "data.task",
-          "must be countdown or math, not \"" + data.task + "\"");
+  require(data.task == "countdown" || data.task == "math" || data.task == "synthetic", *this, "data.task",
+          "must be countdown, math or synthetic, not \"" + data.task + "\"");
   require(data.format_reward >= 0 && data.format_reward <= 1, *this, "data.format_reward", "must be in [0, 1]");
   require(rollout.spawn_local >= 0 && rollout.spawn_local <= 64, *this, "rollout.spawn_local", "must be in [0, 64]");
   require(rollout.spawn_local > 0 || !rollout.workers.empty(), *this, "rollout.workers",

@@ -25,8 +25,8 @@ struct ModelSection {
 
 struct DataSection {
   std::string train;                // JSONL, one prompt with the verifier's ground truth per line
-  std::string task = "countdown";   // countdown | math
-  std::string prompt_template = "countdown";  // a preset name or a text with {placeholders}
+  std::string task = "countdown";   // countdown | math | synthetic (a test task)
+  std::string prompt_template;      // a preset name or a text with {placeholders}; "": the task's own preset
   bool chat = false;                // wrap the prompt as a ChatML user turn
   bool shuffle = true;
   double format_reward = 0.0;       // countdown: reward of a well-formed wrong answer (TinyZero: 0.1)
