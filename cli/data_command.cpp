@@ -3,10 +3,13 @@
 #include <iostream>
 #include <memory>
 
+#include <nlohmann/json.hpp>
 
-#include "core/input_error.h"
 #include "cli/countdown_files.h"
+#include "core/atomic_file_writer.h"
+#include "core/input_error.h"
 #include "core/tasks/countdown_generator.h"
+#include "core/tasks/synthetic_generator.h"
 
 namespace deltarl {
 
@@ -54,6 +57,33 @@ void register_data_command(CLI::App& app, Status* status) {
     } catch (const InputError& error) {
       *status = Status(StatusCode::kInvalidArgument, error.what());
     } catch (const std::runtime_error& error) {
+      *status = Status(StatusCode::kInvalidArgument, error.what());
+    }
+  });
+
+  auto synthetic_options = std::make_shared<SyntheticGeneratorOptions>();
+  auto synthetic_out = std::make_shared<std::string>();
+  CLI::App* synthetic =
+      data->add_subcommand("synthetic", "Prompts of the synthetic test task: mixed rewards for a random model (JSONL)");
+  synthetic->add_option("--count", synthetic_options->count, "number of prompts")->capture_default_str();
+  synthetic->add_option("--targets", synthetic_options->targets_per_prompt,
+                        "target symbols per prompt (the default suits 16 new tokens of a random tiny model)")
+      ->capture_default_str();
+  synthetic->add_option("--seed", synthetic_options->seed)->capture_default_str();
+  synthetic->add_option("--out", *synthetic_out, "output JSONL file")->required();
+  synthetic->callback([synthetic_options, synthetic_out, status] {
+    try {
+      const auto problems = generate_synthetic_problems(*synthetic_options);
+      AtomicFileWriter writer(*synthetic_out);
+      for (const auto& problem : problems) {
+        writer.stream() << nlohmann::json{{"targets", problem.targets}}.dump() << '\n';
+      }
+      writer.commit();
+      std::cout << "wrote " << problems.size() << " synthetic-task prompts to " << *synthetic_out << "\n";
+      *status = Status();
+    } catch (const InputError& error) {
+      *status = Status(StatusCode::kInvalidArgument, error.what());
+    } catch (const std::runtime_error& error) {  // AtomicFileWriter: disk full, permissions
       *status = Status(StatusCode::kInvalidArgument, error.what());
     }
   });

@@ -9,6 +9,7 @@
 #include "core/jsonl_reader.h"
 #include "core/tasks/countdown_verifier.h"
 #include "core/tasks/math_verifier.h"
+#include "core/tasks/synthetic_verifier.h"
 
 namespace deltarl {
 
@@ -40,8 +41,8 @@ CountdownProblem countdown_truth(const Json& line, const std::string& where) {
 Status score_responses(const RewardOptions& options, std::istream& input, const std::string& source_name,
                        std::ostream& output) {
   try {
-    if (options.task != "countdown" && options.task != "math") {
-      throw InputError("unknown task \"" + options.task + "\"; tasks: countdown, math");
+    if (options.task != "countdown" && options.task != "math" && options.task != "synthetic") {
+      throw InputError("unknown task \"" + options.task + "\"; tasks: countdown, math, synthetic");
     }
     JsonlReader reader(input, source_name);
     std::vector<Json> scored;
@@ -52,6 +53,10 @@ Status score_responses(const RewardOptions& options, std::istream& input, const 
         const CountdownVerdict verdict = score_countdown(response, countdown_truth(line->value, where), options.format_reward);
         line->value["reward"] = verdict.reward;
         line->value["outcome"] = countdown_outcome_name(verdict.outcome);
+      } else if (options.task == "synthetic") {
+        const SyntheticVerdict verdict = score_synthetic(response, synthetic_problem_from_json(line->value, where));
+        line->value["reward"] = verdict.reward;
+        line->value["outcome"] = synthetic_outcome_name(verdict.outcome);
       } else {
         auto answer = line->value.find("answer");
         if (answer == line->value.end() || !(answer->is_string() || answer->is_number())) {
@@ -73,8 +78,8 @@ Status score_responses(const RewardOptions& options, std::istream& input, const 
 
 void register_reward_command(CLI::App& app, Status* status) {
   auto options = std::make_shared<RewardOptions>();
-  CLI::App* command = app.add_subcommand("reward", "Score JSONL responses with the CountDown or math verifier");
-  command->add_option("--task", options->task, "countdown | math")->required();
+  CLI::App* command = app.add_subcommand("reward", "Score JSONL responses with a task's verifier");
+  command->add_option("--task", options->task, "countdown | math | synthetic")->required();
   command->add_option("input", options->input_path, "JSONL file, or - for stdin")->capture_default_str();
   command->add_option("-o,--output", options->output_path, "output file (written atomically), or - for stdout")
       ->capture_default_str();

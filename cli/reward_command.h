@@ -1,7 +1,7 @@
-// `deltarl reward --task countdown|math [FILE] [-o OUT] [--format-reward R]`:
+// `deltarl reward --task countdown|math|synthetic [FILE] [-o OUT] [--format-reward R]`:
 // scores offline outputs with the same verifiers the rollout workers use. Reads
 // JSONL lines with "response" and the task's ground truth ("numbers" and
-// "target" for countdown, "answer" for math) and writes each line back with
+// "target" for countdown, "answer" for math, "targets" for synthetic) and writes each line back with
 // "reward" and "outcome" added. Nothing is written unless every line is valid.
 #pragma once
 
@@ -16,7 +16,7 @@
 namespace deltarl {
 
 struct RewardOptions {
-  std::string task;           // "countdown" or "math"
+  std::string task;           // "countdown", "math" or "synthetic"
   double format_reward = 0;   // countdown: reward for a wrong but well-formed answer block
   std::string input_path = "-";
   std::string output_path = "-";
