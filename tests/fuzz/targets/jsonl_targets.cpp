@@ -22,8 +22,8 @@ namespace {
 const std::vector<std::string>& jsonl_dictionary() {
   static const std::vector<std::string> words = {
       "\"numbers\"", "\"target\"", "\"question\"", "\"prompt\"", "\"answer\"", "\"response\"", "\"group\"",
-      "\"length\"", "\"step\"", "\"reward\"", "\"format_reward\"", "{}", "[]", "null", "true", "\n", "\r\n", "\n\n",
-      "{\"a\":1}\n", "\"{numbers}\"", "\"<|im_start|>\"", ",", ":", "\"\\u0000\""};
+      "\"length\"", "\"step\"", "\"reward\"", "\"format_reward\"", "\"targets\"", "{}", "[]", "null", "true", "\n",
+      "\r\n", "\n\n", "{\"a\":1}\n", "\"{numbers}\"", "\"<|im_start|>\"", ",", ":", "\"\\u0000\""};
   return words;
 }
 
@@ -50,16 +50,18 @@ FuzzTarget make_prompt_dataset_target(const std::string& work_folder) {
   target.seeds = {
       "{\"numbers\": [3, 5, 7], \"target\": 22, \"solution\": \"3*5+7\"}\n{\"numbers\": [1, 2], \"target\": 3}\n",
       "{\"question\": \"What is 2+2?\", \"answer\": \"4\"}\n\n{\"prompt\": \"1/2 + 1/4 = ?\", \"answer\": 0.75}\r\n",
+      "{\"targets\": [\"3\", \"K\"]}\n{\"targets\": [\"Q\"], \"note\": 1}\n",
   };
   target.dictionary = jsonl_dictionary();
   target.parse = [tokenizer](const std::string& path) {
     std::string rejection;
     bool any = false;
-    for (const char* task : {"countdown", "math"}) {
+    for (const char* task : {"countdown", "math", "synthetic"}) {
       for (bool chat : {false, true}) {
         PromptDatasetOptions options;
         options.task = task;
-        options.prompt_template = task == std::string("math") ? "math" : "countdown-compact";
+        // countdown-compact for countdown; the task's own preset for the others.
+        options.prompt_template = task == std::string("countdown") ? "countdown-compact" : "";
         options.chat = chat;
         options.max_prompt_tokens = 400;
         options.format_reward = 0.1;
@@ -101,7 +103,7 @@ FuzzTarget make_rollout_jsonl_target(const std::string& work_folder) {
         status_step(compute_weights(weights, input, path, output));
       }, &rejection);
     }
-    for (const char* task : {"countdown", "math"}) {
+    for (const char* task : {"countdown", "math", "synthetic"}) {
       RewardOptions reward;
       reward.task = task;
       any |= accepted([&] {
