@@ -1,72 +1,72 @@
-// Note [Group-global weights], proven: a fixed tiny LibTorch model and a fixed
-// batch (variable lengths, every group split across ranks, uneven shards, one
-// rank possibly empty) give the same summed gradient at 1, 2 and 4 MPI ranks and
-// with micro-batch sizes 1, 3 and whole, for every aggregation mode. The
-// reference is computed on each rank in one process, sample by sample, with no
-// communication at all.
+// Note [Group-global weights] and Note [Mini-batch weights], proven through the
+// production step: the sample exchange, StepStatistics' one all-reduce and
+// run_step_updates (the π_old pass, the mini-batches' LossWeightTables,
+// PolicyUpdater's Qwen2 forward and backward, the gradient all-reduce) give
+// every PPO update the same reduced gradient at 1, 2 and 4 MPI ranks and with
+// micro-batch sizes 1, 3 and whole, for every aggregation mode, with mixed
+// rewards, 2 mini-batches × 2 epochs and ratios ≠ 1.
+//
+// Each update's gradient is compared at shared weights: the reference (one
+// process, the whole batch) records the weights before each of its updates, and
+// the distributed run starts each update from those. Weights after AdamW are
+// not compared: Adam's normalization turns rounding in tiny-gradient
+// coordinates into full-size steps.
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <functional>
+#include <cstdio>
+#include <cstdlib>
 #include <numeric>
 #include <random>
 
-#include "trainer/algorithm/advantage.h"
-#include "trainer/algorithm/loss_aggregation.h"
+#include "core/model/qwen2_model.h"
+#include "trainer/algorithm/step_updates.h"
 #include "trainer/comm/mpi_communicator.h"
+#include "trainer/comm/sample_exchange.h"
 #include "trainer/comm/single_process_communicator.h"
 
 namespace deltarl {
 namespace {
 
-constexpr int64_t kVocab = 11;
+constexpr int64_t kVocab = 64;
 constexpr int64_t kNumGroups = 6;
 constexpr int64_t kGroupSize = 4;
 constexpr int64_t kMaxLength = 13;
+constexpr int64_t kGroupsPerMiniBatch = 3;  // 2 mini-batches
+constexpr int64_t kEpochs = 2;
+constexpr int64_t kUpdates = 4;
+constexpr double kLearningRate = 2e-2;      // large, so later updates see ratios ≠ 1 and clip
 
-struct Sample {
-  int64_t group = 0;
-  double reward = 0;
-  std::vector<int64_t> tokens;  // length + 1: predict tokens[t+1] from tokens[t]
-  int64_t length() const { return static_cast<int64_t>(tokens.size()) - 1; }
-};
-
-struct TinyPolicyImpl : torch::nn::Module {
-  TinyPolicyImpl()
-      : embedding(register_module("embedding", torch::nn::Embedding(kVocab, 6))),
-        hidden(register_module("hidden", torch::nn::Linear(6, 8))),
-        head(register_module("head", torch::nn::Linear(8, kVocab))) {}
-  torch::Tensor forward(const torch::Tensor& tokens) {  // (batch, seq) → (batch, seq, vocab)
-    return head(torch::tanh(hidden(embedding(tokens))));
-  }
-  torch::nn::Embedding embedding;
-  torch::nn::Linear hidden, head;
-};
-TORCH_MODULE(TinyPolicy);
-
-// The same batch on every rank: lengths 1..13, rewards 0/1, fixed seed.
-std::vector<Sample> fixed_batch() {
-  std::mt19937_64 generator(2024);
-  std::uniform_int_distribution<int64_t> length(1, kMaxLength), token(0, kVocab - 1), coin(0, 1);
-  std::vector<Sample> batch;
+// The same batch on every rank: responses of 1..13 tokens, rewards 0/1 mixed
+// in every group, the workers' log-probs off the learner's (for the correction).
+std::vector<RolloutSample> fixed_batch() {
+  std::mt19937_64 random(2024);
+  auto uniform = [&](int64_t low, int64_t high) { return low + static_cast<int64_t>(random() % (high - low + 1)); };
+  std::vector<RolloutSample> batch;
   for (int64_t g = 0; g < kNumGroups; ++g) {
     for (int64_t i = 0; i < kGroupSize; ++i) {
-      Sample sample;
+      RolloutSample sample;
       sample.group = g;
-      sample.reward = static_cast<double>(coin(generator));
-      sample.tokens.resize(static_cast<size_t>(length(generator) + 1));
-      for (auto& t : sample.tokens) t = token(generator);
+      sample.sample_index = static_cast<int32_t>(i);
+      sample.prompt_ids.resize(static_cast<size_t>(uniform(2, 5)));
+      for (auto& id : sample.prompt_ids) id = static_cast<int32_t>(uniform(0, kVocab - 1));
+      sample.response_ids.resize(static_cast<size_t>(uniform(1, kMaxLength)));
+      for (auto& id : sample.response_ids) id = static_cast<int32_t>(uniform(0, kVocab - 1));
+      for (size_t t = 0; t < sample.response_ids.size(); ++t) {
+        sample.rollout_log_probs.push_back(-static_cast<float>(uniform(300, 500)) / 100.0f);
+      }
+      sample.reward = (i == 0) ? 1.0 : (i == 1 ? 0.0 : static_cast<double>(uniform(0, 1)));
       batch.push_back(sample);
     }
   }
   return batch;
 }
 
-// This rank's samples: a fixed shuffle (so groups are split across ranks), cut
-// into uneven shards; at 4 ranks rank 0 holds none at all.
-std::vector<Sample> shard(const std::vector<Sample>& batch, int rank, int world) {
+// What a rank's rollouts hand the exchange: a fixed shuffle (groups split
+// across ranks), uneven shards; at 4 ranks rank 0 generated nothing.
+std::vector<RolloutSample> generated_on(const std::vector<RolloutSample>& batch, int rank, int world) {
   std::vector<size_t> order(batch.size());
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), std::mt19937_64(99));
@@ -76,175 +76,161 @@ std::vector<Sample> shard(const std::vector<Sample>& batch, int rank, int world)
   } else if (world == 4) {
     sizes = {0, 5, 8, 11};
   } else {
-    for (int r = 0; r < world; ++r) sizes.push_back(batch.size() / world + (r < int(batch.size() % world)));
+    sizes = {batch.size()};
   }
   const size_t begin = std::accumulate(sizes.begin(), sizes.begin() + rank, size_t{0});
-  std::vector<Sample> mine;
+  std::vector<RolloutSample> mine;
   for (size_t k = begin; k < begin + sizes[static_cast<size_t>(rank)]; ++k) mine.push_back(batch[order[k]]);
   return mine;
 }
 
-TinyPolicy make_policy() {
-  torch::manual_seed(0);
-  return TinyPolicy();
-}
-
-// Per-token loss ℓ_{i,t} = -A_i · log π(tokens[t+1] | tokens[t]); micro-batches
-// are padded and masked, as a real trainer does.
-torch::Tensor micro_batch_loss(TinyPolicy& policy, const std::vector<const Sample*>& samples,
-                               const std::vector<double>& weights,
-                               const std::vector<double>& advantages) {
-  const int64_t batch = static_cast<int64_t>(samples.size());
-  int64_t longest = 0;
-  for (const auto* s : samples) longest = std::max(longest, s->length());
-  torch::Tensor tokens = torch::zeros({batch, longest + 1}, torch::kInt64);  // (batch, seq+1)
-  torch::Tensor mask = torch::zeros({batch, longest});                      // (batch, seq)
-  for (int64_t b = 0; b < batch; ++b) {
-    const auto& sample = *samples[static_cast<size_t>(b)];
-    tokens[b].narrow(0, 0, sample.length() + 1).copy_(torch::tensor(sample.tokens));
-    mask[b].narrow(0, 0, sample.length()).fill_(1.0);
-  }
-  torch::Tensor inputs = tokens.narrow(1, 0, longest);
-  torch::Tensor targets = tokens.narrow(1, 1, longest);
-  torch::Tensor log_probs = torch::log_softmax(policy(inputs), /*dim=*/-1)
-                                .gather(/*dim=*/-1, targets.unsqueeze(-1))
-                                .squeeze(-1);  // (batch, seq)
-  torch::Tensor advantage = torch::tensor(advantages, torch::kFloat64).to(torch::kFloat32).unsqueeze(1);
-  torch::Tensor per_sample = (-advantage * log_probs * mask).sum(/*dim=*/1);  // (batch,)
-  return (torch::tensor(weights, torch::kFloat64).to(torch::kFloat32) * per_sample).sum();
-}
-
-torch::Tensor flat_gradient(TinyPolicy& policy) {
-  std::vector<torch::Tensor> grads;
-  for (auto& p : policy->parameters()) grads.push_back(p.grad().reshape({-1}));
-  return torch::cat(grads);
-}
-
-struct ModeCase {
+struct Mode {
   const char* name;
-  AggregationConfig config;
+  AggregationMode mode;
+  double alpha;
+  DeltaLScope scope;
+  RolloutCorrection correction = RolloutCorrection::kNone;
 };
 
-std::vector<ModeCase> all_modes() {
-  auto make = [](AggregationMode mode, double alpha, DeltaLScope scope) {
-    AggregationConfig config;
-    config.mode = mode;
-    config.alpha = alpha;
-    config.scope = scope;
-    config.max_response_length = kMaxLength;
-    return config;
-  };
-  return {
-      {"grpo", make(AggregationMode::kSeqMeanTokenMean, 1, DeltaLScope::kGroup)},
-      {"dapo", make(AggregationMode::kTokenMean, 1, DeltaLScope::kGroup)},
-      {"dr_grpo", make(AggregationMode::kSeqMeanTokenSumNorm, 1, DeltaLScope::kGroup)},
-      {"seq_mean_token_sum", make(AggregationMode::kSeqMeanTokenSum, 1, DeltaLScope::kGroup)},
-      {"delta_l_a1_group", make(AggregationMode::kDeltaL, 1.0, DeltaLScope::kGroup)},
-      {"delta_l_a05_group", make(AggregationMode::kDeltaL, 0.5, DeltaLScope::kGroup)},
-      {"delta_l_a1_batch", make(AggregationMode::kDeltaL, 1.0, DeltaLScope::kBatch)},
-  };
+const Mode kModes[] = {
+    {"grpo", AggregationMode::kSeqMeanTokenMean, 1, DeltaLScope::kGroup},
+    {"dapo", AggregationMode::kTokenMean, 1, DeltaLScope::kGroup},
+    {"dr_grpo", AggregationMode::kSeqMeanTokenSumNorm, 1, DeltaLScope::kGroup},
+    {"seq_mean_token_sum", AggregationMode::kSeqMeanTokenSum, 1, DeltaLScope::kGroup},
+    {"delta_l_a1_group", AggregationMode::kDeltaL, 1.0, DeltaLScope::kGroup},
+    {"delta_l_a05_group_tis", AggregationMode::kDeltaL, 0.5, DeltaLScope::kGroup, RolloutCorrection::kTis},
+    {"delta_l_a1_batch_seq_mis", AggregationMode::kDeltaL, 1.0, DeltaLScope::kBatch, RolloutCorrection::kSeqMis},
+};
+
+PolicyUpdateOptions options_for(const Mode& mode, int64_t micro_batch_size) {
+  PolicyUpdateOptions options;
+  options.aggregation.mode = mode.mode;
+  options.aggregation.alpha = mode.alpha;
+  options.aggregation.scope = mode.scope;
+  options.aggregation.max_response_length = kMaxLength;
+  options.rollout_correction.mode = mode.correction;
+  options.rollout_correction.cap = 1.5;
+  options.micro_batch_size = micro_batch_size;
+  options.groups_per_mini_batch = kGroupsPerMiniBatch;
+  options.epochs = kEpochs;
+  options.seed = 5;
+  return options;
 }
 
-using WeightFunction = std::function<double(const StepStatistics&, const Sample&)>;
+Qwen2ForCausalLM starting_model() {
+  torch::manual_seed(11);
+  return Qwen2ForCausalLM(Qwen2Config::preset("tiny", kVocab));
+}
 
-// The distributed step: local statistics → ONE all-reduce → weights and
-// advantages → micro-batched backward → gradient all-reduce (SUM).
-torch::Tensor distributed_gradient(const WeightFunction& weight_of, double alpha,
-                                   Communicator& communicator, const std::vector<Sample>& local,
-                                   size_t micro_batch_size) {
-  TinyPolicy policy = make_policy();
-  StepStatistics stats(kNumGroups, alpha);
-  for (const auto& s : local) stats.add_sample(s.group, s.length(), s.reward);
-  stats.all_reduce(communicator);
+std::vector<torch::Tensor> copies(const std::vector<torch::Tensor>& tensors) {
+  std::vector<torch::Tensor> copied;
+  for (const auto& tensor : tensors) copied.push_back(tensor.detach().clone());
+  return copied;
+}
 
-  for (auto& p : policy->parameters()) p.mutable_grad() = torch::zeros_like(p);
-  for (size_t begin = 0; begin < local.size(); begin += micro_batch_size) {
-    const size_t end = std::min(local.size(), begin + micro_batch_size);
-    std::vector<const Sample*> micro;
-    std::vector<double> weights, advantages;
-    for (size_t i = begin; i < end; ++i) {
-      micro.push_back(&local[i]);
-      weights.push_back(weight_of(stats, local[i]));
-      advantages.push_back(sample_advantage(AdvantageEstimator::kGrpo, stats, local[i].group, local[i].reward));
+torch::Tensor flat(const std::vector<torch::Tensor>& tensors) {
+  std::vector<torch::Tensor> parts;
+  for (const auto& tensor : tensors) parts.push_back(tensor.reshape({-1}).to(torch::kFloat64));
+  return torch::cat(parts);
+}
+
+// Every update's weights (before it) and reduced gradient, with the clip counts.
+struct Trace {
+  std::vector<std::vector<torch::Tensor>> weights;  // [update][parameter]
+  std::vector<torch::Tensor> gradients;             // [update], flattened
+  PolicyUpdateResult totals;
+};
+
+// One step through run_step_updates; with `start_weights`, each update u
+// starts from start_weights[u].
+Trace run_step(const Mode& mode, int64_t micro_batch_size, Communicator& communicator,
+               std::vector<RolloutSample> mine, const std::vector<std::vector<torch::Tensor>>* start_weights) {
+  Qwen2ForCausalLM model = starting_model();
+  AdamW optimizer(model->named_parameters(), AdamWOptions{0.9, 0.999, 1e-8, 0.0});
+  PolicyUpdater updater(model, nullptr, optimizer, options_for(mode, micro_batch_size));
+  StepStatistics statistics(kNumGroups, mode.alpha);
+  for (const auto& s : mine) statistics.add_sample(s.group, static_cast<int64_t>(s.response_ids.size()), s.reward);
+  statistics.all_reduce(communicator);
+
+  Trace trace;
+  std::vector<torch::Tensor> parameters = model->parameters();
+  StepUpdatesObserver observer;
+  observer.before_update = [&](int64_t update) {
+    if (start_weights != nullptr) {
+      torch::NoGradGuard no_grad;
+      for (size_t p = 0; p < parameters.size(); ++p) parameters[p].copy_((*start_weights)[update][p]);
     }
-    micro_batch_loss(policy, micro, weights, advantages).backward();
-  }
-  std::vector<torch::Tensor> grads;
-  for (auto& p : policy->parameters()) grads.push_back(p.grad());
-  communicator.all_reduce_sum(grads, /*bucket_bytes=*/256);  // small buckets: exercise bucketing
-  return flat_gradient(policy);
-}
-
-WeightFunction weights_of_mode(const AggregationConfig& config) {
-  return [config](const StepStatistics& stats, const Sample& s) {
-    return sample_weight(config, stats, s.group, s.length());
+    trace.weights.push_back(copies(parameters));
   };
-}
-
-// One process, the whole batch, sample by sample, unpadded.
-torch::Tensor reference_gradient(const AggregationConfig& config, const std::vector<Sample>& batch) {
-  TinyPolicy policy = make_policy();
-  SingleProcessCommunicator communicator;
-  StepStatistics stats(kNumGroups, config.alpha);
-  for (const auto& s : batch) stats.add_sample(s.group, s.length(), s.reward);
-  stats.all_reduce(communicator);
-  torch::Tensor loss = torch::zeros({});
-  for (const auto& s : batch) {
-    loss = loss + micro_batch_loss(policy, {&s}, {sample_weight(config, stats, s.group, s.length())},
-                                   {sample_advantage(AdvantageEstimator::kGrpo, stats, s.group, s.reward)});
-  }
-  loss.backward();
-  return flat_gradient(policy);
+  observer.gradients_reduced = [&](int64_t, const std::vector<torch::Tensor>& reduced) {
+    trace.gradients.push_back(flat(reduced));
+  };
+  trace.totals = run_step_updates(updater, communicator, mine, statistics, /*step=*/3, kLearningRate, observer).totals;
+  return trace;
 }
 
 double relative_error(const torch::Tensor& actual, const torch::Tensor& expected) {
   return (actual - expected).norm().item<double>() / expected.norm().item<double>();
 }
 
-class AggregationInvarianceTest : public ::testing::TestWithParam<size_t> {
+class StepUpdatesInvarianceTest : public ::testing::TestWithParam<int64_t> {
  protected:
   MpiCommunicator communicator_;
+  SingleProcessCommunicator one_process_;
 };
 
-TEST_P(AggregationInvarianceTest, SummedGradientIsIndependentOfRanksAndMicroBatches) {
-  const size_t requested = GetParam();
+TEST_P(StepUpdatesInvarianceTest, EveryUpdatesReducedGradientIsIndependentOfRanksAndMicroBatches) {
   const auto batch = fixed_batch();
-  const auto local = shard(batch, communicator_.rank(), communicator_.world_size());
-  const size_t micro_batch_size = requested == 0 ? std::max<size_t>(1, local.size()) : requested;
-  for (const auto& mode : all_modes()) {
-    const torch::Tensor expected = reference_gradient(mode.config, batch);
-    ASSERT_GT(expected.norm().item<double>(), 0.0);
-    const torch::Tensor actual = distributed_gradient(weights_of_mode(mode.config), mode.config.alpha,
-                                                      communicator_, local, micro_batch_size);
-    EXPECT_LE(relative_error(actual, expected), 1e-5)
-        << mode.name << ", " << communicator_.world_size() << " ranks, micro-batch " << micro_batch_size
-        << ", rank " << communicator_.rank() << " holds " << local.size() << " samples";
+  const ExchangedSamples exchanged =
+      exchange_samples(communicator_, generated_on(batch, communicator_.rank(), communicator_.world_size()));
+  const int64_t micro_batch_size =
+      GetParam() == 0 ? std::max<int64_t>(1, static_cast<int64_t>(exchanged.mine.size())) : GetParam();
+  double largest_error = 0;
+  for (const Mode& mode : kModes) {
+    const Trace reference = run_step(mode, /*micro_batch_size=*/1000, one_process_, batch, nullptr);
+    ASSERT_EQ(reference.gradients.size(), static_cast<size_t>(kUpdates));
+    // The test means something only if later updates moved off π_old and clipped.
+    EXPECT_GT(reference.totals.clipped_tokens, 0) << mode.name;
+    const Trace distributed = run_step(mode, micro_batch_size, communicator_, exchanged.mine,
+                                       &reference.weights);
+    ASSERT_EQ(distributed.gradients.size(), static_cast<size_t>(kUpdates));
+    for (int64_t u = 0; u < kUpdates; ++u) {
+      ASSERT_GT(reference.gradients[u].norm().item<double>(), 0.0);
+      const double error = relative_error(distributed.gradients[u], reference.gradients[u]);
+      largest_error = std::max(largest_error, error);
+      EXPECT_LE(error, 1e-5)
+          << mode.name << ", update " << u << ", " << communicator_.world_size() << " ranks, micro-batch "
+          << micro_batch_size << ", rank " << communicator_.rank() << " holds " << exchanged.mine.size()
+          << " samples";
+    }
   }
+  if (communicator_.rank() == 0) std::printf("largest relative error of any update's gradient: %.3g\n", largest_error);
 }
 
-INSTANTIATE_TEST_SUITE_P(MicroBatchSizes, AggregationInvarianceTest,
-                         ::testing::Values(size_t{1}, size_t{3}, size_t{0} /* whole */),
+INSTANTIATE_TEST_SUITE_P(MicroBatchSizes, StepUpdatesInvarianceTest, ::testing::Values(1, 3, 0 /* whole */),
                          [](const auto& info) {
-                           return info.param == 0 ? std::string("whole")
-                                                  : "micro_batch_" + std::to_string(info.param);
+                           return info.param == 0 ? std::string("whole") : "micro_batch_" + std::to_string(info.param);
                          });
 
-// The test above can fail: normalizing by rank-local token totals (the kind of
-// bug verl and TRL shipped) changes the gradient once samples are split across ranks.
-TEST(AggregationInvarianceSensitivity, RankLocalTokenTotalsBreakInvariance) {
+// The test above can fail: statistics left rank-local (StepStatistics'
+// test-only switch skips the all-reduce: the bug Note [Group-global weights]
+// prevents) change the reduced gradients once groups are split across ranks.
+TEST(StepUpdatesInvarianceSensitivity, RankLocalStatisticsBreakInvariance) {
   MpiCommunicator communicator;
+  SingleProcessCommunicator one_process;
   if (communicator.world_size() == 1) GTEST_SKIP() << "needs 2 or more ranks";
   const auto batch = fixed_batch();
-  const auto local = shard(batch, communicator.rank(), communicator.world_size());
-  AggregationConfig dapo = all_modes()[1].config;
-  double local_tokens = 0;
-  for (const auto& s : local) local_tokens += static_cast<double>(s.length());
-  const WeightFunction rank_local = [local_tokens](const StepStatistics&, const Sample&) {
-    return 1.0 / local_tokens;
-  };
-  const torch::Tensor wrong = distributed_gradient(rank_local, 1.0, communicator, local,
-                                                   std::max<size_t>(1, local.size()));
-  EXPECT_GT(relative_error(wrong, reference_gradient(dapo, batch)), 1e-2);
+  const ExchangedSamples exchanged =
+      exchange_samples(communicator, generated_on(batch, communicator.rank(), communicator.world_size()));
+  for (const Mode& mode : {kModes[1], kModes[4]}) {  // DAPO and ΔL
+    const Trace reference = run_step(mode, 1000, one_process, batch, nullptr);
+    setenv("DELTARL_TEST_RANK_LOCAL_STATISTICS", "1", /*overwrite=*/1);
+    const Trace wrong = run_step(mode, 3, communicator, exchanged.mine, &reference.weights);
+    unsetenv("DELTARL_TEST_RANK_LOCAL_STATISTICS");
+    const double error = relative_error(wrong.gradients[0], reference.gradients[0]);
+    EXPECT_GT(error, 1e-2) << mode.name;
+    if (communicator.rank() == 0) std::printf("%s with rank-local statistics: relative error %.3g\n", mode.name, error);
+  }
 }
 
 }  // namespace

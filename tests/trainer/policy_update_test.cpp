@@ -65,7 +65,7 @@ TEST(PolicyUpdate, MicroBatchesKeepOrderAndCoverEverySampleOnce) {
   }
   EXPECT_EQ(order, std::vector<int32_t>({0, 1, 2, 3, 4}));
   EXPECT_EQ(micro_batches(samples, 8).size(), 1u);
-  EXPECT_TRUE(micro_batches({}, 4).empty());
+  EXPECT_TRUE(micro_batches(std::vector<RolloutSample>{}, 4).empty());
 }
 
 }  // namespace

@@ -133,7 +133,8 @@ TEST(TrainingRun, OneStepRaisesRewardedResponsesAndPublishesTheNextVersion) {
   EXPECT_EQ(report.reward_sum, 2);
   EXPECT_EQ(report.loss_tokens, 2 * (2 + 3 + 4 + 5));
   EXPECT_GT(report.grad_norm, 0);
-  EXPECT_FALSE(report.update_skipped);
+  EXPECT_EQ(report.skipped_updates, 0);
+  EXPECT_EQ(report.updates, 1);
   for (size_t i = 0; i < samples.size(); ++i) {
     const double after = sequence_log_prob(run.model(), samples[i]);
     if (samples[i].reward > 0) {

@@ -2,6 +2,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "core/input_error.h"
@@ -26,15 +28,47 @@ double length_factor(const AggregationConfig& config, const StepStatistics& stat
   }
 }
 
-// The part of w_i shared by every sample of `group` (and, for most modes, the step).
-double group_factor(const AggregationConfig& config, const StepStatistics& stats, int64_t group) {
-  const double samples = stats.total_samples();
+// The sums over S that normalize the weights: the step's, or one mini-batch's.
+struct Normalizers {
+  double samples = 0;            // |S|
+  double tokens = 0;             // Σ_S L_j
+  double length_power_sum = 0;   // Σ_S L_j^-α
+  double groups = 0;             // groups in S
+};
+
+Normalizers step_normalizers(const StepStatistics& stats) {
+  return {stats.total_samples(), stats.total_tokens(), stats.total_length_power_sum(),
+          static_cast<double>(stats.num_groups())};
+}
+
+// Summed over the groups in ascending order, as StepStatistics sums the
+// step's: a mini-batch of every group gets the step's values bit for bit.
+Normalizers mini_batch_normalizers(const StepStatistics& stats, const std::vector<int64_t>& groups) {
+  Normalizers sums;
+  int64_t previous = -1;
+  for (int64_t group : groups) {
+    if (group <= previous || group >= stats.num_groups()) {
+      throw std::logic_error("LossWeightTable: mini-batch groups must be ascending, distinct and below " +
+                             std::to_string(stats.num_groups()));
+    }
+    previous = group;
+    sums.samples += stats.group_count(group);
+    sums.tokens += stats.group_token_sum(group);
+    sums.length_power_sum += stats.group_length_power_sum(group);
+    sums.groups += 1;
+  }
+  return sums;
+}
+
+// The part of w_i shared by every sample of `group` (and, for most modes, of S).
+double group_factor(const AggregationConfig& config, const StepStatistics& stats, const Normalizers& sums,
+                    int64_t group) {
   const double max_length = config.max_response_length;
   switch (config.mode) {
-    case AggregationMode::kSeqMeanTokenMean: return 1.0 / samples;
-    case AggregationMode::kTokenMean: return 1.0 / stats.total_tokens();
-    case AggregationMode::kSeqMeanTokenSumNorm: return 1.0 / (samples * max_length);
-    case AggregationMode::kSeqMeanTokenSum: return 1.0 / samples;
+    case AggregationMode::kSeqMeanTokenMean: return 1.0 / sums.samples;
+    case AggregationMode::kTokenMean: return 1.0 / sums.tokens;
+    case AggregationMode::kSeqMeanTokenSumNorm: return 1.0 / (sums.samples * max_length);
+    case AggregationMode::kSeqMeanTokenSum: return 1.0 / sums.samples;
     case AggregationMode::kDeltaL:
       if (stats.alpha() != config.alpha) {
         throw std::logic_error("StepStatistics accumulated with alpha " +
@@ -42,10 +76,9 @@ double group_factor(const AggregationConfig& config, const StepStatistics& stats
                                std::to_string(config.alpha));
       }
       if (config.scope == DeltaLScope::kBatch) {
-        return 1.0 / (max_length * stats.total_length_power_sum());
+        return 1.0 / (max_length * sums.length_power_sum);
       }
-      return 1.0 / (max_length * static_cast<double>(stats.num_groups()) *
-                    stats.group_length_power_sum(group));
+      return 1.0 / (max_length * sums.groups * stats.group_length_power_sum(group));
   }
   throw std::logic_error("unhandled aggregation mode");
 }
@@ -55,13 +88,22 @@ double group_factor(const AggregationConfig& config, const StepStatistics& stats
 double sample_weight(const AggregationConfig& config, const StepStatistics& stats, int64_t group,
                      int64_t length) {
   require_valid_length(group, length);
-  return length_factor(config, stats, length) * group_factor(config, stats, group);
+  return length_factor(config, stats, length) * group_factor(config, stats, step_normalizers(stats), group);
 }
 
 LossWeightTable::LossWeightTable(const AggregationConfig& config, const StepStatistics& stats)
     : config_(config), stats_(stats) {
+  const Normalizers sums = step_normalizers(stats);
   group_factors_.reserve(static_cast<size_t>(stats.num_groups()));
-  for (int64_t g = 0; g < stats.num_groups(); ++g) group_factors_.push_back(group_factor(config, stats, g));
+  for (int64_t g = 0; g < stats.num_groups(); ++g) group_factors_.push_back(group_factor(config, stats, sums, g));
+}
+
+LossWeightTable::LossWeightTable(const AggregationConfig& config, const StepStatistics& stats,
+                                 const std::vector<int64_t>& mini_batch_groups)
+    : config_(config), stats_(stats) {
+  const Normalizers sums = mini_batch_normalizers(stats, mini_batch_groups);
+  group_factors_.assign(static_cast<size_t>(stats.num_groups()), std::numeric_limits<double>::quiet_NaN());
+  for (int64_t g : mini_batch_groups) group_factors_[static_cast<size_t>(g)] = group_factor(config, stats, sums, g);
 }
 
 double LossWeightTable::operator()(int64_t group, int64_t length) const {
@@ -70,7 +112,11 @@ double LossWeightTable::operator()(int64_t group, int64_t length) const {
     throw InputError("group " + std::to_string(group) + " is outside [0, " +
                      std::to_string(group_factors_.size()) + ")");
   }
-  return length_factor(config_, stats_, length) * group_factors_[static_cast<size_t>(group)];
+  const double factor = group_factors_[static_cast<size_t>(group)];
+  if (std::isnan(factor)) {
+    throw std::logic_error("LossWeightTable: group " + std::to_string(group) + " is not in this mini-batch");
+  }
+  return length_factor(config_, stats_, length) * factor;
 }
 
 torch::Tensor sample_weights(const AggregationConfig& config, const StepStatistics& stats,

@@ -8,6 +8,16 @@
 // samples' terms and the gradients are all-reduced with SUM.
 // docs/loss-aggregation.md derives each weight and why ΔL is unbiased and
 // minimum-variance.
+//
+// Note [Mini-batch weights]
+// A step with several PPO updates applies each weight in the mini-batch where
+// the sample is updated: S above is the mini-batch's samples, and every
+// mode's normalizer is that mini-batch's (group scope: its number of groups;
+// batch scope and DAPO: its sums over all ranks). Mini-batches are unions of
+// whole groups (ppo_mini_batches.h), so per-group sums suffice: the step's
+// ONE all-reduce of StepStatistics serves every update, and each update's
+// J is an unbiased ΔL estimate on its own. With one mini-batch of every group,
+// the weights are the step's, bit for bit.
 #pragma once
 
 #include <cstdint>
@@ -33,12 +43,17 @@ class LossWeightTable {
  public:
   // Same requirements as sample_weight(). Keeps a reference to `stats`.
   LossWeightTable(const AggregationConfig& config, const StepStatistics& stats);
+  // The weights of one mini-batch: S is the samples of `mini_batch_groups`
+  // (ascending, distinct, in range). A sample of another group has no weight:
+  // operator() throws std::logic_error for it.
+  LossWeightTable(const AggregationConfig& config, const StepStatistics& stats,
+                  const std::vector<int64_t>& mini_batch_groups);
   double operator()(int64_t group, int64_t length) const;
 
  private:
   const AggregationConfig config_;
   const StepStatistics& stats_;
-  std::vector<double> group_factors_;  // (num_groups,)
+  std::vector<double> group_factors_;  // (num_groups,); NaN outside the mini-batch
 };
 
 // The same for many samples: `groups` and `lengths` are int64 tensors of shape

@@ -7,21 +7,28 @@ namespace deltarl {
 PolicyLoss policy_loss(const torch::Tensor& log_probs, const torch::Tensor& old_log_probs,
                        const torch::Tensor& ref_log_probs, const torch::Tensor& entropy, const torch::Tensor& mask,
                        const torch::Tensor& advantages, const torch::Tensor& weights,
-                       const PolicyLossOptions& options) {
+                       const PolicyLossOptions& options, const torch::Tensor& token_weights) {
   const torch::Tensor advantage = advantages.unsqueeze(1);  // (b, 1)
   const torch::Tensor ratio = torch::exp(log_probs - old_log_probs);
   const torch::Tensor unclipped = -advantage * ratio;
   const torch::Tensor clipped =
       -advantage * torch::clamp(ratio, 1.0 - options.clip_ratio_low, 1.0 + options.clip_ratio_high);
-  torch::Tensor per_token = torch::maximum(unclipped, clipped);  // (b, t)
+  const torch::Tensor clipped_loss = torch::maximum(unclipped, clipped);  // (b, t)
+  const torch::Tensor dual_bound = -advantage * options.clip_ratio_c;      // (b, 1)
+  const torch::Tensor negative = (advantage < 0).expand_as(clipped_loss);
+  torch::Tensor per_token = torch::where(negative, torch::minimum(clipped_loss, dual_bound), clipped_loss);
 
   PolicyLoss result;
   {
     torch::NoGradGuard no_grad;
     result.clipped_tokens = ((clipped > unclipped).to(torch::kFloat32) * mask).sum().item<double>();
+    result.lower_clipped_tokens =
+        ((negative & (dual_bound < clipped_loss)).to(torch::kFloat32) * mask).sum().item<double>();
+    result.ppo_kl_sum = ((old_log_probs - log_probs) * mask).sum().item<double>();
     const torch::Tensor valid_ratio = torch::where(mask > 0, ratio, torch::zeros_like(ratio));
     result.ratio_max = valid_ratio.numel() > 0 ? valid_ratio.max().item<double>() : 0.0;
   }
+  if (token_weights.defined()) per_token = per_token * token_weights;
   if (ref_log_probs.defined()) {
     const torch::Tensor difference = ref_log_probs - log_probs;
     const torch::Tensor kl = torch::exp(difference) - difference - 1.0;  // k3: unbiased, ≥ 0

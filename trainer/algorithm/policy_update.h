@@ -1,14 +1,18 @@
-// PolicyUpdater: one optimizer step of the policy, in the stages the training
-// step calls one by one (TrainingRun::run_step), so that the collectives
+// PolicyUpdater: the PPO updates of one step, in the stages the step calls one
+// by one (run_step_updates in trainer/algorithm/step_updates.h, which
+// TrainingRun::run_step and `deltarl update` drive), so that the collectives
 // between them stay visible at the call site:
 //
-//   updater.start();                                            // train mode, zero gradients
-//   for (micro_batch : micro_batches(samples, size))            // forward recomputing log-probs,
-//     updater.accumulate(micro_batch, weights, advantages, &r); // PPO-clip loss with each sample's
+//   for (micro_batch of my samples)                             // π_old, when the step makes
+//     updater.compute_old_log_probs(micro_batch);               // more than one update
+//   for (epoch, mini-batch):                                    // ppo_mini_batches.h
+//     updater.start();                                          // train mode, zero gradients
+//     for (micro_batch : micro_batches(mini_batch, size))       // forward recomputing log-probs,
+//       updater.accumulate(micro_batch, weights, advantages, &r); // PPO-clip loss with each sample's
 //                                                               // global ΔL weight, backward
-//   std::vector<torch::Tensor> g = updater.gradients();
-//   communicator.all_reduce_sum(g);                             // SUM: the weights are already global
-//   updater.clip_and_step(g, learning_rate, &r);                // global norm, clip, AdamW
+//     std::vector<torch::Tensor> g = updater.gradients();
+//     communicator.all_reduce_sum(g);                           // SUM: the weights are already global
+//     updater.clip_and_step(g, learning_rate, &r);              // global norm, clip, AdamW
 #pragma once
 
 #include <cstdint>
@@ -20,6 +24,7 @@
 #include "trainer/algorithm/aggregation_config.h"
 #include "trainer/algorithm/loss_aggregation.h"
 #include "trainer/algorithm/policy_loss.h"
+#include "trainer/algorithm/rollout_correction.h"
 #include "trainer/algorithm/rollout_sample.h"
 #include "trainer/algorithm/step_statistics.h"
 
@@ -30,28 +35,47 @@ struct PolicyUpdateOptions {
   AdvantageEstimator advantage = AdvantageEstimator::kGrpo;
   PolicyLossOptions loss;
   double temperature = 1.0;               // log-probs of logits / T, as the workers sampled
-  bool old_log_probs_from_rollout = false;  // else the learner's own (detached), ratio 1 on-policy
+  bool old_log_probs_from_rollout = false;  // else the learner's own (π_old pass, or detached on-policy)
+  RolloutCorrectionOptions rollout_correction;  // needs the learner's π_old
   int64_t micro_batch_size = 8;
+  int64_t groups_per_mini_batch = 0;      // prompt groups per update; 0: all of the step's
+  int64_t epochs = 1;                     // passes over the step's mini-batches
+  uint64_t seed = 1;                      // with the step and epoch, picks the mini-batches
   double grad_clip = 1.0;                 // 0: no clipping
+
+  // Throws InputError naming the key (algorithm.ppo_epochs, …) for epochs < 1,
+  // a cap ≤ 1, clip_ratio_c ≤ 1, or a rollout correction with π_old from the
+  // rollout (the correction compares the two).
+  void validate() const;
 };
 
-// This rank's sums over its micro-batches; the caller combines ranks.
+// This rank's sums over its micro-batches and over the step's updates (a
+// token trained in two updates counts twice); the caller combines ranks.
 struct PolicyUpdateResult {
   double tokens = 0;            // valid response tokens trained on
   double clipped_tokens = 0;
+  double lower_clipped_tokens = 0;  // the dual clip's
   double entropy_sum = 0;
-  double kl_sum = 0;
-  double mismatch_sum = 0;      // Σ |learner log-prob − rollout log-prob|
+  double kl_sum = 0;            // k3 to the reference
+  double ppo_kl_sum = 0;        // Σ (π_old − π) log-probs
+  double mismatch_sum = 0;      // Σ |π_old log-prob − rollout log-prob|
   double mismatch_max = 0;
   double ratio_max = 0;
-  double loss = 0;              // Σ of the weighted loss (this rank's part of J)
-  double grad_norm = 0;         // global, before clipping (identical on all ranks)
-  bool skipped = false;         // the gradient was not finite: no update was made
+  double correction_weight_sum = 0;     // Σ of the rollout correction's weights (tokens without one)
+  double corrected_tokens = 0;          // truncated or masked by the rollout correction
+  double loss = 0;              // Σ of the weighted loss (this rank's part of each update's J)
+  // Set by clip_and_step, identical on all ranks:
+  int64_t updates = 0;          // optimizer updates attempted
+  int64_t skipped_updates = 0;  // of them, with a non-finite gradient: no update was made
+  double grad_norm_sum = 0;     // Σ of each update's global norm before clipping
+  double grad_norm = 0;         // the last update's
+  bool skipped = false;         // the last update was skipped
 };
 
 // `samples` in consecutive runs of at most `size` (the last may be shorter).
 std::vector<std::vector<const RolloutSample*>> micro_batches(const std::vector<RolloutSample>& samples,
                                                              int64_t size);
+std::vector<std::vector<RolloutSample*>> micro_batches(const std::vector<RolloutSample*>& samples, int64_t size);
 
 class PolicyUpdater {
  public:
@@ -60,11 +84,24 @@ class PolicyUpdater {
 
   const PolicyUpdateOptions& options() const { return options_; }
 
-  // Train mode and zeroed gradients: before the first micro-batch of a step.
+  // Whether a step of `num_groups` groups needs the π_old pass: it makes more
+  // than one update and π_old is the learner's. A single on-policy update's
+  // π_old is its own forward, detached.
+  bool needs_old_log_probs(int64_t num_groups) const;
+
+  // The π_old pass over one micro-batch: sets each sample's old_log_probs from
+  // a forward on the training path (gradients on, then detached; with
+  // gradients off the model would take its fused inference path, whose
+  // rounding differs from the updates' forwards). Not collective.
+  void compute_old_log_probs(const std::vector<RolloutSample*>& micro_batch);
+
+  // Train mode and zeroed gradients: before the first micro-batch of an update.
   void start();
 
   // Forward and backward of one micro-batch of this rank's samples; adds to the
-  // gradients and to `result`'s sums. Not collective.
+  // gradients and to `result`'s sums. π_old is the sample's old_log_probs when
+  // set, else the rollout's (old_log_probs_from_rollout), else this forward's,
+  // detached. Not collective.
   void accumulate(const std::vector<const RolloutSample*>& micro_batch, const LossWeightTable& weights,
                   const AdvantageTable& advantages, PolicyUpdateResult* result);
 
@@ -74,7 +111,7 @@ class PolicyUpdater {
 
   // With `gradients` reduced: their global norm, no update when it is not
   // finite (identical on every rank: all skip together), clipping to
-  // grad_clip, then AdamW at `learning_rate`. Sets grad_norm and skipped.
+  // grad_clip, then AdamW at `learning_rate`. Counts the update in `result`.
   void clip_and_step(const std::vector<torch::Tensor>& gradients, double learning_rate, PolicyUpdateResult* result);
 
  private:

@@ -16,6 +16,11 @@ struct RolloutSample {
   std::vector<int32_t> prompt_ids;
   std::vector<int32_t> response_ids;
   std::vector<float> rollout_log_probs;  // the worker's, one per response token
+  // π_old: the learner's log-probs before the step's first update, one per
+  // response token (PolicyUpdater::compute_old_log_probs). Empty when the step
+  // makes a single on-policy update, whose π_old is the update's own forward.
+  // Learner-side only: the sample exchange does not carry it.
+  std::vector<float> old_log_probs;
   double reward = 0;
   bool correct = false;                // the verifier's outcome was "correct"
   bool truncated = false;              // stopped by max_new_tokens

@@ -19,7 +19,7 @@ StepStatistics::StepStatistics(int64_t num_groups, double alpha)
   if (!(std::isfinite(alpha) && alpha >= 0.0)) {
     throw InputError("alpha must be a finite number >= 0, got " + std::to_string(alpha));
   }
-  packed_ = torch::zeros({kNumFields * num_groups + 1}, torch::kFloat64);
+  packed_ = torch::zeros({kNumFields * num_groups}, torch::kFloat64);
   data_ = packed_.data_ptr<double>();
 }
 
@@ -64,21 +64,19 @@ void StepStatistics::add_sample(int64_t group, int64_t length, double reward) {
   field(kRewardSum, group) += reward;
   field(kRewardSquareSum, group) += reward * reward;
   field(kLengthPowerSum, group) += cached_length_power(length);
-  data_[kNumFields * num_groups_] += static_cast<double>(length);
+  field(kTokenSum, group) += static_cast<double>(length);
 }
 
 namespace {
 
 // The negative control of the rank-invariance tests: each rank keeps its own
 // sums, so a group split across ranks is weighted differently on each (the
-// bug Note [Group-global weights] prevents). Read from the environment so the
-// end-to-end test can set it on `deltarl train`; never set in a real run.
+// bug Note [Group-global weights] prevents). Read from the environment, at
+// every step (a test may set it for one step), so the end-to-end test can set
+// it on `deltarl train`; never set in a real run.
 bool rank_local_statistics_for_tests() {
-  static const bool rank_local = [] {
-    const char* value = std::getenv("DELTARL_TEST_RANK_LOCAL_STATISTICS");
-    return value != nullptr && std::string(value) == "1";
-  }();
-  return rank_local;
+  const char* value = std::getenv("DELTARL_TEST_RANK_LOCAL_STATISTICS");
+  return value != nullptr && std::string(value) == "1";
 }
 
 }  // namespace
@@ -97,6 +95,7 @@ void StepStatistics::all_reduce(Communicator& communicator) {
   }
   is_global_ = true;
   total_samples_ = 0;
+  total_tokens_ = 0;
   total_length_power_sum_ = 0;
   for (int64_t g = 0; g < num_groups_; ++g) {
     if (field(kCount, g) == 0.0 && !rank_local) {
@@ -108,6 +107,7 @@ void StepStatistics::all_reduce(Communicator& communicator) {
       throw InputError(message.str());
     }
     total_samples_ += field(kCount, g);
+    total_tokens_ += field(kTokenSum, g);  // integers: exact in any order
     total_length_power_sum_ += field(kLengthPowerSum, g);
   }
 }
@@ -136,13 +136,17 @@ double StepStatistics::group_length_power_sum(int64_t group) const {
   require_global(group);
   return field(kLengthPowerSum, group);
 }
+double StepStatistics::group_token_sum(int64_t group) const {
+  require_global(group);
+  return field(kTokenSum, group);
+}
 double StepStatistics::total_samples() const {
   require_global(0);
   return total_samples_;
 }
 double StepStatistics::total_tokens() const {
   require_global(0);
-  return data_[kNumFields * num_groups_];
+  return total_tokens_;
 }
 double StepStatistics::total_length_power_sum() const {
   require_global(0);

@@ -40,7 +40,7 @@ class StepStatistics {
   void add_sample(int64_t group, int64_t length, double reward);
 
   // Sums the statistics over all ranks of `communicator` (one all-reduce of
-  // 4·num_groups + 1 doubles). Afterwards every group must have at least one
+  // 5·num_groups doubles). Afterwards every group must have at least one
   // sample somewhere, else InputError names the empty group. Collective: all
   // ranks call it once per step, with the same num_groups and alpha.
   // Test-only: DELTARL_TEST_RANK_LOCAL_STATISTICS=1 in every rank's
@@ -57,6 +57,7 @@ class StepStatistics {
   double group_reward_sum(int64_t group) const;
   double group_reward_square_sum(int64_t group) const;
   double group_length_power_sum(int64_t group) const;  // Σ_{j∈group} L_j^-α
+  double group_token_sum(int64_t group) const;         // Σ_{j∈group} L_j
   double total_samples() const;                        // |S|
   double total_tokens() const;                         // Σ_S L_j
   double total_length_power_sum() const;               // Σ_S L_j^-α
@@ -69,7 +70,7 @@ class StepStatistics {
   double cached_length_power(int64_t length) const;
 
  private:
-  enum Field : int64_t { kCount = 0, kRewardSum, kRewardSquareSum, kLengthPowerSum, kNumFields };
+  enum Field : int64_t { kCount = 0, kRewardSum, kRewardSquareSum, kLengthPowerSum, kTokenSum, kNumFields };
   double& field(Field f, int64_t group);
   double field(Field f, int64_t group) const;
   void require_global(int64_t group) const;
@@ -77,11 +78,12 @@ class StepStatistics {
   int64_t num_groups_;
   double alpha_;
   bool is_global_ = false;
-  // (kNumFields * num_groups + 1,) float64: per-field blocks of num_groups, then total tokens.
+  // (kNumFields * num_groups,) float64: per-field blocks of num_groups.
   torch::Tensor packed_;
   double* data_ = nullptr;  // packed_'s storage
   mutable std::vector<double> length_power_cache_;  // index: length; 0 = not yet computed
   double total_samples_ = 0;
+  double total_tokens_ = 0;
   double total_length_power_sum_ = 0;
 };
 

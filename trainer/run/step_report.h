@@ -29,14 +29,17 @@ struct StepReport {
   double unfiltered_reward_mean = 0, unfiltered_accuracy = 0;
   int64_t live_workers = 0;
 
-  // The learners' sums over all ranks.
-  double loss_tokens = 0, clipped_tokens = 0, entropy_sum = 0, kl_sum = 0;
-  double mismatch_sum = 0, mismatch_max = 0, ratio_max = 0, loss = 0;
-  double grad_norm = 0;
-  bool update_skipped = false;
+  // The learners' sums over all ranks and over the step's updates (a token
+  // trained in two updates counts twice).
+  double loss_tokens = 0, clipped_tokens = 0, lower_clipped_tokens = 0, entropy_sum = 0, kl_sum = 0;
+  double ppo_kl_sum = 0, mismatch_sum = 0, mismatch_max = 0, ratio_max = 0;
+  double correction_weight_sum = 0, corrected_tokens = 0;
+  double loss = 0;              // mean over the updates of each update's J
+  double grad_norm = 0;         // mean over the updates made of the norm before clipping
+  int64_t updates = 0, skipped_updates = 0;
 
   // Seconds.
-  double generation_seconds = 0, training_seconds = 0, statistics_allreduce_seconds = 0;
+  double generation_seconds = 0, training_seconds = 0, statistics_allreduce_seconds = 0, old_log_prob_seconds = 0;
   double gradient_allreduce_seconds = 0, weight_sync_seconds = 0;
   double step_seconds = 0;  // set by the run: the step with its evaluation
 

@@ -177,6 +177,11 @@ const std::vector<KeyBinding>& key_bindings() {
         DELTARL_KEY(double, algorithm, kl_coef),
         DELTARL_KEY(double, algorithm, entropy_coef),
         DELTARL_KEY(std::string, algorithm, old_log_probs),
+        DELTARL_KEY(int64_t, algorithm, ppo_mini_batch_size),
+        DELTARL_KEY(int64_t, algorithm, ppo_epochs),
+        DELTARL_KEY(double, algorithm, clip_ratio_c),
+        DELTARL_KEY(std::string, algorithm, rollout_correction),
+        DELTARL_KEY(double, algorithm, rollout_correction_cap),
         DELTARL_KEY(int64_t, train, steps),
         DELTARL_KEY(int64_t, train, prompts_per_step),
         DELTARL_KEY(int64_t, train, micro_batch_size),
@@ -203,6 +208,7 @@ const std::vector<KeyBinding>& key_bindings() {
         DELTARL_KEY(int64_t, eval, max_new_tokens),
         DELTARL_KEY(std::string, output, dir),
         DELTARL_KEY(bool, output, tensorboard),
+        DELTARL_KEY(bool, output, save_rollouts),
     };
     return keys;
   }();
@@ -304,7 +310,37 @@ void require(bool condition, const TrainingConfig& config, const std::string& ke
   if (!condition) throw InputError(config.source + ": " + key + " " + why);
 }
 
+// The divisor of `n` closest to `wanted` from below, for a message's suggestion.
+int64_t largest_divisor_at_most(int64_t n, int64_t wanted) {
+  for (int64_t d = std::min(n, std::max<int64_t>(wanted, 1)); d > 1; --d) {
+    if (n % d == 0) return d;
+  }
+  return 1;
+}
+
 }  // namespace
+
+PolicyUpdateOptions policy_update_options(const TrainingConfig& config) {
+  PolicyUpdateOptions options;
+  options.aggregation = config.algorithm.aggregation;
+  options.aggregation.max_response_length = config.max_response_length();
+  options.advantage = config.algorithm.advantage;
+  options.loss.clip_ratio_low = config.algorithm.clip_ratio_low;
+  options.loss.clip_ratio_high = config.algorithm.clip_ratio_high;
+  options.loss.clip_ratio_c = config.algorithm.clip_ratio_c;
+  options.loss.kl_coef = config.algorithm.kl_coef;
+  options.loss.entropy_coef = config.algorithm.entropy_coef;
+  options.temperature = config.rollout.temperature;
+  options.old_log_probs_from_rollout = config.algorithm.old_log_probs == "rollout";
+  options.rollout_correction.mode = parse_rollout_correction(config.algorithm.rollout_correction);
+  options.rollout_correction.cap = config.algorithm.rollout_correction_cap;
+  options.micro_batch_size = config.train.micro_batch_size;
+  options.groups_per_mini_batch = config.algorithm.ppo_mini_batch_size;
+  options.epochs = config.algorithm.ppo_epochs;
+  options.seed = config.train.seed;
+  options.grad_clip = config.optim.grad_clip;
+  return options;
+}
 
 void TrainingConfig::validate() const {
   require(!model.path.empty(), *this, "model.path", "is required (a folder with config.json and weights)");
@@ -340,6 +376,19 @@ void TrainingConfig::validate() const {
   require(algorithm.kl_coef >= 0, *this, "algorithm.kl_coef", "must be ≥ 0");
   require(algorithm.old_log_probs == "learner" || algorithm.old_log_probs == "rollout", *this,
           "algorithm.old_log_probs", "must be learner or rollout, not \"" + algorithm.old_log_probs + "\"");
+  require(algorithm.ppo_mini_batch_size >= 0, *this, "algorithm.ppo_mini_batch_size",
+          "must be ≥ 0 (prompt groups per update; 0: one update of every group)");
+  require(algorithm.ppo_mini_batch_size == 0 || train.prompts_per_step % algorithm.ppo_mini_batch_size == 0, *this,
+          "algorithm.ppo_mini_batch_size",
+          "(" + std::to_string(algorithm.ppo_mini_batch_size) + ") must divide train.prompts_per_step (" +
+              std::to_string(train.prompts_per_step) + "): set it to a divisor such as " +
+              std::to_string(largest_divisor_at_most(train.prompts_per_step, algorithm.ppo_mini_batch_size)) +
+              ", or 0 for one update per step");
+  try {
+    policy_update_options(*this).validate();
+  } catch (const InputError& error) {
+    throw InputError(source + ": " + error.what());
+  }
   require(train.steps >= 1, *this, "train.steps", "must be ≥ 1");
   require(train.prompts_per_step >= 1, *this, "train.prompts_per_step", "must be ≥ 1");
   require(train.micro_batch_size >= 1, *this, "train.micro_batch_size", "must be ≥ 1");

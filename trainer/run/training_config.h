@@ -15,6 +15,7 @@
 
 #include "trainer/algorithm/advantage.h"
 #include "trainer/algorithm/aggregation_config.h"
+#include "trainer/algorithm/policy_update.h"
 
 namespace deltarl {
 
@@ -56,11 +57,16 @@ struct AlgorithmSection {
   double kl_coef = 0.0;              // k3 KL to the frozen initial model; 0 = no reference model
   double entropy_coef = 0.0;
   std::string old_log_probs = "learner";  // learner | rollout: π_old in the PPO ratio
+  int64_t ppo_mini_batch_size = 0;   // prompt groups per update; 0: every group of the step
+  int64_t ppo_epochs = 1;            // passes over the step's mini-batches
+  double clip_ratio_c = 3.0;         // dual clip for negative advantages (> 1)
+  std::string rollout_correction = "none";  // none | tis | mis | seq-tis | seq-mis
+  double rollout_correction_cap = 2.0;      // C > 1
 };
 
 struct TrainSection {
-  int64_t steps = 100;
-  int64_t prompts_per_step = 16;     // prompt groups per optimizer step, over all ranks
+  int64_t steps = 100;               // rollout batches, each making ppo_epochs × mini-batches updates
+  int64_t prompts_per_step = 16;     // prompt groups per step (rollout batch), over all ranks
   int64_t micro_batch_size = 8;      // samples per forward/backward
   uint64_t seed = 1;
   std::string device = "auto";       // auto | cpu | cuda
@@ -101,6 +107,7 @@ struct EvalSection {
 struct OutputSection {
   std::string dir = "runs/deltarl";
   bool tensorboard = true;
+  bool save_rollouts = false;        // each step's samples as rollouts/step-N.jsonl (docs/training.md)
 };
 
 struct TrainingConfig {
@@ -138,6 +145,11 @@ TrainingConfig training_config_from_overrides(const std::vector<std::string>& ov
 // Every key with its value, as YAML that load_training_config() reads back to
 // the same config (the run folder keeps it as config.yaml).
 std::string training_config_to_yaml(const TrainingConfig& config);
+// The policy update's options from the algorithm, train, rollout and optim
+// sections (M resolved). Throws InputError naming algorithm.rollout_correction
+// for an unknown correction.
+PolicyUpdateOptions policy_update_options(const TrainingConfig& config);
+
 // Every key, as "section.name", in file order (for docs and tests).
 std::vector<std::string> training_config_keys();
 

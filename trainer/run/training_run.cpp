@@ -13,6 +13,7 @@
 #include "trainer/comm/agreement.h"
 #include "trainer/comm/sample_exchange.h"
 #include "trainer/comm/string_broadcast.h"
+#include "trainer/algorithm/step_updates.h"
 #include "trainer/run/stop_signal.h"
 
 namespace deltarl {
@@ -50,23 +51,30 @@ void add_sample_totals(const std::vector<RolloutSample>& all, uint64_t version_t
 // all-gather of a small vector. Collective.
 void gather_learner_totals(Communicator& host, const PolicyUpdateResult& local, bool stop_requested,
                            StepReport* report) {
-  const torch::Tensor mine = torch::tensor({local.tokens, local.clipped_tokens, local.entropy_sum, local.kl_sum,
-                                            local.mismatch_sum, local.mismatch_max, local.ratio_max, local.loss,
-                                            stop_requested ? 1.0 : 0.0},
-                                           torch::kFloat64);
-  const torch::Tensor all = host.all_gather(mine);  // (world, 9)
+  const torch::Tensor mine =
+      torch::tensor({local.tokens, local.clipped_tokens, local.lower_clipped_tokens, local.entropy_sum, local.kl_sum,
+                     local.ppo_kl_sum, local.mismatch_sum, local.correction_weight_sum, local.corrected_tokens,
+                     local.loss, local.mismatch_max, local.ratio_max, stop_requested ? 1.0 : 0.0},
+                    torch::kFloat64);
+  const torch::Tensor all = host.all_gather(mine);  // (world, 13)
   const torch::Tensor sums = all.sum(0), maxima = std::get<0>(all.max(0));
   report->loss_tokens = sums[0].item<double>();
   report->clipped_tokens = sums[1].item<double>();
-  report->entropy_sum = sums[2].item<double>();
-  report->kl_sum = sums[3].item<double>();
-  report->mismatch_sum = sums[4].item<double>();
-  report->mismatch_max = maxima[5].item<double>();
-  report->ratio_max = maxima[6].item<double>();
-  report->loss = sums[7].item<double>();
-  report->stop_requested = sums[8].item<double>() > 0;
-  report->grad_norm = local.grad_norm;
-  report->update_skipped = local.skipped;
+  report->lower_clipped_tokens = sums[2].item<double>();
+  report->entropy_sum = sums[3].item<double>();
+  report->kl_sum = sums[4].item<double>();
+  report->ppo_kl_sum = sums[5].item<double>();
+  report->mismatch_sum = sums[6].item<double>();
+  report->correction_weight_sum = sums[7].item<double>();
+  report->corrected_tokens = sums[8].item<double>();
+  report->updates = local.updates;  // the same on every rank, as are the norms
+  report->skipped_updates = local.skipped_updates;
+  report->loss = sums[9].item<double>() / static_cast<double>(std::max<int64_t>(1, local.updates));
+  report->mismatch_max = maxima[10].item<double>();
+  report->ratio_max = maxima[11].item<double>();
+  report->stop_requested = sums[12].item<double>() > 0;
+  const int64_t made = local.updates - local.skipped_updates;
+  report->grad_norm = made > 0 ? local.grad_norm_sum / static_cast<double>(made) : local.grad_norm;
 }
 
 }  // namespace
@@ -96,7 +104,7 @@ TrainingRun::TrainingRun(const TrainingConfig& config, TrainingRunOptions option
     throw std::runtime_error("publishing the starting weights: " + error);
   }
   updater_ = std::make_unique<PolicyUpdater>(model_, reference_ ? &reference_ : nullptr, *optimizer_,
-                                             policy_update_options());
+                                             policy_update_options(config_));
   open_metrics();
   watchdog_ = std::make_unique<StepWatchdog>(config_.step_timeout_seconds(), rank_,
                                              options_.on_step_timeout ? options_.on_step_timeout
@@ -136,10 +144,11 @@ StepReport TrainingRun::run_step(int64_t step) {
   // ---- 3. Balance the samples across ranks by tokens: two all-gathers.
   watchdog_->enter(step, "exchange");
   const auto training_started = Clock::now();
-  const ExchangedSamples samples = exchange_samples(host_, batch.local_samples);
+  ExchangedSamples samples = exchange_samples(host_, batch.local_samples);
 
   // ---- 4. The group statistics: ONE all-reduce, after which every rank holds
-  // the group-global sums Σ L^-α (Note [Group-global weights]).
+  // the group-global sums Σ L^-α (Note [Group-global weights]); they serve
+  // every update of the step (Note [Mini-batch weights]).
   watchdog_->enter(step, "statistics");
   auto started = Clock::now();
   StepStatistics statistics(batch.groups, config_.algorithm.aggregation.alpha);
@@ -150,29 +159,19 @@ StepReport TrainingRun::run_step(int64_t step) {
   statistics.all_reduce(device_communicator_);
   report.statistics_allreduce_seconds = seconds_since(started);
 
-  // ---- 5. Each sample's loss weight (ΔL or the configured mode) and advantage.
-  const PolicyUpdateOptions& update = updater_->options();
-  const LossWeightTable weights(update.aggregation, statistics);
-  const AdvantageTable advantages(update.advantage, statistics);
-
-  // ---- 6. Forward and backward, micro-batch by micro-batch.
-  watchdog_->enter(step, "forward-backward");
-  PolicyUpdateResult learner;
-  updater_->start();
-  for (const auto& micro_batch : micro_batches(samples.mine, update.micro_batch_size)) {
-    updater_->accumulate(micro_batch, weights, advantages, &learner);
-  }
-
-  // ---- 7. Gradient reduction: SUM, since the weights are already global.
-  watchdog_->enter(step, "gradient all-reduce");
-  started = Clock::now();
-  const std::vector<torch::Tensor> gradients = updater_->gradients();
-  device_communicator_.all_reduce_sum(gradients);
-  report.gradient_allreduce_seconds = seconds_since(started);
-
-  // ---- 8–9. Clip to the global norm, AdamW.
-  watchdog_->enter(step, "optimizer");
-  updater_->clip_and_step(gradients, report.learning_rate, &learner);
+  // ---- 5–9. The PPO updates (trainer/algorithm/step_updates.h): π_old when
+  // the step makes several updates; then for each epoch and mini-batch of
+  // whole groups, the mini-batch's ΔL (or other) weights, forward/backward per
+  // micro-batch, the gradient all-reduce (SUM: the weights are already
+  // global), clip to the global norm and AdamW, all at this step's one
+  // learning rate.
+  StepUpdatesObserver watched;
+  watched.phase = [&](const char* phase) { watchdog_->enter(step, phase); };
+  const StepUpdatesResult updates = run_step_updates(*updater_, device_communicator_, samples.mine, statistics,
+                                                     step, report.learning_rate, watched);
+  const PolicyUpdateResult& learner = updates.totals;
+  report.old_log_prob_seconds = updates.old_log_prob_seconds;
+  report.gradient_allreduce_seconds = updates.gradient_allreduce_seconds;
   report.training_seconds = seconds_since(training_started);
 
   // The step's diagnostics: one all-gather, which also carries each rank's

@@ -99,7 +99,6 @@ class TrainingRun {
   void prepare_run_folder();
   std::unique_ptr<RolloutSource> start_rollout_workers(const PromptDataset& prompts, uint64_t prompt_cursor);
   void open_metrics();
-  PolicyUpdateOptions policy_update_options() const;
 
   // Around the steps.
   MetricsRow evaluate();                     // collective

@@ -163,22 +163,6 @@ std::unique_ptr<RolloutSource> TrainingRun::start_rollout_workers(const PromptDa
   return start_worker_rollouts(options, prompts, host_);
 }
 
-PolicyUpdateOptions TrainingRun::policy_update_options() const {
-  PolicyUpdateOptions options;
-  options.aggregation = config_.algorithm.aggregation;
-  options.aggregation.max_response_length = config_.max_response_length();
-  options.advantage = config_.algorithm.advantage;
-  options.loss.clip_ratio_low = config_.algorithm.clip_ratio_low;
-  options.loss.clip_ratio_high = config_.algorithm.clip_ratio_high;
-  options.loss.kl_coef = config_.algorithm.kl_coef;
-  options.loss.entropy_coef = config_.algorithm.entropy_coef;
-  options.temperature = config_.rollout.temperature;
-  options.old_log_probs_from_rollout = config_.algorithm.old_log_probs == "rollout";
-  options.micro_batch_size = config_.train.micro_batch_size;
-  options.grad_clip = config_.optim.grad_clip;
-  return options;
-}
-
 void TrainingRun::open_metrics() {
   agree_or_throw(host_, "opening the metrics files", [&] {
     if (rank_ != 0) return;
