@@ -22,6 +22,7 @@ struct CompareOptions {
   double tolerance = 0;
   std::string tensors = "weights";
   std::string norm = "per-tensor";
+  std::string from;  // compare the updates a − from and b − from; "" compares a and b
 };
 
 using NamedTensors = std::map<std::string, torch::Tensor>;
@@ -48,8 +49,23 @@ NamedTensors read_first_moment(const std::string& folder) {
 
 Status compare(const CompareOptions& options) {
   const bool first_moment = options.tensors == "first-moment";
-  const NamedTensors first = first_moment ? read_first_moment(options.first) : read_weights(options.first);
-  const NamedTensors second = first_moment ? read_first_moment(options.second) : read_weights(options.second);
+  NamedTensors first = first_moment ? read_first_moment(options.first) : read_weights(options.first);
+  NamedTensors second = first_moment ? read_first_moment(options.second) : read_weights(options.second);
+  if (!options.from.empty()) {
+    // The updates from a shared start: rounding then counts against the size of
+    // what training changed, not against the weights themselves.
+    if (first_moment) throw InputError("--from compares weights: it cannot be used with --tensors first-moment");
+    const NamedTensors start = read_weights(options.from);
+    for (auto* side : {&first, &second}) {
+      for (auto& [name, tensor] : *side) {
+        const auto found = start.find(name);
+        if (found == start.end() || found->second.sizes() != tensor.sizes()) {
+          throw InputError(options.from + " does not hold tensor \"" + name + "\" as the checkpoints do");
+        }
+        tensor = tensor.to(torch::kFloat64) - found->second.to(torch::kFloat64);
+      }
+    }
+  }
   for (const auto* side : {&first, &second}) {
     const NamedTensors& other = side == &first ? second : first;
     for (const auto& [name, tensor] : *side) {
@@ -113,6 +129,8 @@ void register_compare_checkpoints_command(CLI::App& app, Status* status) {
   command->add_option("--norm", options->norm, "per-tensor, or whole (all tensors as one vector)")
       ->check(CLI::IsMember({"per-tensor", "whole"}))
       ->capture_default_str();
+  command->add_option("--from", options->from,
+                      "a model or checkpoint both started from: compare the updates A − START and B − START");
   command->callback([options, status] {
     try {
       *status = compare(*options);

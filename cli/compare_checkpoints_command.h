@@ -1,5 +1,5 @@
 // `deltarl compare-checkpoints A B [--tolerance X] [--tensors weights|first-moment]
-// [--norm per-tensor|whole]`: compares two checkpoint folders and prints the
+// [--norm per-tensor|whole] [--from START]`: compares two checkpoint folders and prints the
 // largest relative error ‖a − b‖ / ‖b‖ (Frobenius norms) of any tensor, with
 // its name, the largest max|a − b| / max|b| for reference, and the relative
 // error of all tensors taken together as one vector.
@@ -13,6 +13,9 @@
 //   --norm per-tensor       the tolerance bounds every tensor's error (default).
 //   --norm whole            it bounds the error of all tensors together, so a
 //                           tensor that is all cancellation weighs by its size.
+//   --from START            compare the updates A − START and B − START (weights
+//                           only): ‖Δ_A − Δ_B‖ / ‖Δ_B‖, how runs at different
+//                           rank counts are compared (docs/training.md).
 //
 // Exit 0 when within the tolerance (default 0: bit-identical), 1 when not, 2
 // when the folders do not hold the same tensors.
