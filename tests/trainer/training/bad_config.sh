@@ -27,7 +27,20 @@ expect_failure "/nonexistent.jsonl: cannot read the training data" \
   "$mpirun" -np 2 --bind-to none "$deltarl" train --config "$work/config.yaml" --set data.train=/nonexistent.jsonl
 printf '{"numbers":[1,2,3],"target":6}\n{"numbers":"1 2","target":3}\n' > "$work/bad.jsonl"
 expect_failure "bad.jsonl:2: \"numbers\" must be a non-empty list of integers" \
-  "$deltarl" train --config "$work/config.yaml" --set data.train="$work/bad.jsonl"
+  "$deltarl" train --config "$work/config.yaml" --set data.train="$work/bad.jsonl" --set data.task=countdown
+# PPO mini-batches, epochs and the rollout correction (the fixture: 6 prompts per step).
+expect_failure "algorithm.ppo_mini_batch_size (4) must divide train.prompts_per_step (6): set it to a divisor such as 3" \
+  "$deltarl" train --config "$work/config.yaml" --set algorithm.ppo_mini_batch_size=4
+expect_failure "algorithm.ppo_epochs must be ≥ 1, got 0" \
+  "$deltarl" train --config "$work/config.yaml" --set algorithm.ppo_epochs=0
+expect_failure "algorithm.rollout_correction_cap must be a finite number > 1" \
+  "$deltarl" train --config "$work/config.yaml" --set algorithm.rollout_correction=tis \
+  --set algorithm.rollout_correction_cap=1
+expect_failure "algorithm.rollout_correction: mis needs π_old from the learner.*algorithm.old_log_probs is rollout" \
+  "$deltarl" train --config "$work/config.yaml" --set algorithm.rollout_correction=mis \
+  --set algorithm.old_log_probs=rollout
+expect_failure "algorithm.rollout_correction must be none, tis, mis, seq-tis or seq-mis, not \"is\"" \
+  "$deltarl" train --config "$work/config.yaml" --set algorithm.rollout_correction=is
 expect_failure "no tokenizer.json" \
   "$deltarl" train --config "$work/config.yaml" --set model.path="$work"
 # An existing run is never overwritten by a fresh start.

@@ -5,7 +5,7 @@
 deltarl="$1" mpirun="$2"
 source "$(dirname "$0")/common.sh"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
-make_fixture "$work"
+make_fixture "$work" countdown
 "$mpirun" -np 2 --bind-to none "$deltarl" train --quiet --config "$work/config.yaml" --set output.dir="$work/overlap" \
   --set train.steps=4 --set rollout.one_step_off=true --set algorithm.old_log_probs=rollout
 check_metrics_finite "$work/overlap/metrics.jsonl"

@@ -14,6 +14,7 @@ rm -rf "$work/run/checkpoints/step-00000004"
   --set train.steps=4 --set checkpoint.every=2 --set checkpoint.keep_last=5 \
   --resume "$work/run/checkpoints/step-00000002"
 "$deltarl" compare-checkpoints "$work/run/checkpoints/step-00000004" "$work/uninterrupted"
+check_some_step_clipped "$work/run/metrics.jsonl"
 python3 - "$work/run/metrics.jsonl" <<'PY'
 import json, sys
 steps = [json.loads(line)["step"] for line in open(sys.argv[1])]

@@ -18,6 +18,7 @@ for victim_index in 0 1; do
   echo "killed worker $victim_index (pid $victim)"
   wait "$pid"
   check_metrics_finite "$run/metrics.jsonl"
+  check_some_step_clipped "$run/metrics.jsonl"
   python3 - "$run/metrics.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
