@@ -19,6 +19,7 @@
 #include "cli/rollout_command.h"
 #include "cli/tokenize_command.h"
 #include "cli/train_command.h"
+#include "cli/update_command.h"
 #include "cli/weights_command.h"
 #include "core/cpu_kernels.h"
 #include "core/log.h"
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   deltarl::register_data_command(app, &status);
   deltarl::register_rollout_command(app, &status);
   deltarl::register_train_command(app, &status);
+  deltarl::register_update_command(app, &status);
   deltarl::register_preflight_command(app, &status);
   deltarl::register_compare_checkpoints_command(app, &status);
   deltarl::register_sft_command(app, &status);

@@ -1,0 +1,54 @@
+#include "trainer/run/learner_model.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "core/compute_threads.h"
+#include "core/file_system.h"
+#include "core/input_error.h"
+#include "core/model/hf_checkpoint.h"
+#include "trainer/run/training_checkpoint.h"
+
+namespace deltarl {
+
+LearnerModel load_learner_model(const TrainingConfig& config, const LearnerModelSource& source,
+                                torch::Device device, int local_size) {
+  LearnerModel learner;
+  learner.dtype = config.model.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
+  torch::set_num_threads(static_cast<int>(config.train.threads > 0 ? config.train.threads
+                                                                   : std::max(1, available_cpus() / local_size)));
+  const std::string tokenizer_path = join_path(source.model_folder, "tokenizer.json");
+  if (!path_exists(tokenizer_path)) {
+    throw InputError(source.model_folder +
+                     " has no tokenizer.json (workers, prompts and checkpoints need the model's tokenizer)");
+  }
+  learner.model = load_pretrained(source.model_folder, device, learner.dtype);
+  std::ifstream tokenizer_file(tokenizer_path, std::ios::binary);
+  std::stringstream tokenizer_text;
+  tokenizer_text << tokenizer_file.rdbuf();
+  learner.tokenizer_json = tokenizer_text.str();
+  if (config.algorithm.kl_coef > 0) {
+    learner.reference = load_pretrained(config.model.path, device, learner.dtype);
+    learner.reference->eval();
+    for (auto& parameter : learner.reference->parameters()) parameter.set_requires_grad(false);
+    // Its weights never change: prepared once. Fused, never packed: the reference's
+    // log-probs enter the gradient (Note [Inference form numerics]).
+    learner.reference->prepare_inference(LinearForm::kFused);
+  }
+  AdamWOptions adamw;
+  adamw.beta1 = config.optim.beta1;
+  adamw.beta2 = config.optim.beta2;
+  adamw.eps = config.optim.eps;
+  adamw.weight_decay = config.optim.weight_decay;
+  learner.optimizer = std::make_unique<AdamW>(learner.model->named_parameters(), adamw);
+  if (!source.checkpoint_folder.empty()) {
+    learner.optimizer->load_state(load_optimizer_tensors(source.checkpoint_folder), source.optimizer_steps,
+                                  source.checkpoint_folder);
+  }
+  return learner;
+}
+
+}  // namespace deltarl
