@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 
 #include "core/atomic_file_writer.h"
 #include "core/input_error.h"
@@ -74,6 +75,14 @@ std::string make_temporary_directory(const std::string& prefix) {
 int64_t file_size(const std::string& path) {
   struct stat info {};
   return ::stat(path.c_str(), &info) == 0 ? static_cast<int64_t>(info.st_size) : -1;
+}
+
+std::string read_file_text(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw InputError(path + ": cannot open for reading (" + std::strerror(errno) + ")");
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (file.bad()) throw InputError(path + ": read failed");
+  return text;
 }
 
 std::vector<std::string> list_directory(const std::string& path) {

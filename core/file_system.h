@@ -25,6 +25,8 @@ void copy_file(const std::string& from, const std::string& to);
 // A new, empty folder under $TMPDIR (or /tmp) whose name starts with `prefix`.
 std::string make_temporary_directory(const std::string& prefix);
 int64_t file_size(const std::string& path);  // -1 if absent
+// A whole file's bytes. Throws InputError naming the path when it cannot be read.
+std::string read_file_text(const std::string& path);
 // Names of the entries of a folder (no "." or ".."), sorted.
 std::vector<std::string> list_directory(const std::string& path);
 

@@ -1,8 +1,6 @@
 #include "trainer/run/learner_model.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include <torch/torch.h>
 
@@ -26,10 +24,7 @@ LearnerModel load_learner_model(const TrainingConfig& config, const LearnerModel
                      " has no tokenizer.json (workers, prompts and checkpoints need the model's tokenizer)");
   }
   learner.model = load_pretrained(source.model_folder, device, learner.dtype);
-  std::ifstream tokenizer_file(tokenizer_path, std::ios::binary);
-  std::stringstream tokenizer_text;
-  tokenizer_text << tokenizer_file.rdbuf();
-  learner.tokenizer_json = tokenizer_text.str();
+  learner.tokenizer_json = read_file_text(tokenizer_path);
   if (config.algorithm.kl_coef > 0) {
     learner.reference = load_pretrained(config.model.path, device, learner.dtype);
     learner.reference->eval();

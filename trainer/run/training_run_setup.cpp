@@ -2,8 +2,6 @@
 // can fail on one rank only runs inside agree_or_throw, so that a rank whose
 // part went fine learns of the failure instead of waiting in a collective.
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include <torch/torch.h>
 
@@ -14,19 +12,13 @@
 #include "core/log.h"
 #include "core/model/hf_checkpoint.h"
 #include "trainer/comm/agreement.h"
+#include "trainer/run/learner_model.h"
 #include "trainer/rollout/worker_rollouts.h"
 #include "trainer/run/training_run.h"
 
 namespace deltarl {
 
 namespace {
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
 
 PromptDatasetOptions prompt_options(const TrainingConfig& config, int64_t context_length) {
   PromptDatasetOptions options;
@@ -63,19 +55,17 @@ void TrainingRun::read_checkpoint_to_resume() {
 }
 
 void TrainingRun::load_model_and_data() {
-  dtype_ = config_.model.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
   device_ = device_communicator_.device();
   agree_or_throw(host_, "loading the model and data", [&] {
-    torch::set_num_threads(static_cast<int>(config_.train.threads > 0
-                                                ? config_.train.threads
-                                                : std::max(1, available_cpus() / local_size_)));
-    const std::string tokenizer_path = join_path(model_folder_, "tokenizer.json");
-    if (!path_exists(tokenizer_path)) {
-      throw InputError(model_folder_ + " has no tokenizer.json (workers and prompts need the model's tokenizer)");
-    }
-    model_ = load_pretrained(model_folder_, device_, dtype_);
-    tokenizer_json_ = read_text_file(tokenizer_path);
-    tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_json_text(tokenizer_json_, tokenizer_path));
+    LearnerModel learner = load_learner_model(
+        config_, {model_folder_, checkpoint_folder_, resumed_.optimizer_steps}, device_, local_size_);
+    dtype_ = learner.dtype;
+    model_ = learner.model;
+    reference_ = learner.reference;
+    tokenizer_json_ = std::move(learner.tokenizer_json);
+    optimizer_ = std::move(learner.optimizer);
+    tokenizer_ = std::make_unique<Tokenizer>(
+        Tokenizer::from_json_text(tokenizer_json_, join_path(model_folder_, "tokenizer.json")));
     const int64_t context_length = model_->config().max_position_embeddings;
     const PromptDatasetOptions train_prompts = prompt_options(config_, context_length);
     prompts_ = std::make_unique<PromptDataset>(config_.data.train, *tokenizer_, train_prompts);
@@ -91,23 +81,6 @@ void TrainingRun::load_model_and_data() {
       eval_options_.shard_index = rank_;
       eval_options_.shard_count = world_;
       eval_prompts_ = std::make_unique<PromptDataset>(config_.eval.data, *tokenizer_, eval_options_.prompts);
-    }
-    if (config_.algorithm.kl_coef > 0) {
-      reference_ = load_pretrained(config_.model.path, device_, dtype_);
-      reference_->eval();
-      for (auto& parameter : reference_->parameters()) parameter.set_requires_grad(false);
-      // Its weights never change: prepared once. Fused, never packed: the reference's
-      // log-probs enter the gradient (Note [Inference form numerics]).
-      reference_->prepare_inference(LinearForm::kFused);
-    }
-    AdamWOptions adamw;
-    adamw.beta1 = config_.optim.beta1;
-    adamw.beta2 = config_.optim.beta2;
-    adamw.eps = config_.optim.eps;
-    adamw.weight_decay = config_.optim.weight_decay;
-    optimizer_ = std::make_unique<AdamW>(model_->named_parameters(), adamw);
-    if (!checkpoint_folder_.empty()) {
-      optimizer_->load_state(load_optimizer_tensors(checkpoint_folder_), resumed_.optimizer_steps, checkpoint_folder_);
     }
   });
 }
