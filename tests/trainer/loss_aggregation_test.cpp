@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <stdexcept>
 #include <vector>
 
 #include "core/input_error.h"
@@ -153,6 +154,43 @@ TEST(LossAggregation, VectorisedWeightsMatchScalar) {
   for (size_t i = 0; i < samples.size(); ++i) {
     EXPECT_EQ(weights[i].item<double>(), sample_weight(config, stats, groups[i], lengths[i]));
   }
+}
+
+// Note [Mini-batch weights]: each mode normalizes over the mini-batch's
+// samples. Three groups A = {10, 40}, B = {20, 20}, C = {5}; the mini-batch {A, C}.
+TEST(LossAggregation, MiniBatchWeightsNormalizeOverTheMiniBatch) {
+  SingleProcessCommunicator communicator;
+  const std::vector<Sample> samples = {{0, 10}, {0, 40}, {1, 20}, {1, 20}, {2, 5}};
+  for (const AggregationMode mode : {AggregationMode::kTokenMean, AggregationMode::kSeqMeanTokenMean,
+                                     AggregationMode::kSeqMeanTokenSumNorm, AggregationMode::kDeltaL}) {
+    for (const DeltaLScope scope : {DeltaLScope::kGroup, DeltaLScope::kBatch}) {
+      const AggregationConfig config = make_config(mode, 1.0, scope);
+      StepStatistics stats(3, config.alpha);
+      for (const auto& s : samples) stats.add_sample(s.group, s.length, 0.0);
+      stats.all_reduce(communicator);
+      const LossWeightTable table(config, stats, {0, 2});
+      // The same weights as a step made of A and C alone (groups renumbered).
+      StepStatistics alone(2, config.alpha);
+      for (const auto& s : {Sample{0, 10}, Sample{0, 40}, Sample{1, 5}}) alone.add_sample(s.group, s.length, 0.0);
+      alone.all_reduce(communicator);
+      const LossWeightTable alone_table(config, alone);
+      EXPECT_DOUBLE_EQ(table(0, 10), alone_table(0, 10)) << aggregation_mode_name(mode);
+      EXPECT_DOUBLE_EQ(table(0, 40), alone_table(0, 40)) << aggregation_mode_name(mode);
+      EXPECT_DOUBLE_EQ(table(2, 5), alone_table(1, 5)) << aggregation_mode_name(mode);
+      EXPECT_THROW(table(1, 20), std::logic_error) << "group B is not in the mini-batch";
+      // Every group: the step's weights, bit for bit.
+      const LossWeightTable whole(config, stats, {0, 1, 2}), step(config, stats);
+      for (const auto& s : samples) EXPECT_EQ(whole(s.group, s.length), step(s.group, s.length));
+    }
+  }
+  // Hand-computed: DAPO over {A, C} is 1/55; ΔL group scope α = 1 gives A's
+  // 10-token sample (1/10) / (M · 2 · (1/10 + 1/40)) = 0.004.
+  StepStatistics stats(3, 1.0);
+  for (const auto& s : samples) stats.add_sample(s.group, s.length, 0.0);
+  stats.all_reduce(communicator);
+  EXPECT_DOUBLE_EQ(LossWeightTable(make_config(AggregationMode::kTokenMean), stats, {0, 2})(0, 10), 1.0 / 55);
+  EXPECT_NEAR(LossWeightTable(make_config(AggregationMode::kDeltaL), stats, {0, 2})(0, 10), 0.004, 1e-15);
+  EXPECT_THROW(LossWeightTable(make_config(AggregationMode::kDeltaL), stats, {2, 0}), std::logic_error);
 }
 
 TEST(LossAggregationErrors, UnknownModeListsValidNames) {

@@ -7,8 +7,10 @@
 
 #include <torch/torch.h>
 
+#include "core/input_error.h"
 #include "tests/support/sequence_log_prob.h"
 #include "tests/support/single_rank_update.h"
+#include "trainer/comm/single_process_communicator.h"
 
 namespace deltarl {
 namespace {
@@ -51,6 +53,75 @@ TEST(PolicyUpdate, RaisesRewardedAndLowersUnrewardedResponses) {
   EXPECT_GT(after[0], before[0] + 1e-3) << "the rewarded response did not become likelier";
   EXPECT_LT(after[1], before[1] - 1e-4);
   EXPECT_LT(after[2], before[2] - 1e-4);
+}
+
+// The π_old pass takes the training forward's numerical path: on the same
+// micro-batch at the same weights, the update's log-probs equal π_old bit for
+// bit (ratio exactly 1, PPO-KL exactly 0); after one update they move.
+TEST(PolicyUpdate, OldLogProbPassMatchesTheUpdatesForwardExactly) {
+  torch::manual_seed(3);
+  Qwen2ForCausalLM model(Qwen2Config::preset("tiny", 64));
+  AdamW optimizer(model->named_parameters(), AdamWOptions{0.9, 0.999, 1e-8, 0.0});
+  PolicyUpdateOptions options;
+  options.aggregation.max_response_length = 8;
+  options.groups_per_mini_batch = 1;  // two mini-batches: the step needs π_old
+  options.micro_batch_size = 3;
+  PolicyUpdater updater(model, nullptr, optimizer, options);
+  std::vector<RolloutSample> samples = {sample(0, 0, {10, 11, 12, 13}, 1.0), sample(0, 1, {20, 21}, 0.0),
+                                        sample(1, 0, {40, 41, 42}, 1.0), sample(1, 1, {50}, 0.0)};
+  ASSERT_TRUE(updater.needs_old_log_probs(/*num_groups=*/2));
+  std::vector<RolloutSample*> all;
+  for (auto& s : samples) all.push_back(&s);
+  updater.compute_old_log_probs(all);
+  for (const auto& s : samples) ASSERT_EQ(s.old_log_probs.size(), s.response_ids.size());
+
+  SingleProcessCommunicator communicator;
+  StepStatistics statistics(2, 1.0);
+  for (const auto& s : samples) statistics.add_sample(s.group, static_cast<int64_t>(s.response_ids.size()), s.reward);
+  statistics.all_reduce(communicator);
+  const LossWeightTable weights(options.aggregation, statistics);
+  const AdvantageTable advantages(options.advantage, statistics);
+  const std::vector<const RolloutSample*> batch = {&samples[0], &samples[1], &samples[2], &samples[3]};
+  PolicyUpdateResult first;
+  updater.start();
+  updater.accumulate(batch, weights, advantages, &first);
+  EXPECT_EQ(first.ppo_kl_sum, 0.0);
+  EXPECT_EQ(first.ratio_max, 1.0);
+  EXPECT_EQ(first.clipped_tokens, 0);
+  std::vector<torch::Tensor> gradients = updater.gradients();
+  updater.clip_and_step(gradients, /*learning_rate=*/1e-2, &first);
+  PolicyUpdateResult second;
+  updater.start();
+  updater.accumulate(batch, weights, advantages, &second);
+  EXPECT_NE(second.ppo_kl_sum, 0.0) << "the second update must see π ≠ π_old";
+  EXPECT_NE(second.ratio_max, 1.0);
+}
+
+TEST(PolicyUpdate, BadOptionsAreNamed) {
+  auto message_of = [](PolicyUpdateOptions options) {
+    try {
+      options.validate();
+    } catch (const InputError& error) {
+      return std::string(error.what());
+    }
+    return std::string();
+  };
+  PolicyUpdateOptions options;
+  options.epochs = 0;
+  EXPECT_NE(message_of(options).find("algorithm.ppo_epochs must be ≥ 1"), std::string::npos);
+  options = {};
+  options.loss.clip_ratio_c = 1.0;
+  EXPECT_NE(message_of(options).find("algorithm.clip_ratio_c must be > 1"), std::string::npos);
+  options = {};
+  options.rollout_correction.cap = 0.5;
+  EXPECT_NE(message_of(options).find("algorithm.rollout_correction_cap"), std::string::npos);
+  options = {};
+  options.rollout_correction.mode = RolloutCorrection::kSeqTis;
+  options.old_log_probs_from_rollout = true;
+  const std::string both = message_of(options);
+  EXPECT_NE(both.find("algorithm.rollout_correction"), std::string::npos) << both;
+  EXPECT_NE(both.find("algorithm.old_log_probs"), std::string::npos) << both;
+  EXPECT_EQ(message_of(PolicyUpdateOptions{}), "");
 }
 
 TEST(PolicyUpdate, MicroBatchesKeepOrderAndCoverEverySampleOnce) {
