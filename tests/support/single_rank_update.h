@@ -15,10 +15,7 @@ namespace deltarl::testing_support {
 inline PolicyUpdateResult single_rank_update(PolicyUpdater& updater, const std::vector<RolloutSample>& samples,
                                              int64_t groups, double learning_rate) {
   SingleProcessCommunicator communicator;
-  StepStatistics statistics(groups, updater.options().aggregation.alpha);
-  for (const auto& s : samples) {
-    statistics.add_sample(s.group, std::max<int64_t>(1, static_cast<int64_t>(s.response_ids.size())), s.reward);
-  }
+  StepStatistics statistics = StepStatistics::of_samples(samples, groups, updater.options().aggregation.alpha);
   statistics.all_reduce(communicator);
   const LossWeightTable weights(updater.options().aggregation, statistics);
   const AdvantageTable advantages(updater.options().advantage, statistics);

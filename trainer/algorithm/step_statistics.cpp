@@ -1,5 +1,6 @@
 #include "trainer/algorithm/step_statistics.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
@@ -21,6 +22,16 @@ StepStatistics::StepStatistics(int64_t num_groups, double alpha)
   }
   packed_ = torch::zeros({kNumFields * num_groups}, torch::kFloat64);
   data_ = packed_.data_ptr<double>();
+}
+
+StepStatistics StepStatistics::of_samples(const std::vector<RolloutSample>& samples, int64_t num_groups,
+                                          double alpha) {
+  StepStatistics statistics(num_groups, alpha);
+  for (const auto& sample : samples) {
+    statistics.add_sample(sample.group, std::max<int64_t>(1, static_cast<int64_t>(sample.response_ids.size())),
+                          sample.reward);
+  }
+  return statistics;
 }
 
 double StepStatistics::length_power(int64_t length, double alpha) {

@@ -12,8 +12,7 @@
 // any number of ranks, any split of groups across ranks and any micro-batch size
 // (tests/trainer/aggregation_invariance_mpi_test.cpp proves it at 1, 2 and 4 ranks).
 //
-//   StepStatistics stats(/*num_groups=*/B, /*alpha=*/config.alpha);
-//   for (auto& s : my_samples) stats.add_sample(s.group, s.length, s.reward);
+//   StepStatistics stats = StepStatistics::of_samples(my_samples, /*num_groups=*/B, config.alpha);
 //   stats.all_reduce(communicator);                 // collective, once per step
 //   double w = sample_weight(config, stats, s.group, s.length);
 #pragma once
@@ -23,12 +22,17 @@
 
 #include <torch/types.h>
 
+#include "trainer/algorithm/rollout_sample.h"
 #include "trainer/comm/communicator.h"
 
 namespace deltarl {
 
 class StepStatistics {
  public:
+  // This rank's samples added (each with at least one token counted, so an
+  // empty response still joins its group); not yet all-reduced.
+  static StepStatistics of_samples(const std::vector<RolloutSample>& samples, int64_t num_groups, double alpha);
+
   // `num_groups`: the step's prompt groups, indexed 0..num_groups-1 identically
   // on every rank. `alpha`: the ΔL exponent whose Σ L^-α is accumulated (any
   // α ≥ 0; modes other than delta-l ignore it).

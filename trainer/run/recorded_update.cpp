@@ -131,11 +131,8 @@ RecordedUpdateResult run_recorded_update(const TrainingConfig& config, const Rec
     ExchangedSamples samples = exchange_samples(host, local);
 
     auto started = Clock::now();
-    StepStatistics statistics(records.num_groups, config.algorithm.aggregation.alpha);
-    for (const auto& sample : samples.mine) {
-      statistics.add_sample(sample.group, std::max<int64_t>(1, static_cast<int64_t>(sample.response_ids.size())),
-                            sample.reward);
-    }
+    StepStatistics statistics =
+        StepStatistics::of_samples(samples.mine, records.num_groups, config.algorithm.aggregation.alpha);
     statistics.all_reduce(device);
     report.statistics_allreduce_seconds = seconds_since(started);
 

@@ -110,11 +110,8 @@ StepReport TrainingRun::run_step(int64_t step) {
   // every update of the step (Note [Mini-batch weights]).
   watchdog_->enter(step, "statistics");
   auto started = Clock::now();
-  StepStatistics statistics(batch.groups, config_.algorithm.aggregation.alpha);
-  for (const auto& sample : samples.mine) {
-    statistics.add_sample(sample.group, std::max<int64_t>(1, static_cast<int64_t>(sample.response_ids.size())),
-                          sample.reward);
-  }
+  StepStatistics statistics =
+      StepStatistics::of_samples(samples.mine, batch.groups, config_.algorithm.aggregation.alpha);
   statistics.all_reduce(device_communicator_);
   report.statistics_allreduce_seconds = seconds_since(started);
 
