@@ -4,10 +4,14 @@
 # same SFT model and data; everything else identical. Produces a table (final
 # held-out accuracy mean ± std, monotonicity) and a plot (docs/results.md).
 #
-#   bash deploy/experiments/compare_aggregations.sh QUICKSTART_DIR OUT_DIR [STEPS] [SEEDS]
+#   bash deploy/experiments/compare_aggregations.sh QUICKSTART_DIR OUT_DIR [STEPS] [SEEDS] [SETTINGS]
 #
 # QUICKSTART_DIR is a `deltarl quickstart` run folder (its sft-model/, data/ and
-# rl.yaml are reused). STEPS defaults to 60, SEEDS to "1 2 3". Runs are resumable:
+# rl.yaml are reused). STEPS defaults to 60, SEEDS to "1 2 3". SETTINGS are more
+# `--set key=value` options for every run; the paper's shape, four PPO updates
+# per rollout batch of the quickstart's 32 prompts, is
+#   "--set algorithm.ppo_mini_batch_size=8"
+# Runs are resumable:
 # a finished run (its summary in OUT_DIR/<mode>-seed<k>/metrics.jsonl reaching
 # STEPS) is skipped.
 set -euo pipefail
@@ -17,6 +21,7 @@ quickstart="$1"
 out="$2"
 steps="${3:-60}"
 seeds="${4:-1 2 3}"
+settings="${5:-}"
 [[ -f "$quickstart/rl.yaml" && -d "$quickstart/sft-model" ]] || {
   echo "compare_aggregations: $quickstart is not a quickstart run folder (no rl.yaml / sft-model)" >&2; exit 2; }
 mkdir -p "$out"
@@ -41,7 +46,7 @@ for seed in $seeds; do
     mpirun -np 2 --oversubscribe --bind-to none "$deltarl" train --quiet --config "$quickstart/rl.yaml" \
       --set output.dir="$run" --set train.steps="$steps" --set train.seed="$seed" \
       --set eval.every=$((steps / 6 > 0 ? steps / 6 : 1)) --set checkpoint.every=0 --set checkpoint.keep_last=1 \
-      --set output.tensorboard=false ${modes[$mode]} 2> "$out/$mode-seed$seed.log"
+      --set output.tensorboard=false ${modes[$mode]} $settings 2> "$out/$mode-seed$seed.log"
   done
 done
 python3 "$root/deploy/experiments/summarize_aggregations.py" "$out"
