@@ -1,7 +1,8 @@
 // Fuzz targets for JSON Lines: training data (PromptDataset: countdown and
 // math lines, templates, chat) and rollout/result lines (`deltarl weights`
 // {group, length}, `deltarl reward` {response, numbers, target | answer}, the
-// run's metrics.jsonl read back on resume).
+// run's metrics.jsonl read back on resume, a step's recorded rollouts as
+// `deltarl update` reads them).
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,6 +14,7 @@
 #include "tests/fuzz/fuzz_targets.h"
 #include "tests/fuzz/targets/target_support.h"
 #include "trainer/run/metrics_log.h"
+#include "trainer/run/rollout_records.h"
 #include "trainer/prompts/prompt_dataset.h"
 
 namespace deltarl::fuzz {
@@ -83,6 +85,10 @@ FuzzTarget make_rollout_jsonl_target(const std::string& work_folder) {
       "{\"response\":\"<answer>(6+4)*2-1</answer>\",\"numbers\":[6,4,2,1],\"target\":19,\"group\":1,\"length\":9}\n"
       "{\"response\":\"so \\\\boxed{0.5}\",\"answer\":\"1/2\",\"group\":1,\"length\":4}\n",
       "{\"step\":1,\"reward\":0.5,\"accuracy\":0.25}\n{\"step\":2,\"reward\":0.75}\n{\"step\":3,\"reward\":1}\n{\"step\":4,\"re",
+      "{\"step\":1,\"group\":0,\"sample_index\":0,\"reward\":1,\"correct\":true,\"truncated\":false,"
+      "\"policy_version\":0,\"prompt_ids\":[5,6],\"response_ids\":[7,8],\"rollout_log_probs\":[-1.5,-0.25]}\n"
+      "{\"step\":1,\"group\":0,\"sample_index\":1,\"reward\":0,\"correct\":false,\"truncated\":true,"
+      "\"policy_version\":0,\"prompt_ids\":[5,6],\"response_ids\":[9],\"rollout_log_probs\":[-3]}\n",
   };
   target.dictionary = jsonl_dictionary();
   const std::string metrics_copy = work_folder + "/metrics.jsonl";
@@ -115,6 +121,7 @@ FuzzTarget make_rollout_jsonl_target(const std::string& work_folder) {
     // Resuming at step 2 rewrites the metrics without later steps; on a copy.
     write_whole_file(metrics_copy, text);
     any |= accepted([&] { MetricsLog log(metrics_copy, /*resume_step=*/2); }, &rejection);
+    any |= accepted([&] { read_rollout_records(path); }, &rejection);
     if (!any) throw InputError(rejection);
   };
   return target;
