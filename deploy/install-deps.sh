@@ -23,9 +23,10 @@ packages=(
 )
 # --for-tests: what the test suite needs beyond building: a real Slurm (munge,
 # slurmctld, slurmd) for the sbatch launcher's test, iproute2 for the
-# multi-host test's network namespaces.
+# multi-host test's network namespaces, pip to fetch the torch wheel whose
+# headers the cuda-compile check compiles against (deploy/check-cuda-compile.sh).
 if [[ "${1:-}" == "--for-tests" ]]; then
-  packages+=(munge slurmctld slurmd slurm-client iproute2)
+  packages+=(munge slurmctld slurmd slurm-client iproute2 python3-pip)
 fi
 
 missing=()
