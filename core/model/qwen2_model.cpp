@@ -8,9 +8,41 @@
 #include <limits>
 #include <string>
 
+// SDPA's causal path from LibTorch 2.1; its enable_gqa (K/V shared by query
+// heads without a copy) from 2.5.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#define DELTARL_TORCH_HAS_SDPA 1
+#endif
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+#define DELTARL_TORCH_HAS_SDPA_GQA 1
+#endif
+
 namespace deltarl {
 
+bool causal_attention_supported() {
+#ifdef DELTARL_TORCH_HAS_SDPA
+  return true;
+#else
+  return false;
+#endif
+}
+
+TrainingAttention default_training_attention() {
+  return causal_attention_supported() ? TrainingAttention::kCausal : TrainingAttention::kMasked;
+}
+
 namespace {
+
+// Whether every row of a (b, s) attention mask is ones then zeros: right padding.
+bool right_padded(const torch::Tensor& attention_mask) {
+  if (!attention_mask.defined()) return true;
+  const torch::Tensor valid = attention_mask.to(torch::kBool);
+  if (valid.size(1) < 2) return true;
+  // A 1 after a 0 anywhere breaks it; one host sync per forward.
+  return !(valid.narrow(1, 1, valid.size(1) - 1) & valid.narrow(1, 0, valid.size(1) - 1).logical_not())
+              .any()
+              .item<bool>();
+}
 
 torch::nn::Linear linear(int64_t in, int64_t out, bool bias) {
   auto layer = torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
@@ -18,6 +50,30 @@ torch::nn::Linear linear(int64_t in, int64_t out, bool bias) {
   layer->weight.normal_(0.0, 0.02);  // transformers' initializer_range
   if (bias) layer->bias.zero_();
   return layer;
+}
+
+// (b, 1, s, past + s) bool, true = attend: causal, minus padded keys; a query
+// left with no key at all (a padding position) sees itself, so no softmax is
+// ever all-masked.
+torch::Tensor attention_mask_for(const torch::Tensor& attention_mask, int64_t b, int64_t s, int64_t past,
+                                 torch::Device device) {
+  const int64_t total = past + s;
+  const auto positions = torch::TensorOptions().dtype(torch::kInt64).device(device);
+  const torch::Tensor query_positions = torch::arange(past, total, positions);
+  const torch::Tensor key_positions = torch::arange(0, total, positions);
+  const torch::Tensor causal = key_positions.unsqueeze(0) <= query_positions.unsqueeze(1);  // (s, total)
+  torch::Tensor mask = causal.view({1, 1, s, total}).expand({b, 1, s, total});
+  if (attention_mask.defined()) {
+    TORCH_CHECK(attention_mask.size(0) == b && attention_mask.size(1) == total, "attention_mask must be (batch, ",
+                total, ") covering cached and new positions, got ", attention_mask.sizes());
+    const torch::Tensor key_valid = attention_mask.to(torch::TensorOptions().dtype(torch::kBool).device(device))
+                                        .view({b, 1, 1, total});
+    mask = mask & key_valid;
+    // A query with no key left (a padding position) attends to itself only.
+    const torch::Tensor itself = (key_positions.unsqueeze(0) == query_positions.unsqueeze(1)).view({1, 1, s, total});
+    mask = mask | (itself & mask.any(/*dim=*/-1, /*keepdim=*/true).logical_not());
+  }
+  return mask;
 }
 
 torch::Tensor rotate_half(const torch::Tensor& x) {
@@ -93,10 +149,28 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const tor
     v = heads.narrow(2, num_heads + num_kv_heads, num_kv_heads).transpose(1, 2);
   }
   if (cache != nullptr) std::tie(k, v) = cache->update(layer, k, v);                       // (b, KV, t, d)
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  if (!mask.defined()) {
+    // Causal over right-padded rows, no mask (the model checked the layout):
+    // a valid query's keys are all valid; padded queries' outputs are unused.
+    TORCH_CHECK(cache == nullptr && !decode_bias.defined(), "causal attention runs without a KV cache only");
+#if defined(DELTARL_TORCH_HAS_SDPA_GQA)
+    const torch::Tensor attended = at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
+                                                                    /*is_causal=*/true, scale, /*enable_gqa=*/true);
+#elif defined(DELTARL_TORCH_HAS_SDPA)
+    const int64_t repeats = num_heads / num_kv_heads;  // SDPA before 2.5 wants as many K/V heads as queries
+    const torch::Tensor attended =
+        at::scaled_dot_product_attention(q, k.repeat_interleave(repeats, 1), v.repeat_interleave(repeats, 1),
+                                         /*attn_mask=*/{}, /*dropout_p=*/0.0, /*is_causal=*/true, scale);
+#else
+    TORCH_CHECK(false, "causal attention needs LibTorch ≥ 2.1 (SDPA's causal path); this build has ", TORCH_VERSION);
+    const torch::Tensor attended;
+#endif
+    return project_out(attended.transpose(1, 2).reshape({b, s, num_heads * head_dim}), form);  // (b, H, s, d) in
+  }
   // Grouped-query attention without copying K/V: the `groups` query heads that
   // share a kv head are stacked along the query axis, (b, KV, groups·s, d).
   const int64_t groups = num_heads / num_kv_heads, t = k.size(2);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   if (decode_bias.defined()) {
     // One new token per row: three batched products over (b·KV) matrices with
     // the bias the model built once for all layers; no mask work per layer.
@@ -111,7 +185,7 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const tor
   const torch::Tensor grouped_mask =
       groups == 1 ? mask : mask.unsqueeze(2).expand({b, 1, groups, s, t}).reshape({b, 1, groups * s, t});
   torch::Tensor attended;
-#if TORCH_VERSION_MAJOR >= 2 && (TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 1)
+#ifdef DELTARL_TORCH_HAS_SDPA
   attended = at::scaled_dot_product_attention(q, k, v, grouped_mask, /*dropout_p=*/0.0, /*is_causal=*/false, scale);
 #else
   torch::Tensor scores = torch::matmul(q, k.transpose(-1, -2)) * scale;  // (b, KV, groups·s, t)
@@ -155,6 +229,7 @@ torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& hidden, const 
                                              const torch::Tensor& sin, const torch::Tensor& mask,
                                              const torch::Tensor& decode_bias, KvCache* cache, int64_t layer,
                                              LinearForm form) {
+  ++forwards;
   const torch::Tensor attended = self_attn(input_layernorm(hidden), cos, sin, mask, decode_bias, cache, layer, form);
   const auto [h, normed] = post_attention_layernorm->add_then_forward(hidden, attended);
   return h + mlp(normed, form);
@@ -198,7 +273,6 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& input_ids, const torc
   const int64_t b = input_ids.size(0), s = input_ids.size(1);
   const int64_t past = cache != nullptr ? cache->length() : 0, total = past + s;
   const auto device = input_ids.device();
-  const auto bool_options = torch::TensorOptions().dtype(torch::kBool).device(device);
 
   torch::Tensor positions = position_ids.defined()
                                 ? position_ids
@@ -210,21 +284,16 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& input_ids, const torc
   const auto dtype = hidden.scalar_type();
   torch::Tensor cos = angles.cos().to(dtype), sin = angles.sin().to(dtype);
 
-  // (b, 1, s, total): causal, minus padded keys; a query left with no key at all
-  // (a padding position) sees itself, so no softmax is ever all-masked.
-  torch::Tensor query_positions = torch::arange(past, total, torch::TensorOptions().dtype(torch::kInt64).device(device));
-  torch::Tensor key_positions = torch::arange(0, total, torch::TensorOptions().dtype(torch::kInt64).device(device));
-  torch::Tensor causal = key_positions.unsqueeze(0) <= query_positions.unsqueeze(1);  // (s, total)
-  torch::Tensor mask = causal.view({1, 1, s, total}).expand({b, 1, s, total});
-  if (attention_mask.defined()) {
-    TORCH_CHECK(attention_mask.size(0) == b && attention_mask.size(1) == total, "attention_mask must be (batch, ",
-                total, ") covering cached and new positions, got ", attention_mask.sizes());
-    torch::Tensor key_valid = attention_mask.to(bool_options).view({b, 1, 1, total});
-    mask = mask & key_valid;
-    // A query with no key left (a padding position) attends to itself only.
-    torch::Tensor itself = (key_positions.unsqueeze(0) == query_positions.unsqueeze(1)).view({1, 1, s, total});
-    mask = mask | (itself & mask.any(/*dim=*/-1, /*keepdim=*/true).logical_not());
-  }
+  // Causal attention without a mask where it applies: no cache, right padding.
+  TORCH_CHECK(!attention_mask.defined() || (attention_mask.size(0) == b && attention_mask.size(1) == total),
+              "attention_mask must be (batch, ", total, ") covering cached and new positions, got ",
+              attention_mask.sizes());
+  TORCH_CHECK(training_attention == TrainingAttention::kMasked || causal_attention_supported(),
+              "TrainingAttention::kCausal needs LibTorch ≥ 2.1 (SDPA's causal path); this build has ", TORCH_VERSION);
+  const bool causal = training_attention == TrainingAttention::kCausal && cache == nullptr && s > 1 &&
+                      right_padded(attention_mask);
+  torch::Tensor mask;  // undefined: causal attention without one
+  if (!causal) mask = attention_mask_for(attention_mask, b, s, past, device);
   // Decoding one token without gradients: the mask as an additive bias (0 or
   // -inf), laid out as every layer's grouped scores (b·KV, groups, total).
   torch::Tensor decode_bias;
@@ -235,9 +304,19 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& input_ids, const torc
                       .expand({b, kv_heads, groups, total})
                       .reshape({b * kv_heads, groups, total});
   }
+  const bool checkpointing = activation_checkpointing && cache == nullptr && torch::GradMode::is_enabled();
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
-    hidden = layers[static_cast<size_t>(i)]->as<Qwen2DecoderLayer>()->forward(hidden, cos, sin, mask, decode_bias,
-                                                                               cache, i, form);
+    auto layer = std::dynamic_pointer_cast<Qwen2DecoderLayerImpl>(layers->ptr(static_cast<size_t>(i)));
+    if (checkpointing) {
+      // The layer is held by the closure: backward may outlive this call.
+      hidden = checkpointed(
+          [layer, cos, sin, mask, decode_bias, i, form](const torch::Tensor& input) {
+            return layer->forward(input, cos, sin, mask, decode_bias, nullptr, i, form);
+          },
+          hidden);
+    } else {
+      hidden = layer->forward(hidden, cos, sin, mask, decode_bias, cache, i, form);
+    }
   }
   if (cache != nullptr) cache->advance(s);
   return norm(hidden);
@@ -273,8 +352,11 @@ torch::Tensor Qwen2ForCausalLMImpl::hidden_states_in(LinearForm form, const torc
 
 torch::Tensor Qwen2ForCausalLMImpl::logits_from_hidden_in(LinearForm form, const torch::Tensor& hidden) {
   if (form == LinearForm::kPacked && packed_lm_head.applies(hidden)) return packed_lm_head.forward(hidden);  // float32 already
-  const torch::Tensor& weight = lm_head ? lm_head->weight : model->embed_tokens->weight;
-  return torch::nn::functional::linear(hidden, weight).to(torch::kFloat32);
+  return torch::nn::functional::linear(hidden, output_weight()).to(torch::kFloat32);
+}
+
+const torch::Tensor& Qwen2ForCausalLMImpl::output_weight() const {
+  return lm_head ? lm_head->weight : model->embed_tokens->weight;
 }
 
 LinearForm Qwen2ForCausalLMImpl::inference_form() const {
@@ -287,7 +369,7 @@ LinearForm Qwen2ForCausalLMImpl::form_of_this_forward() const {
 }
 
 void Qwen2ForCausalLMImpl::set_packs(bool packs) {
-  const torch::Tensor& logits_weight = lm_head ? lm_head->weight : model->embed_tokens->weight;
+  const torch::Tensor& logits_weight = output_weight();
   auto pack = [packs](std::vector<torch::Tensor> weights, std::vector<torch::Tensor> biases) {
     return packs ? PackedLinear(std::move(weights), std::move(biases)) : PackedLinear();
   };

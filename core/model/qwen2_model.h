@@ -28,6 +28,7 @@
 
 #include <utility>
 
+#include "core/model/activation_checkpoint.h"
 #include "core/model/fused_projection.h"
 #include "core/model/inference_forms.h"
 #include "core/model/kv_cache.h"
@@ -35,6 +36,19 @@
 #include "core/model/qwen2_config.h"
 
 namespace deltarl {
+
+// How attention runs in a forward without a KV cache whose rows are right-padded
+// (training, the π_old pass, scoring): the learners' forwards.
+enum class TrainingAttention {
+  kMasked,  // a (b, 1, s, t) boolean mask built once per forward: any LibTorch
+  kCausal,  // SDPA's causal path, no mask tensor at all (LibTorch ≥ 2.1); from
+            // LibTorch 2.5 grouped-query attention without copying K/V
+};
+
+// Whether this build's LibTorch has SDPA's causal path (TrainingAttention::kCausal).
+bool causal_attention_supported();
+// The attention a model uses unless told otherwise: kCausal where supported.
+TrainingAttention default_training_attention();
 
 struct RmsNormImpl : torch::nn::Module {
   RmsNormImpl(int64_t size, double eps);
@@ -52,7 +66,8 @@ TORCH_MODULE(RmsNorm);
 
 struct Qwen2AttentionImpl : torch::nn::Module {
   explicit Qwen2AttentionImpl(const Qwen2Config& config);
-  // hidden (b, s, h); cos/sin (b, s, head_dim); mask (b, 1, s, past + s) bool, true = attend.
+  // hidden (b, s, h); cos/sin (b, s, head_dim); mask (b, 1, s, past + s) bool, true = attend,
+  // or undefined for causal attention without a mask (TrainingAttention::kCausal, no cache).
   // decode_bias: undefined, or for s = 1 the mask as an additive bias (b·KV, groups, past + 1)
   // in the weights' dtype (0 or -inf), which then replaces `mask`. `form`: the
   // products to run, as Qwen2ForCausalLM::inference_form() says.
@@ -86,6 +101,7 @@ struct Qwen2DecoderLayerImpl : torch::nn::Module {
   Qwen2Attention self_attn{nullptr};
   Qwen2Mlp mlp{nullptr};
   RmsNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  int64_t forwards = 0;  // calls of forward(), recomputes included (tests count them); not synchronized
 };
 TORCH_MODULE(Qwen2DecoderLayer);
 
@@ -107,6 +123,14 @@ struct Qwen2ModelImpl : torch::nn::Module {
   RmsNorm norm{nullptr};
   torch::Tensor inv_freq;  // (head_dim / 2,) fp32 always, not a buffer (Note [RoPE in fp32])
   Qwen2Config config;
+  // With gradients on and no KV cache, each decoder layer runs checkpointed
+  // (activation_checkpoint.h): backward keeps only the layers' inputs and
+  // recomputes each layer, one at a time. Same numbers, one more forward.
+  bool activation_checkpointing = false;
+  // A forward without a KV cache whose attention_mask is a prefix of ones per
+  // row (or undefined) runs this; any other forward runs kMasked. kCausal where
+  // causal_attention_supported() is false is an error.
+  TrainingAttention training_attention = default_training_attention();
 };
 
 // Note [RoPE in fp32]
@@ -133,6 +157,8 @@ struct Qwen2ForCausalLMImpl : torch::nn::Module {
                               const torch::Tensor& position_ids = {}, KvCache* cache = nullptr);
   // Logits (…, vocab) in fp32 from hidden states.
   torch::Tensor logits_from_hidden(const torch::Tensor& hidden);
+  // The output layer's weight (vocab, h): lm_head's, or the embeddings' when tied.
+  const torch::Tensor& output_weight() const;
 
   // A KV cache sized for this model.
   KvCache make_cache(int64_t batch, int64_t capacity) const;
