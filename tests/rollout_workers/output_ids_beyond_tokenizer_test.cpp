@@ -138,7 +138,7 @@ TEST_F(OutputIdsBeyondTokenizerTest, TheWorkerStreamsThemWithARewardAndTheLearne
   AdamW optimizer(learner->named_parameters(), AdamWOptions{0.9, 0.999, 1e-8, 0.0});
   PolicyUpdateOptions options;
   options.aggregation.max_response_length = kMaxNewTokens;
-  options.micro_batch_size = 4;
+  options.micro_batching.size = 4;
   PolicyUpdater updater(learner, nullptr, optimizer, options);
   const PolicyUpdateResult result =
       testing_support::single_rank_update(updater, samples, /*groups=*/2, /*learning_rate=*/1e-4);

@@ -21,7 +21,7 @@ inline PolicyUpdateResult single_rank_update(PolicyUpdater& updater, const std::
   const AdvantageTable advantages(updater.options().advantage, statistics);
   PolicyUpdateResult result;
   updater.start();
-  for (const auto& micro_batch : micro_batches(samples, updater.options().micro_batch_size)) {
+  for (const auto& micro_batch : micro_batches(samples, updater.options().micro_batching.size)) {
     updater.accumulate(micro_batch, weights, advantages, &result);
   }
   const std::vector<torch::Tensor> gradients = updater.gradients();

@@ -3,8 +3,10 @@
 // run_step_updates (the π_old pass, the mini-batches' LossWeightTables,
 // PolicyUpdater's Qwen2 forward and backward, the gradient all-reduce) give
 // every PPO update the same reduced gradient at 1, 2 and 4 MPI ranks and with
-// micro-batch sizes 1, 3 and whole, for every aggregation mode, with mixed
-// rewards, 2 mini-batches × 2 epochs and ratios ≠ 1.
+// micro-batch sizes 1, 3 and whole, a token budget (uneven micro-batches), and
+// the memory features (the budget, activation checkpointing and the chunked
+// output layer together), for every aggregation mode, with mixed rewards,
+// 2 mini-batches × 2 epochs and ratios ≠ 1.
 //
 // Each update's gradient is compared at shared weights: the reference (one
 // process, the whole batch) records the weights before each of its updates, and
@@ -102,7 +104,27 @@ const Mode kModes[] = {
     {"delta_l_a1_batch_seq_mis", AggregationMode::kDeltaL, 1.0, DeltaLScope::kBatch, RolloutCorrection::kSeqMis},
 };
 
-PolicyUpdateOptions options_for(const Mode& mode, int64_t micro_batch_size) {
+// How a learner splits and computes its updates: what must not change the gradients.
+struct Learner {
+  const char* name;
+  int64_t micro_batch_size;  // 0: all of the rank's samples at once
+  int64_t micro_batch_tokens = 0;
+  bool activation_checkpointing = false;
+  int64_t logits_chunk_tokens = 0;
+};
+
+const Learner kReferenceLearner{"reference", 1000};
+constexpr int64_t kTokenBudget = 40;  // samples of 3..18 tokens: uneven micro-batches of 2 to 13
+
+const Learner kLearners[] = {
+    {"micro_batch_1", 1},
+    {"micro_batch_3", 3},
+    {"whole", 0},
+    {"token_budget", 1, kTokenBudget},
+    {"memory_features", 1, kTokenBudget, /*activation_checkpointing=*/true, /*logits_chunk_tokens=*/7},
+};
+
+PolicyUpdateOptions options_for(const Mode& mode, const Learner& learner, size_t samples) {
   PolicyUpdateOptions options;
   options.aggregation.mode = mode.mode;
   options.aggregation.alpha = mode.alpha;
@@ -110,7 +132,10 @@ PolicyUpdateOptions options_for(const Mode& mode, int64_t micro_batch_size) {
   options.aggregation.max_response_length = kMaxLength;
   options.rollout_correction.mode = mode.correction;
   options.rollout_correction.cap = 1.5;
-  options.micro_batch_size = micro_batch_size;
+  options.micro_batching.size =
+      learner.micro_batch_size == 0 ? std::max<int64_t>(1, static_cast<int64_t>(samples)) : learner.micro_batch_size;
+  options.micro_batching.token_budget = learner.micro_batch_tokens;
+  options.logits_chunk_tokens = learner.logits_chunk_tokens;
   options.groups_per_mini_batch = kGroupsPerMiniBatch;
   options.epochs = kEpochs;
   options.seed = 5;
@@ -143,11 +168,12 @@ struct Trace {
 
 // One step through run_step_updates; with `start_weights`, each update u
 // starts from start_weights[u].
-Trace run_step(const Mode& mode, int64_t micro_batch_size, Communicator& communicator,
+Trace run_step(const Mode& mode, const Learner& learner, Communicator& communicator,
                std::vector<RolloutSample> mine, const std::vector<std::vector<torch::Tensor>>* start_weights) {
   Qwen2ForCausalLM model = starting_model();
+  model->model->activation_checkpointing = learner.activation_checkpointing;
   AdamW optimizer(model->named_parameters(), AdamWOptions{0.9, 0.999, 1e-8, 0.0});
-  PolicyUpdater updater(model, nullptr, optimizer, options_for(mode, micro_batch_size));
+  PolicyUpdater updater(model, nullptr, optimizer, options_for(mode, learner, mine.size()));
   StepStatistics statistics(kNumGroups, mode.alpha);
   for (const auto& s : mine) statistics.add_sample(s.group, static_cast<int64_t>(s.response_ids.size()), s.reward);
   statistics.all_reduce(communicator);
@@ -173,7 +199,7 @@ double relative_error(const torch::Tensor& actual, const torch::Tensor& expected
   return (actual - expected).norm().item<double>() / expected.norm().item<double>();
 }
 
-class StepUpdatesInvarianceTest : public ::testing::TestWithParam<int64_t> {
+class StepUpdatesInvarianceTest : public ::testing::TestWithParam<Learner> {
  protected:
   MpiCommunicator communicator_;
   SingleProcessCommunicator one_process_;
@@ -183,34 +209,41 @@ TEST_P(StepUpdatesInvarianceTest, EveryUpdatesReducedGradientIsIndependentOfRank
   const auto batch = fixed_batch();
   const ExchangedSamples exchanged =
       exchange_samples(communicator_, generated_on(batch, communicator_.rank(), communicator_.world_size()));
-  const int64_t micro_batch_size =
-      GetParam() == 0 ? std::max<int64_t>(1, static_cast<int64_t>(exchanged.mine.size())) : GetParam();
+  const Learner& learner = GetParam();
   double largest_error = 0;
   for (const Mode& mode : kModes) {
-    const Trace reference = run_step(mode, /*micro_batch_size=*/1000, one_process_, batch, nullptr);
+    const Trace reference = run_step(mode, kReferenceLearner, one_process_, batch, nullptr);
     ASSERT_EQ(reference.gradients.size(), static_cast<size_t>(kUpdates));
     // The test means something only if later updates moved off π_old and clipped.
     EXPECT_GT(reference.totals.clipped_tokens, 0) << mode.name;
-    const Trace distributed = run_step(mode, micro_batch_size, communicator_, exchanged.mine,
-                                       &reference.weights);
+    const Trace distributed = run_step(mode, learner, communicator_, exchanged.mine, &reference.weights);
     ASSERT_EQ(distributed.gradients.size(), static_cast<size_t>(kUpdates));
     for (int64_t u = 0; u < kUpdates; ++u) {
       ASSERT_GT(reference.gradients[u].norm().item<double>(), 0.0);
       const double error = relative_error(distributed.gradients[u], reference.gradients[u]);
       largest_error = std::max(largest_error, error);
       EXPECT_LE(error, 1e-5)
-          << mode.name << ", update " << u << ", " << communicator_.world_size() << " ranks, micro-batch "
-          << micro_batch_size << ", rank " << communicator_.rank() << " holds " << exchanged.mine.size()
+          << mode.name << ", update " << u << ", " << communicator_.world_size() << " ranks, learner "
+          << learner.name << ", rank " << communicator_.rank() << " holds " << exchanged.mine.size()
           << " samples";
     }
   }
   if (communicator_.rank() == 0) std::printf("largest relative error of any update's gradient: %.3g\n", largest_error);
 }
 
-INSTANTIATE_TEST_SUITE_P(MicroBatchSizes, StepUpdatesInvarianceTest, ::testing::Values(1, 3, 0 /* whole */),
-                         [](const auto& info) {
-                           return info.param == 0 ? std::string("whole") : "micro_batch_" + std::to_string(info.param);
-                         });
+INSTANTIATE_TEST_SUITE_P(Learners, StepUpdatesInvarianceTest, ::testing::ValuesIn(kLearners),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// The token budget's case means something: the whole batch splits into
+// micro-batches of different sizes.
+TEST(StepUpdatesInvarianceSetup, TheTokenBudgetMakesUnevenMicroBatches) {
+  std::vector<RolloutSample> batch = fixed_batch();
+  std::vector<RolloutSample*> all;
+  for (auto& sample : batch) all.push_back(&sample);
+  const auto split = micro_batches(all, MicroBatching{1, kTokenBudget});
+  ASSERT_GE(split.size(), 2u);
+  EXPECT_NE(split.front().size(), split.back().size());
+}
 
 // The test above can fail: statistics left rank-local (StepStatistics'
 // test-only switch skips the all-reduce: the bug Note [Group-global weights]
@@ -223,9 +256,9 @@ TEST(StepUpdatesInvarianceSensitivity, RankLocalStatisticsBreakInvariance) {
   const ExchangedSamples exchanged =
       exchange_samples(communicator, generated_on(batch, communicator.rank(), communicator.world_size()));
   for (const Mode& mode : {kModes[1], kModes[4]}) {  // DAPO and ΔL
-    const Trace reference = run_step(mode, 1000, one_process, batch, nullptr);
+    const Trace reference = run_step(mode, kReferenceLearner, one_process, batch, nullptr);
     setenv("DELTARL_TEST_RANK_LOCAL_STATISTICS", "1", /*overwrite=*/1);
-    const Trace wrong = run_step(mode, 3, communicator, exchanged.mine, &reference.weights);
+    const Trace wrong = run_step(mode, kLearners[1], communicator, exchanged.mine, &reference.weights);
     unsetenv("DELTARL_TEST_RANK_LOCAL_STATISTICS");
     const double error = relative_error(wrong.gradients[0], reference.gradients[0]);
     EXPECT_GT(error, 1e-2) << mode.name;

@@ -35,7 +35,7 @@ TEST(PolicyUpdate, RaisesRewardedAndLowersUnrewardedResponses) {
   AdamW optimizer(model->named_parameters(), AdamWOptions{0.9, 0.999, 1e-8, 0.0});
   PolicyUpdateOptions options;
   options.aggregation.max_response_length = 8;
-  options.micro_batch_size = 2;
+  options.micro_batching.size = 2;
   PolicyUpdater updater(model, nullptr, optimizer, options);
   const std::vector<RolloutSample> samples = {
       sample(0, 0, {10, 11, 12, 13}, 1.0), sample(0, 1, {20, 21}, 0.0), sample(0, 2, {30, 31, 32}, 0.0),
@@ -65,7 +65,7 @@ TEST(PolicyUpdate, OldLogProbPassMatchesTheUpdatesForwardExactly) {
   PolicyUpdateOptions options;
   options.aggregation.max_response_length = 8;
   options.groups_per_mini_batch = 1;  // two mini-batches: the step needs π_old
-  options.micro_batch_size = 3;
+  options.micro_batching.size = 3;
   PolicyUpdater updater(model, nullptr, optimizer, options);
   std::vector<RolloutSample> samples = {sample(0, 0, {10, 11, 12, 13}, 1.0), sample(0, 1, {20, 21}, 0.0),
                                         sample(1, 0, {40, 41, 42}, 1.0), sample(1, 1, {50}, 0.0)};
@@ -122,21 +122,6 @@ TEST(PolicyUpdate, BadOptionsAreNamed) {
   EXPECT_NE(both.find("algorithm.rollout_correction"), std::string::npos) << both;
   EXPECT_NE(both.find("algorithm.old_log_probs"), std::string::npos) << both;
   EXPECT_EQ(message_of(PolicyUpdateOptions{}), "");
-}
-
-TEST(PolicyUpdate, MicroBatchesKeepOrderAndCoverEverySampleOnce) {
-  std::vector<RolloutSample> samples;
-  for (int32_t i = 0; i < 5; ++i) samples.push_back(sample(0, i, {10}, 0.0));
-  const auto batches = micro_batches(samples, 2);
-  ASSERT_EQ(batches.size(), 3u);
-  std::vector<int32_t> order;
-  for (const auto& batch : batches) {
-    EXPECT_LE(batch.size(), 2u);
-    for (const RolloutSample* s : batch) order.push_back(s->sample_index);
-  }
-  EXPECT_EQ(order, std::vector<int32_t>({0, 1, 2, 3, 4}));
-  EXPECT_EQ(micro_batches(samples, 8).size(), 1u);
-  EXPECT_TRUE(micro_batches(std::vector<RolloutSample>{}, 4).empty());
 }
 
 }  // namespace

@@ -106,7 +106,7 @@ Gradient deltarl_gradient(AggregationMode mode, int64_t micro_batch_size, const 
   options.loss.clip_ratio_low = 0.2;
   options.loss.clip_ratio_high = 0.28;
   options.loss.clip_ratio_c = 3.0;
-  options.micro_batch_size = micro_batch_size;
+  options.micro_batching.size = micro_batch_size;
   options.validate();
   PolicyUpdater updater(model, /*reference=*/nullptr, optimizer, options);
 

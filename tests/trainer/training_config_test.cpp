@@ -135,6 +135,32 @@ TEST(TrainingConfig, StepTimeoutRoundTripsAsAutoOrNumber) {
   EXPECT_EQ(training_config_to_yaml(again), set_yaml);
 }
 
+TEST(TrainingConfig, MemoryKeysAreCheckedByName) {
+  auto message_for = [](const std::string& train_section) {
+    const auto path = write_temporary(std::string(kMinimal) + "train:\n" + train_section);
+    return input_error_message([&] { load_training_config(path); });
+  };
+  std::string message = message_for("  zero_stage: 3\n");
+  EXPECT_NE(message.find("run.yaml: train.zero_stage must be 0, 1 or 2, not 3"), std::string::npos) << message;
+  message = message_for("  zero_stage: -1\n");
+  EXPECT_NE(message.find("train.zero_stage must be 0, 1 or 2"), std::string::npos) << message;
+  message = message_for("  micro_batch_tokens: 200\n");  // rollout.max_new_tokens defaults to 256
+  EXPECT_NE(message.find("train.micro_batch_tokens (200) must be 0"), std::string::npos) << message;
+  EXPECT_NE(message.find("rollout.max_new_tokens (256)"), std::string::npos) << message;
+  message = message_for("  micro_batch_tokens: -5\n");
+  EXPECT_NE(message.find("train.micro_batch_tokens"), std::string::npos) << message;
+  message = message_for("  logits_chunk_tokens: -1\n");
+  EXPECT_NE(message.find("train.logits_chunk_tokens must be ≥ 0"), std::string::npos) << message;
+  const auto good = write_temporary(std::string(kMinimal) +
+                                    "train:\n  micro_batch_tokens: 4096\n  logits_chunk_tokens: 512\n"
+                                    "  activation_checkpointing: true\n");
+  const TrainingConfig config = load_training_config(good);
+  const PolicyUpdateOptions options = policy_update_options(config);
+  EXPECT_EQ(options.micro_batching.token_budget, 4096);
+  EXPECT_EQ(options.logits_chunk_tokens, 512);
+  EXPECT_TRUE(config.train.activation_checkpointing);
+}
+
 TEST(TrainingConfig, DocsListEveryKey) {
   std::ifstream docs(std::string(DELTARL_SOURCE_DIR) + "/docs/configuration.md");
   ASSERT_TRUE(docs) << "docs/configuration.md is missing";

@@ -7,33 +7,17 @@
 #include <torch/torch.h>
 
 #include "core/input_error.h"
+#include "core/model/chunked_output_layer.h"
 #include "core/model/token_log_probs.h"
 
 namespace deltarl {
 
-std::vector<std::vector<const RolloutSample*>> micro_batches(const std::vector<RolloutSample>& samples,
-                                                             int64_t size) {
-  std::vector<std::vector<const RolloutSample*>> batches;
-  for (size_t begin = 0; begin < samples.size(); begin += static_cast<size_t>(size)) {
-    std::vector<const RolloutSample*>& batch = batches.emplace_back();
-    for (size_t i = begin; i < std::min(samples.size(), begin + static_cast<size_t>(size)); ++i) {
-      batch.push_back(&samples[i]);
-    }
-  }
-  return batches;
-}
-
-std::vector<std::vector<RolloutSample*>> micro_batches(const std::vector<RolloutSample*>& samples, int64_t size) {
-  std::vector<std::vector<RolloutSample*>> batches;
-  for (size_t begin = 0; begin < samples.size(); begin += static_cast<size_t>(size)) {
-    const size_t end = std::min(samples.size(), begin + static_cast<size_t>(size));
-    batches.emplace_back(samples.begin() + static_cast<std::ptrdiff_t>(begin),
-                         samples.begin() + static_cast<std::ptrdiff_t>(end));
-  }
-  return batches;
-}
-
 void PolicyUpdateOptions::validate() const {
+  micro_batching.validate();
+  if (logits_chunk_tokens < 0) {
+    throw InputError("train.logits_chunk_tokens must be ≥ 0 (0: the whole output layer at once), got " +
+                     std::to_string(logits_chunk_tokens));
+  }
   if (epochs < 1) throw InputError("algorithm.ppo_epochs must be ≥ 1, got " + std::to_string(epochs));
   if (groups_per_mini_batch < 0) {
     throw InputError("algorithm.ppo_mini_batch_size must be ≥ 0 (0: every group), got " +
@@ -117,12 +101,40 @@ PaddedBatch pad_batch(const std::vector<SamplePointer>& batch, torch::Device dev
   return padded;
 }
 
-// (b, r, vocab) fp32 logits at the positions that predict each response token.
-torch::Tensor response_logits(Qwen2ForCausalLM& model, const PaddedBatch& batch) {
+// (b, r, h) hidden states at the positions that predict each response token.
+torch::Tensor response_hidden(Qwen2ForCausalLM& model, const PaddedBatch& batch) {
   torch::Tensor hidden = model->hidden_states(batch.input_ids, batch.attention_mask);  // (b, s, h)
-  torch::Tensor picked =
-      hidden.gather(1, batch.positions.unsqueeze(-1).expand({-1, -1, hidden.size(2)}));  // (b, r, h)
-  return model->logits_from_hidden(picked);
+  return hidden.gather(1, batch.positions.unsqueeze(-1).expand({-1, -1, hidden.size(2)}));
+}
+
+struct ResponseTokens {
+  torch::Tensor log_probs;  // (b, r) fp32, differentiable when gradients are on
+  torch::Tensor entropy;    // (b, r) fp32 unless Entropy::kNone; differentiable only with kDifferentiable
+};
+
+enum class Entropy { kNone, kMetric, kDifferentiable };
+
+// The response tokens' log-probs and entropies under `model`: through the
+// full (b, r, vocab) logits, or with chunk_tokens > 0 through the chunked
+// output layer, which never holds them (core/model/chunked_output_layer.h).
+ResponseTokens response_tokens(Qwen2ForCausalLM& model, const PaddedBatch& batch, double temperature,
+                               int64_t chunk_tokens, Entropy entropy) {
+  const torch::Tensor hidden = response_hidden(model, batch);
+  if (chunk_tokens > 0) {
+    ChunkedTokenOutputs out = chunked_output_layer(hidden, model->output_weight(), batch.targets, temperature,
+                                                   chunk_tokens);
+    return {out.log_probs, entropy == Entropy::kDifferentiable ? out.entropy : out.entropy.detach()};
+  }
+  const torch::Tensor logits = model->logits_from_hidden(hidden);
+  ResponseTokens tokens;
+  tokens.log_probs = token_log_probs(logits, batch.targets, temperature);
+  if (entropy == Entropy::kDifferentiable) {
+    tokens.entropy = token_entropy(logits, temperature);
+  } else if (entropy == Entropy::kMetric) {
+    torch::NoGradGuard no_grad;
+    tokens.entropy = token_entropy(logits.detach(), temperature);
+  }
+  return tokens;
 }
 
 }  // namespace
@@ -150,7 +162,8 @@ void PolicyUpdater::compute_old_log_probs(const std::vector<RolloutSample*>& mic
     // Gradients on, as in accumulate(): the training path's rounding, not the
     // fused inference path's. The graph is dropped at the end of the scope.
     torch::AutoGradMode enable_grad(true);
-    log_probs = token_log_probs(response_logits(model_, batch), batch.targets, options_.temperature).detach();
+    log_probs = response_tokens(model_, batch, options_.temperature, options_.logits_chunk_tokens,
+                                Entropy::kNone).log_probs.detach();
   }
   const torch::Tensor host = log_probs.to(torch::kCPU, torch::kFloat32).contiguous();  // (b, r)
   const float* values = host.data_ptr<float>();
@@ -213,19 +226,18 @@ void PolicyUpdater::accumulate(const std::vector<const RolloutSample*>& micro_ba
   const torch::Tensor sample_advantages =
       torch::from_blob(advantages_host.data(), {batch_size}, torch::kFloat32).clone().to(device);
 
-  const torch::Tensor logits = response_logits(model_, batch);
-  const torch::Tensor log_probs = token_log_probs(logits, batch.targets, options_.temperature);  // (b, r)
+  const bool entropy_bonus = options_.loss.entropy_coef != 0;
+  const ResponseTokens tokens =
+      response_tokens(model_, batch, options_.temperature, options_.logits_chunk_tokens,
+                      entropy_bonus ? Entropy::kDifferentiable : Entropy::kMetric);
+  const torch::Tensor& log_probs = tokens.log_probs;  // (b, r)
+  const torch::Tensor& entropy = tokens.entropy;
   torch::Tensor reference_log_probs;
   if (reference_ != nullptr) {
     torch::NoGradGuard no_grad;
-    reference_log_probs = token_log_probs(response_logits(*reference_, batch), batch.targets, options_.temperature);
-  }
-  torch::Tensor entropy;
-  if (options_.loss.entropy_coef != 0) {
-    entropy = token_entropy(logits, options_.temperature);
-  } else {
-    torch::NoGradGuard no_grad;
-    entropy = token_entropy(logits.detach(), options_.temperature);
+    reference_log_probs =
+        response_tokens(*reference_, batch, options_.temperature, options_.logits_chunk_tokens, Entropy::kNone)
+            .log_probs;
   }
   // The learner's π_old: the pass's, or (one on-policy update) this forward's.
   const torch::Tensor learner_old_log_probs = batch.old_log_probs.defined() ? batch.old_log_probs : log_probs.detach();
@@ -234,7 +246,7 @@ void PolicyUpdater::accumulate(const std::vector<const RolloutSample*>& micro_ba
   const RolloutCorrectionWeights correction =
       rollout_correction_weights(old_log_probs, batch.rollout_log_probs, batch.mask, options_.rollout_correction);
   PolicyLoss loss = policy_loss(log_probs, old_log_probs, reference_log_probs,
-                                options_.loss.entropy_coef != 0 ? entropy : torch::Tensor(), batch.mask,
+                                entropy_bonus ? entropy : torch::Tensor(), batch.mask,
                                 sample_advantages, sample_weights, options_.loss, correction.weights);
   loss.loss.backward();
 

@@ -23,6 +23,7 @@
 #include "trainer/algorithm/advantage.h"
 #include "trainer/algorithm/aggregation_config.h"
 #include "trainer/algorithm/loss_aggregation.h"
+#include "trainer/algorithm/micro_batches.h"
 #include "trainer/algorithm/policy_loss.h"
 #include "trainer/algorithm/rollout_correction.h"
 #include "trainer/algorithm/rollout_sample.h"
@@ -37,7 +38,8 @@ struct PolicyUpdateOptions {
   double temperature = 1.0;               // log-probs of logits / T, as the workers sampled
   bool old_log_probs_from_rollout = false;  // else the learner's own (π_old pass, or detached on-policy)
   RolloutCorrectionOptions rollout_correction;  // needs the learner's π_old
-  int64_t micro_batch_size = 8;
+  MicroBatching micro_batching;           // samples (or padded tokens) per forward/backward
+  int64_t logits_chunk_tokens = 0;        // > 0: the output layer in chunks of this many tokens
   int64_t groups_per_mini_batch = 0;      // prompt groups per update; 0: all of the step's
   int64_t epochs = 1;                     // passes over the step's mini-batches
   uint64_t seed = 1;                      // with the step and epoch, picks the mini-batches
@@ -71,11 +73,6 @@ struct PolicyUpdateResult {
   double grad_norm = 0;         // the last update's
   bool skipped = false;         // the last update was skipped
 };
-
-// `samples` in consecutive runs of at most `size` (the last may be shorter).
-std::vector<std::vector<const RolloutSample*>> micro_batches(const std::vector<RolloutSample>& samples,
-                                                             int64_t size);
-std::vector<std::vector<RolloutSample*>> micro_batches(const std::vector<RolloutSample*>& samples, int64_t size);
 
 class PolicyUpdater {
  public:

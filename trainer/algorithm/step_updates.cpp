@@ -39,7 +39,7 @@ StepUpdatesResult run_step_updates(PolicyUpdater& updater, Communicator& communi
   if (updater.needs_old_log_probs(num_groups)) {
     phase("old log-probs");
     const auto started = Clock::now();
-    for (const auto& micro_batch : micro_batches(all_of(samples), options.micro_batch_size)) {
+    for (const auto& micro_batch : micro_batches(all_of(samples), options.micro_batching)) {
       updater.compute_old_log_probs(micro_batch);
     }
     result.old_log_prob_seconds = seconds_since(started);
@@ -54,7 +54,7 @@ StepUpdatesResult run_step_updates(PolicyUpdater& updater, Communicator& communi
       const LossWeightTable weights(options.aggregation, statistics, groups);
       phase("forward-backward");
       updater.start();
-      for (const auto& micro_batch : micro_batches(samples_of_groups(samples, groups), options.micro_batch_size)) {
+      for (const auto& micro_batch : micro_batches(samples_of_groups(samples, groups), options.micro_batching)) {
         updater.accumulate({micro_batch.begin(), micro_batch.end()}, weights, advantages, &result.totals);
       }
       // SUM, since the weights are already global; every rank joins each

@@ -24,6 +24,7 @@ LearnerModel load_learner_model(const TrainingConfig& config, const LearnerModel
                      " has no tokenizer.json (workers, prompts and checkpoints need the model's tokenizer)");
   }
   learner.model = load_pretrained(source.model_folder, device, learner.dtype);
+  learner.model->model->activation_checkpointing = config.train.activation_checkpointing;
   learner.tokenizer_json = read_file_text(tokenizer_path);
   if (config.algorithm.kl_coef > 0) {
     learner.reference = load_pretrained(config.model.path, device, learner.dtype);

@@ -185,6 +185,10 @@ const std::vector<KeyBinding>& key_bindings() {
         DELTARL_KEY(int64_t, train, steps),
         DELTARL_KEY(int64_t, train, prompts_per_step),
         DELTARL_KEY(int64_t, train, micro_batch_size),
+        DELTARL_KEY(int64_t, train, micro_batch_tokens),
+        DELTARL_KEY(int64_t, train, logits_chunk_tokens),
+        DELTARL_KEY(bool, train, activation_checkpointing),
+        DELTARL_KEY(int64_t, train, zero_stage),
         DELTARL_KEY(uint64_t, train, seed),
         DELTARL_KEY(std::string, train, device),
         DELTARL_KEY(int64_t, train, threads),
@@ -334,7 +338,9 @@ PolicyUpdateOptions policy_update_options(const TrainingConfig& config) {
   options.old_log_probs_from_rollout = config.algorithm.old_log_probs == "rollout";
   options.rollout_correction.mode = parse_rollout_correction(config.algorithm.rollout_correction);
   options.rollout_correction.cap = config.algorithm.rollout_correction_cap;
-  options.micro_batch_size = config.train.micro_batch_size;
+  options.micro_batching.size = config.train.micro_batch_size;
+  options.micro_batching.token_budget = config.train.micro_batch_tokens;
+  options.logits_chunk_tokens = config.train.logits_chunk_tokens;
   options.groups_per_mini_batch = config.algorithm.ppo_mini_batch_size;
   options.epochs = config.algorithm.ppo_epochs;
   options.seed = config.train.seed;
@@ -392,6 +398,17 @@ void TrainingConfig::validate() const {
   require(train.steps >= 1, *this, "train.steps", "must be ≥ 1");
   require(train.prompts_per_step >= 1, *this, "train.prompts_per_step", "must be ≥ 1");
   require(train.micro_batch_size >= 1, *this, "train.micro_batch_size", "must be ≥ 1");
+  require(train.zero_stage >= 0 && train.zero_stage <= 2, *this, "train.zero_stage",
+          "must be 0, 1 or 2, not " + std::to_string(train.zero_stage) +
+              " (ZeRO's stages: 0 none, 1 shards the optimizer state, 2 also the gradients; "
+              "stage 3's parameter sharding is not offered)");
+  require(train.zero_stage == 0, *this, "train.zero_stage",
+          "is " + std::to_string(train.zero_stage) + ", but sharded optimizer state is not built yet: set 0");
+  require(train.micro_batch_tokens == 0 || train.micro_batch_tokens > rollout.max_new_tokens, *this,
+          "train.micro_batch_tokens",
+          "(" + std::to_string(train.micro_batch_tokens) + ") must be 0 (micro-batches by count) or exceed "
+          "rollout.max_new_tokens (" + std::to_string(rollout.max_new_tokens) +
+              "): a micro-batch must hold a prompt with a full response");
   require(train.device == "auto" || train.device == "cpu" || train.device == "cuda", *this, "train.device",
           "must be auto, cpu or cuda, not \"" + train.device + "\"");
   require(train.threads >= 0, *this, "train.threads", "must be ≥ 0");

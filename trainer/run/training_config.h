@@ -68,6 +68,10 @@ struct TrainSection {
   int64_t steps = 100;               // rollout batches, each making ppo_epochs × mini-batches updates
   int64_t prompts_per_step = 16;     // prompt groups per step (rollout batch), over all ranks
   int64_t micro_batch_size = 8;      // samples per forward/backward
+  int64_t micro_batch_tokens = 0;    // > 0: padded tokens per forward/backward, samples by length (wins)
+  int64_t logits_chunk_tokens = 0;   // > 0: the output layer this many tokens at a time, never the full logits
+  bool activation_checkpointing = false;  // recompute each decoder layer in backward instead of keeping it
+  int64_t zero_stage = 0;            // ZeRO: 1 shards the fp32 master weights and AdamW moments, 2 also gradients
   uint64_t seed = 1;
   std::string device = "auto";       // auto | cpu | cuda
   int64_t threads = 0;               // LibTorch threads per rank; 0: cores / ranks on the host

@@ -54,6 +54,31 @@ void TrainingRun::read_checkpoint_to_resume() {
   model_folder_ = checkpoint_folder_.empty() ? config_.model.path : checkpoint_folder_;
 }
 
+namespace {
+
+// With train.micro_batch_tokens, every sample must fit one micro-batch: the
+// longest prompt with a full response is refused now, not at the step that
+// first samples it.
+void check_token_budget_fits(const TrainingConfig& config, const PromptDataset& prompts) {
+  const int64_t budget = config.train.micro_batch_tokens;
+  if (budget <= 0) return;
+  if (prompts.size() == 0) return;
+  size_t longest = 0;
+  for (size_t i = 1; i < prompts.size(); ++i) {
+    if (prompts[i].token_ids.size() > prompts[longest].token_ids.size()) longest = i;
+  }
+  const int64_t needed = static_cast<int64_t>(prompts[longest].token_ids.size()) + config.rollout.max_new_tokens;
+  if (needed > budget) {
+    throw InputError(config.source + ": train.micro_batch_tokens (" + std::to_string(budget) +
+                     ") is below the longest possible sample: prompt " + std::to_string(longest + 1) + " of " +
+                     config.data.train + " has " + std::to_string(prompts[longest].token_ids.size()) +
+                     " tokens, + rollout.max_new_tokens " + std::to_string(config.rollout.max_new_tokens) + " = " +
+                     std::to_string(needed) + "; set train.micro_batch_tokens ≥ " + std::to_string(needed));
+  }
+}
+
+}  // namespace
+
 void TrainingRun::load_model_and_data() {
   device_ = device_communicator_.device();
   agree_or_throw(host_, "loading the model and data", [&] {
@@ -69,6 +94,7 @@ void TrainingRun::load_model_and_data() {
     const int64_t context_length = model_->config().max_position_embeddings;
     const PromptDatasetOptions train_prompts = prompt_options(config_, context_length);
     prompts_ = std::make_unique<PromptDataset>(config_.data.train, *tokenizer_, train_prompts);
+    check_token_budget_fits(config_, *prompts_);
     if (!config_.eval.data.empty()) {
       eval_options_.prompts = train_prompts;
       eval_options_.max_new_tokens =
