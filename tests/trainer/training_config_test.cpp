@@ -151,6 +151,16 @@ TEST(TrainingConfig, MemoryKeysAreCheckedByName) {
   EXPECT_NE(message.find("train.micro_batch_tokens"), std::string::npos) << message;
   message = message_for("  logits_chunk_tokens: -1\n");
   EXPECT_NE(message.find("train.logits_chunk_tokens must be ≥ 0"), std::string::npos) << message;
+  message = message_for("  attention: flash\n");
+  EXPECT_NE(message.find("train.attention must be auto, masked or causal"), std::string::npos) << message;
+  message = message_for("  attention: causal\n");
+  if (causal_attention_supported()) {
+    EXPECT_EQ(message, "");
+  } else {  // a feature this LibTorch cannot provide, named with the version
+    EXPECT_NE(message.find("train.attention is causal, which needs SDPA's causal path (LibTorch ≥ 2.1)"),
+              std::string::npos) << message;
+    EXPECT_NE(message.find("LibTorch 1."), std::string::npos) << message;
+  }
   const auto good = write_temporary(std::string(kMinimal) +
                                     "train:\n  micro_batch_tokens: 4096\n  logits_chunk_tokens: 512\n"
                                     "  activation_checkpointing: true\n");
@@ -159,6 +169,7 @@ TEST(TrainingConfig, MemoryKeysAreCheckedByName) {
   EXPECT_EQ(options.micro_batching.token_budget, 4096);
   EXPECT_EQ(options.logits_chunk_tokens, 512);
   EXPECT_TRUE(config.train.activation_checkpointing);
+  EXPECT_EQ(training_attention(config), default_training_attention());
 }
 
 TEST(TrainingConfig, DocsListEveryKey) {

@@ -25,6 +25,7 @@ LearnerModel load_learner_model(const TrainingConfig& config, const LearnerModel
   }
   learner.model = load_pretrained(source.model_folder, device, learner.dtype);
   learner.model->model->activation_checkpointing = config.train.activation_checkpointing;
+  learner.model->model->training_attention = training_attention(config);
   learner.tokenizer_json = read_file_text(tokenizer_path);
   if (config.algorithm.kl_coef > 0) {
     learner.reference = load_pretrained(config.model.path, device, learner.dtype);

@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include <torch/version.h>
 #include <yaml-cpp/yaml.h>
 
 #include "core/input_error.h"
@@ -188,6 +189,7 @@ const std::vector<KeyBinding>& key_bindings() {
         DELTARL_KEY(int64_t, train, micro_batch_tokens),
         DELTARL_KEY(int64_t, train, logits_chunk_tokens),
         DELTARL_KEY(bool, train, activation_checkpointing),
+        DELTARL_KEY(std::string, train, attention),
         DELTARL_KEY(int64_t, train, zero_stage),
         DELTARL_KEY(uint64_t, train, seed),
         DELTARL_KEY(std::string, train, device),
@@ -324,6 +326,12 @@ int64_t largest_divisor_at_most(int64_t n, int64_t wanted) {
 
 }  // namespace
 
+TrainingAttention training_attention(const TrainingConfig& config) {
+  if (config.train.attention == "masked") return TrainingAttention::kMasked;
+  if (config.train.attention == "causal") return TrainingAttention::kCausal;
+  return default_training_attention();
+}
+
 PolicyUpdateOptions policy_update_options(const TrainingConfig& config) {
   PolicyUpdateOptions options;
   options.aggregation = config.algorithm.aggregation;
@@ -398,6 +406,11 @@ void TrainingConfig::validate() const {
   require(train.steps >= 1, *this, "train.steps", "must be ≥ 1");
   require(train.prompts_per_step >= 1, *this, "train.prompts_per_step", "must be ≥ 1");
   require(train.micro_batch_size >= 1, *this, "train.micro_batch_size", "must be ≥ 1");
+  require(train.attention == "auto" || train.attention == "masked" || train.attention == "causal", *this,
+          "train.attention", "must be auto, masked or causal, not \"" + train.attention + "\"");
+  require(train.attention != "causal" || causal_attention_supported(), *this, "train.attention",
+          std::string("is causal, which needs SDPA's causal path (LibTorch ≥ 2.1), but this deltarl is built against "
+                      "LibTorch ") + TORCH_VERSION + ": set auto (the mask here) or masked");
   require(train.zero_stage >= 0 && train.zero_stage <= 2, *this, "train.zero_stage",
           "must be 0, 1 or 2, not " + std::to_string(train.zero_stage) +
               " (ZeRO's stages: 0 none, 1 shards the optimizer state, 2 also the gradients; "

@@ -71,6 +71,7 @@ struct TrainSection {
   int64_t micro_batch_tokens = 0;    // > 0: padded tokens per forward/backward, samples by length (wins)
   int64_t logits_chunk_tokens = 0;   // > 0: the output layer this many tokens at a time, never the full logits
   bool activation_checkpointing = false;  // recompute each decoder layer in backward instead of keeping it
+  std::string attention = "auto";    // auto | masked | causal (SDPA without a mask, LibTorch ≥ 2.1)
   int64_t zero_stage = 0;            // ZeRO: 1 shards the fp32 master weights and AdamW moments, 2 also gradients
   uint64_t seed = 1;
   std::string device = "auto";       // auto | cpu | cuda
@@ -153,6 +154,10 @@ std::string training_config_to_yaml(const TrainingConfig& config);
 // sections (M resolved). Throws InputError naming algorithm.rollout_correction
 // for an unknown correction.
 PolicyUpdateOptions policy_update_options(const TrainingConfig& config);
+
+// train.attention as the model's setting: auto is kCausal where this LibTorch
+// has it (default_training_attention()), else kMasked.
+TrainingAttention training_attention(const TrainingConfig& config);
 
 // Every key, as "section.name", in file order (for docs and tests).
 std::vector<std::string> training_config_keys();
