@@ -41,6 +41,12 @@ expect_failure "algorithm.rollout_correction: mis needs π_old from the learner.
   --set algorithm.old_log_probs=rollout
 expect_failure "algorithm.rollout_correction must be none, tis, mis, seq-tis or seq-mis, not \"is\"" \
   "$deltarl" train --config "$work/config.yaml" --set algorithm.rollout_correction=is
+# The learner-memory switches: a token budget below the longest prompt + max_new_tokens (found
+# when the prompts are read, on every rank) and a ZeRO stage that does not exist.
+expect_failure "train.micro_batch_tokens (60) is below the longest possible sample: prompt [0-9]* of .*train.jsonl has [0-9]* tokens, + rollout.max_new_tokens 16 = [0-9]*; set train.micro_batch_tokens ≥ [0-9]*" \
+  "$mpirun" -np 2 --bind-to none "$deltarl" train --config "$work/config.yaml" --set train.micro_batch_tokens=60
+expect_failure "train.zero_stage must be 0, 1 or 2, not 3" \
+  "$deltarl" train --config "$work/config.yaml" --set train.zero_stage=3
 expect_failure "no tokenizer.json" \
   "$deltarl" train --config "$work/config.yaml" --set model.path="$work"
 # An existing run is never overwritten by a fresh start.

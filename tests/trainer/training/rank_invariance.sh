@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The same 3 steps at -np 1 and -np 2 (other micro-batches too) make the same
+# The same 3 steps at -np 1 and -np 2 (other micro-batches, made by a token
+# budget, with activation checkpointing and the chunked output layer) make the same
 # update, up to rounding: per-group seeds make the rollouts identical,
 # group-global statistics make every PPO update's reduced gradient so. The
 # fixture is the synthetic task (mixed rewards: the policy gradient is live)
@@ -24,7 +25,7 @@ make_fixture "$work"
 compare=(--from "$work/model" --norm whole --tolerance 1e-3)
 "$mpirun" -np 1 --bind-to none "$deltarl" train --quiet --config "$work/config.yaml" --set output.dir="$work/np1"
 "$mpirun" -np 2 --bind-to none "$deltarl" train --quiet --config "$work/config.yaml" --set output.dir="$work/np2" \
-  --set train.micro_batch_size=2
+  --set train.micro_batch_tokens=150 --set train.activation_checkpointing=true --set train.logits_chunk_tokens=7
 check_some_step_clipped "$work/np1/metrics.jsonl"
 "$deltarl" compare-checkpoints "$work/np2/checkpoints/step-00000003" "$work/np1/checkpoints/step-00000003" \
   "${compare[@]}"
