@@ -210,7 +210,7 @@ Qwen2Config Qwen2Config::preset(const std::string& name, std::optional<int64_t> 
     c.max_position_embeddings = 1024;
     c.rope_theta = 10000.0;
     c.tie_word_embeddings = true;
-  } else if (name == "qwen2.5-0.5b" || name == "qwen2.5-1.5b" || name == "qwen2.5-3b") {
+  } else if (name == "qwen2.5-0.5b" || name == "qwen2.5-1.5b" || name == "qwen2.5-3b" || name == "qwen2.5-7b") {
     c.vocab_size = vocab_size.value_or(151936);
     c.max_position_embeddings = 32768;
     c.rope_theta = 1000000.0;
@@ -223,11 +223,16 @@ Qwen2Config Qwen2Config::preset(const std::string& name, std::optional<int64_t> 
       c.hidden_size = 896, c.intermediate_size = 4864, c.num_hidden_layers = 24, c.num_attention_heads = 14;
     } else if (name == "qwen2.5-1.5b") {
       c.hidden_size = 1536, c.intermediate_size = 8960, c.num_hidden_layers = 28, c.num_attention_heads = 12;
-    } else {
+    } else if (name == "qwen2.5-3b") {
       c.hidden_size = 2048, c.intermediate_size = 11008, c.num_hidden_layers = 36, c.num_attention_heads = 16;
+    } else {  // untied, 4 KV heads, a padded vocabulary (Qwen/Qwen2.5-7B config.json)
+      c.vocab_size = vocab_size.value_or(152064);
+      c.tie_word_embeddings = false;
+      c.num_key_value_heads = 4;
+      c.hidden_size = 3584, c.intermediate_size = 18944, c.num_hidden_layers = 28, c.num_attention_heads = 28;
     }
   } else {
-    throw InputError("unknown model preset \"" + name + "\"; presets: tiny, small, qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-3b");
+    throw InputError("unknown model preset \"" + name + "\"; presets: tiny, small, qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-3b, qwen2.5-7b");
   }
   c.validate("preset " + name);
   return c;

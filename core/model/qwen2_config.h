@@ -41,7 +41,7 @@ struct Qwen2Config {
 
   // "tiny" and "small" (CPU work; vocabulary of the shipped CountDown
   // tokenizer unless `vocab_size` is given), "qwen2.5-0.5b", "qwen2.5-1.5b",
-  // "qwen2.5-3b" (the released architectures). InputError for other names.
+  // "qwen2.5-3b", "qwen2.5-7b" (the released architectures). InputError for other names.
   static Qwen2Config preset(const std::string& name, std::optional<int64_t> vocab_size = std::nullopt);
 };
 
