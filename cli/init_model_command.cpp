@@ -22,7 +22,7 @@ void register_init_model_command(CLI::App& app, Status* status) {
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand("init-model", "Write a randomly initialized preset model as a HF checkpoint");
-  command->add_option("--preset", options->preset, "tiny | small | qwen2.5-0.5b | qwen2.5-1.5b | qwen2.5-3b")
+  command->add_option("--preset", options->preset, "tiny | small | qwen2.5-0.5b | qwen2.5-1.5b | qwen2.5-3b | qwen2.5-7b")
       ->capture_default_str();
   command->add_option("--out", options->out, "checkpoint folder to create")->required();
   command->add_option("--tokenizer", options->tokenizer,

@@ -9,6 +9,7 @@
 #include "cli/compare_checkpoints_command.h"
 #include "cli/data_command.h"
 #include "cli/eval_command.h"
+#include "cli/plan_command.h"
 #include "cli/preflight_command.h"
 #include "cli/quickstart_command.h"
 #include "cli/sft_command.h"
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
   deltarl::register_train_command(app, &status);
   deltarl::register_update_command(app, &status);
   deltarl::register_preflight_command(app, &status);
+  deltarl::register_plan_command(app, &status);
   deltarl::register_compare_checkpoints_command(app, &status);
   deltarl::register_sft_command(app, &status);
   deltarl::register_eval_command(app, &status);

@@ -20,6 +20,7 @@
 #include "core/model/qwen2_config.h"
 #include "deltarl/v1/rollout.grpc.pb.h"
 #include "trainer/comm/internal/mpi_check.h"
+#include "trainer/preflight/memory_plan.h"
 #include "trainer/rollout/rollout_auth_token.h"
 #ifdef DELTARL_HAVE_NCCL
 #include <nccl.h>
@@ -167,6 +168,20 @@ json gather_local_facts(const TrainingConfig& config, const MpiEnvironment& mpi,
     for (auto& answer : answers) workers.push_back(answer.get());
   }
   facts["workers"] = workers;
+  // The memory plan on a CPU learner (a GPU's memory is not seen here: `deltarl plan --gpu-memory`).
+  const bool on_gpu = config.train.device == "cuda" || (config.train.device == "auto" && facts["cuda_devices"] > 0);
+  if (!on_gpu) {
+    try {
+      MemoryPlanOptions plan_options;
+      plan_options.ranks = mpi.world_size();
+      plan_options.ranks_per_host = mpi.local_size();
+      const MemoryPlan plan = plan_memory(plan_model_config(config.model.path), config, plan_options);
+      facts["memory"] = {{"peak", plan.per_rank_peak_bytes}, {"limit", plan.limit_bytes},
+                         {"limit_source", plan.limit_source}, {"suggestions", plan.suggestions}};
+    } catch (const std::exception& error) {
+      facts["memory"] = {{"error", error.what()}};
+    }
+  }
   return facts;
 }
 
@@ -272,6 +287,18 @@ std::vector<std::string> judge(const TrainingConfig& config, const std::vector<j
                          " does not exist there (every learner host reads it: a shared file system, or copy it)");
     }
     if (rank.contains("token_error")) problems.push_back(host + ": " + rank["token_error"].get<std::string>());
+    if (rank.contains("memory") && rank["memory"].contains("error") && rank["missing_files"].empty()) {
+      problems.push_back(host + ": memory plan: " + rank["memory"]["error"].get<std::string>());
+    } else if (rank.contains("memory") && rank["memory"].contains("peak") &&
+               rank["memory"]["peak"].get<int64_t>() > rank["memory"]["limit"].get<int64_t>()) {
+      const json& memory = rank["memory"];
+      auto gib = [](int64_t bytes) { return std::to_string(bytes / (int64_t{1} << 20) / 1024.0).substr(0, 6) + " GiB"; };
+      std::string problem = host + ": a learner rank needs about " + gib(memory["peak"].get<int64_t>()) +
+                            " at its peak but has " + gib(memory["limit"].get<int64_t>()) + " (" +
+                            memory["limit_source"].get<std::string>() + "; `deltarl plan` shows the parts); try";
+      for (const auto& suggestion : memory["suggestions"]) problem += "\n      " + suggestion.get<std::string>();
+      problems.push_back(problem);
+    }
   }
   if (some_gpu_host && some_cpu_host && config.train.device == "auto") {
     problems.push_back("train.device auto resolves to CUDA on some hosts and CPU on others: allocate GPUs on every "
@@ -327,6 +354,10 @@ std::string describe(const std::vector<json>& ranks) {
     table << "  " << host << ": ranks";
     for (int number : numbers) table << " " << number;
     const std::string nccl = rank["nccl"].get<std::string>();
+    if (rank.contains("memory") && rank["memory"].contains("peak")) {
+      table << " | plan " << rank["memory"]["peak"].get<int64_t>() / (int64_t{1} << 20) << " MiB of "
+            << rank["memory"]["limit"].get<int64_t>() / (int64_t{1} << 20) << " MiB per rank";
+    }
     table << " | GPUs " << rank["cuda_devices"].get<int64_t>() << " | NCCL " << (nccl.empty() ? "not built" : nccl)
           << " | " << rank["mpi_runtime"].get<std::string>() << " | " << rank["build"].get<std::string>() << "\n";
     for (const auto& worker : rank["workers"]) {

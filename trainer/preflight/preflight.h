@@ -17,7 +17,9 @@
 //     train.device: cuda on a host without GPUs;
 //   - model, data or eval files missing on a host (no shared file system?);
 //   - workers unreachable from a host, refusing the token, or serving a model
-//     whose vocabulary differs from the learners'.
+//     whose vocabulary differs from the learners';
+//   - on CPU learners, a memory plan (memory_plan.h) over the host's memory
+//     divided by its ranks, with the settings that would make it fit.
 #pragma once
 
 #include <string>
