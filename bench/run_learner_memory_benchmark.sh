@@ -7,7 +7,7 @@
 #
 #   bash bench/run_learner_memory_benchmark.sh [short|long] [extra learner_memory_bench options...]
 #
-#   short: qwen2.5-0.5b shapes, fp32, 4 samples of 64 + 480..960 tokens (≈ 4 × 1k);
+#   short: qwen2.5-0.5b shapes, fp32, 4 samples of 64 + 128..256 tokens;
 #          the features-off baseline fits in 24 GiB.
 #   long:  the same shapes at 2 samples of 64 + 2048..4096 tokens; only the
 #          features-on settings run, since the features-off baseline needs far
@@ -25,13 +25,13 @@ mkdir -p "$out"
 
 case "$shape" in
   short)
-    common=(--preset qwen2.5-0.5b --samples 4 --prompt 64 --response 960)
+    common=(--preset qwen2.5-0.5b --samples 4 --prompt 64 --response 256)
     settings=(
       "off|"
       "checkpointing|--activation-checkpointing 1"
       "logits chunks 512|--logits-chunk-tokens 512"
-      "token budget 2048|--micro-batch-tokens 2048"
-      "all three|--activation-checkpointing 1 --logits-chunk-tokens 512 --micro-batch-tokens 2048"
+      "token budget 640|--micro-batch-tokens 640"
+      "all three|--activation-checkpointing 1 --logits-chunk-tokens 512 --micro-batch-tokens 640"
     )
     ;;
   long)
