@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <map>
@@ -292,7 +293,11 @@ std::vector<std::string> judge(const TrainingConfig& config, const std::vector<j
     } else if (rank.contains("memory") && rank["memory"].contains("peak") &&
                rank["memory"]["peak"].get<int64_t>() > rank["memory"]["limit"].get<int64_t>()) {
       const json& memory = rank["memory"];
-      auto gib = [](int64_t bytes) { return std::to_string(bytes / (int64_t{1} << 20) / 1024.0).substr(0, 6) + " GiB"; };
+      auto gib = [](int64_t bytes) {
+        char text[32];
+        std::snprintf(text, sizeof(text), "%.1f GiB", static_cast<double>(bytes) / (int64_t{1} << 30));
+        return std::string(text);
+      };
       std::string problem = host + ": a learner rank needs about " + gib(memory["peak"].get<int64_t>()) +
                             " at its peak but has " + gib(memory["limit"].get<int64_t>()) + " (" +
                             memory["limit_source"].get<std::string>() + "; `deltarl plan` shows the parts); try";
