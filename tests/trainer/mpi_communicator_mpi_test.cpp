@@ -49,6 +49,31 @@ TEST_F(MpiCommunicatorTest, BucketedListAllReduceWithMixedDtypesAndViews) {
   EXPECT_TRUE(torch::equal(tensors[5], torch::full({5}, float(rank_sum()))));
 }
 
+// Rank r sends input[i] = (r + 1)·i; its shard of the sum is Σ (q + 1)·i over
+// its range of i. bf16 goes through fp32 (exact here: small integers).
+TEST_F(MpiCommunicatorTest, ReduceScatterSumsEachRanksShard) {
+  constexpr int64_t kShard = 5;
+  for (auto dtype : {torch::kFloat32, torch::kFloat64, torch::kBFloat16}) {
+    const torch::Tensor input = torch::arange(kShard * world(), torch::kFloat64).mul(rank() + 1).to(dtype);
+    torch::Tensor output = torch::full({kShard}, -1.0, torch::kFloat64).to(dtype);
+    communicator_.reduce_scatter_sum(input, output);
+    const torch::Tensor expected = torch::arange(kShard * rank(), kShard * (rank() + 1), torch::kFloat64).mul(rank_sum());
+    EXPECT_TRUE(torch::equal(output.to(torch::kFloat64), expected)) << dtype << ": " << output;
+  }
+  torch::Tensor wrong = torch::zeros({kShard + 1});
+  EXPECT_THROW(communicator_.reduce_scatter_sum(torch::zeros({kShard * world()}), wrong), c10::Error);
+}
+
+TEST_F(MpiCommunicatorTest, AllGatherIntoPlacesEachRanksShard) {
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16, torch::kInt64}) {
+    const torch::Tensor mine = torch::full({3}, rank() + 1, torch::kFloat64).to(dtype);
+    torch::Tensor whole = torch::zeros({3 * world()}, torch::kFloat64).to(dtype);
+    communicator_.all_gather_into(mine, whole);
+    const torch::Tensor expected = torch::arange(1, world() + 1, torch::kFloat64).repeat_interleave(3);
+    EXPECT_TRUE(torch::equal(whole.to(torch::kFloat64), expected)) << dtype << ": " << whole;
+  }
+}
+
 TEST_F(MpiCommunicatorTest, BroadcastFromEveryRoot) {
   for (int root = 0; root < world(); ++root) {
     torch::Tensor t = torch::full({4}, float(rank() * 10 + 1));

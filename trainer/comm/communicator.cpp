@@ -48,4 +48,16 @@ void Communicator::all_reduce_sum(const std::vector<torch::Tensor>& tensors, int
   if (!bucket.empty()) all_reduce_bucket(*this, bucket);
 }
 
+void Communicator::check_shard_shapes(const torch::Tensor& whole, const torch::Tensor& shard,
+                                      const char* operation) const {
+  TORCH_CHECK(whole.dim() == 1 && shard.dim() == 1 && whole.numel() == shard.numel() * world_size(), operation,
+              ": needs a flat tensor of world_size (", world_size(), ") × the flat shard's elements, got ",
+              whole.sizes(), " and ", shard.sizes());
+  TORCH_CHECK(whole.scalar_type() == shard.scalar_type(), operation, ": dtypes differ (", whole.scalar_type(),
+              " and ", shard.scalar_type(), ")");
+  TORCH_CHECK(whole.device() == device() && shard.device() == device(), operation, ": tensors on ",
+              whole.device(), " and ", shard.device(), " but this communicator works on ", device());
+  TORCH_CHECK(whole.is_contiguous() && shard.is_contiguous(), operation, ": tensors must be contiguous");
+}
+
 }  // namespace deltarl

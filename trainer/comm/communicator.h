@@ -45,8 +45,24 @@ class Communicator {
   // tensor. Same shape on every rank. Collective.
   virtual torch::Tensor all_gather(const torch::Tensor& tensor) = 0;
 
+  // The two halves of an all-reduce, for sharded optimizer state (ZeRO,
+  // trainer/algorithm/flat_gradients.h). Both take flat tensors: `input` and
+  // `output` contiguous on device(), one dtype, shard size n = output.numel()
+  // for reduce_scatter_sum and n = input.numel() for all_gather_into.
+  //
+  // output (n,) ← Σ over ranks of input[rank·n, (rank+1)·n), input (world_size·n,).
+  // Sums in the tensors' dtype, except that bf16/f16 are summed in fp32 where
+  // the transport has no such type (MPI). Collective.
+  virtual void reduce_scatter_sum(const torch::Tensor& input, torch::Tensor& output) = 0;
+  // output (world_size·n,)[r·n, (r+1)·n) ← rank r's input (n,). Collective.
+  virtual void all_gather_into(const torch::Tensor& input, torch::Tensor& output) = 0;
+
   // Returns when every rank has called it. Collective.
   virtual void barrier() = 0;
+
+ protected:
+  // Throws naming `operation` unless the shapes above hold (n = shard).
+  void check_shard_shapes(const torch::Tensor& whole, const torch::Tensor& shard, const char* operation) const;
 };
 
 }  // namespace deltarl

@@ -102,6 +102,28 @@ torch::Tensor MpiCommunicator::all_gather(const torch::Tensor& tensor) {
   return output;
 }
 
+void MpiCommunicator::reduce_scatter_sum(const torch::Tensor& input, torch::Tensor& output) {
+  check_shard_shapes(input, output, "MpiCommunicator::reduce_scatter_sum");
+  check_tensor(input, "reduce_scatter_sum");
+  if (needs_fp32_staging(input.scalar_type())) {
+    torch::Tensor staged = torch::empty({output.numel()}, output.options().dtype(torch::kFloat32));
+    reduce_scatter_sum(input.to(torch::kFloat32), staged);
+    output.copy_(staged);
+    return;
+  }
+  DELTARL_MPI_CHECK(MPI_Reduce_scatter_block(input.data_ptr(), output.data_ptr(), static_cast<int>(output.numel()),
+                                             mpi_datatype(input.scalar_type()), MPI_SUM, comm_));
+}
+
+void MpiCommunicator::all_gather_into(const torch::Tensor& input, torch::Tensor& output) {
+  check_shard_shapes(output, input, "MpiCommunicator::all_gather_into");
+  const int64_t bytes = input.numel() * static_cast<int64_t>(input.element_size());
+  TORCH_CHECK(bytes <= INT32_MAX, "MpiCommunicator::all_gather_into: shard too large (", bytes,
+              " bytes; MPI counts are int32)");
+  DELTARL_MPI_CHECK(MPI_Allgather(input.data_ptr(), static_cast<int>(bytes), MPI_BYTE, output.data_ptr(),
+                                  static_cast<int>(bytes), MPI_BYTE, comm_));
+}
+
 void MpiCommunicator::barrier() { DELTARL_MPI_CHECK(MPI_Barrier(comm_)); }
 
 }  // namespace deltarl

@@ -30,6 +30,9 @@ class MpiCommunicator final : public Communicator {
   using Communicator::all_reduce_sum;
   void broadcast(torch::Tensor& tensor, int root) override;
   torch::Tensor all_gather(const torch::Tensor& tensor) override;
+  // MPI_Reduce_scatter_block / MPI_Allgather; counts must fit MPI's int32.
+  void reduce_scatter_sum(const torch::Tensor& input, torch::Tensor& output) override;
+  void all_gather_into(const torch::Tensor& input, torch::Tensor& output) override;
   void barrier() override;
 
   // The underlying (duplicated) MPI communicator, for bootstrapping others (NCCL).

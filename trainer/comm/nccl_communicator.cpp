@@ -223,6 +223,26 @@ torch::Tensor NcclCommunicator::all_gather(const torch::Tensor& tensor) {
   return output;
 }
 
+void NcclCommunicator::reduce_scatter_sum(const torch::Tensor& input, torch::Tensor& output) {
+  check_shard_shapes(input, output, "NcclCommunicator::reduce_scatter_sum");
+  check_cuda_tensor(input, device_index_, "reduce_scatter_sum");
+  cudaStream_t caller = begin_collective("reduce_scatter_sum");
+  DELTARL_NCCL_CHECK(ncclReduceScatter(input.data_ptr(), output.data_ptr(), static_cast<size_t>(output.numel()),
+                                       nccl_datatype(input.scalar_type()), ncclSum, comm_, stream_),
+                     comm_);
+  end_collective(caller, "reduce_scatter_sum");
+}
+
+void NcclCommunicator::all_gather_into(const torch::Tensor& input, torch::Tensor& output) {
+  check_shard_shapes(output, input, "NcclCommunicator::all_gather_into");
+  check_cuda_tensor(input, device_index_, "all_gather_into");
+  cudaStream_t caller = begin_collective("all_gather_into");
+  DELTARL_NCCL_CHECK(ncclAllGather(input.data_ptr(), output.data_ptr(), static_cast<size_t>(input.numel()),
+                                   nccl_datatype(input.scalar_type()), comm_, stream_),
+                     comm_);
+  end_collective(caller, "all_gather_into");
+}
+
 void NcclCommunicator::barrier() {
   torch::Tensor token = torch::zeros({1}, torch::TensorOptions().dtype(torch::kFloat32).device(device()));
   all_reduce_sum(token);

@@ -50,6 +50,9 @@ class NcclCommunicator final : public Communicator {
   using Communicator::all_reduce_sum;
   void broadcast(torch::Tensor& tensor, int root) override;
   torch::Tensor all_gather(const torch::Tensor& tensor) override;
+  // ncclReduceScatter (sum) / ncclAllGather on the communicator's stream.
+  void reduce_scatter_sum(const torch::Tensor& input, torch::Tensor& output) override;
+  void all_gather_into(const torch::Tensor& input, torch::Tensor& output) override;
   // Waits on the host for the barrier's all-reduce, polling for asynchronous
   // errors meanwhile instead of blocking in cudaStreamSynchronize.
   void barrier() override;
