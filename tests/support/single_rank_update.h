@@ -24,9 +24,8 @@ inline PolicyUpdateResult single_rank_update(PolicyUpdater& updater, const std::
   for (const auto& micro_batch : micro_batches(samples, updater.options().micro_batching.size)) {
     updater.accumulate(micro_batch, weights, advantages, &result);
   }
-  const std::vector<torch::Tensor> gradients = updater.gradients();
-  communicator.all_reduce_sum(gradients);
-  updater.clip_and_step(gradients, learning_rate, &result);
+  communicator.all_reduce_sum(updater.flat_gradients().buckets(Communicator::kDefaultBucketBytes));
+  updater.clip_and_step(updater.flat_gradients().square_sum(), learning_rate, &result);
   return result;
 }
 

@@ -88,8 +88,7 @@ TEST(PolicyUpdate, OldLogProbPassMatchesTheUpdatesForwardExactly) {
   EXPECT_EQ(first.ppo_kl_sum, 0.0);
   EXPECT_EQ(first.ratio_max, 1.0);
   EXPECT_EQ(first.clipped_tokens, 0);
-  std::vector<torch::Tensor> gradients = updater.gradients();
-  updater.clip_and_step(gradients, /*learning_rate=*/1e-2, &first);
+  updater.clip_and_step(updater.flat_gradients().square_sum(), /*learning_rate=*/1e-2, &first);
   PolicyUpdateResult second;
   updater.start();
   updater.accumulate(batch, weights, advantages, &second);

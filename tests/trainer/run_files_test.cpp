@@ -98,7 +98,7 @@ TEST(TrainingCheckpoint, AtomicPrunedAndFound) {
     state.policy_version = step + 1;
     state.seed = 9;
     state.config_yaml = "train:\n  steps: 8\n";
-    save_training_checkpoint(folder, model, torch::kFloat32, read_all(countdown_tokenizer_path()), optimizer, state,
+    save_training_checkpoint(folder, model, torch::kFloat32, read_all(countdown_tokenizer_path()), optimizer.state_tensors(), state,
                              /*keep_last=*/2);
   }
   EXPECT_EQ(list_directory(folder), (std::vector<std::string>{"step-00000004", "step-00000006"}));

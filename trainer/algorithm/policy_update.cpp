@@ -142,9 +142,16 @@ ResponseTokens response_tokens(Qwen2ForCausalLM& model, const PaddedBatch& batch
 
 PolicyUpdater::PolicyUpdater(Qwen2ForCausalLM& model, Qwen2ForCausalLM* reference, AdamW& optimizer,
                              PolicyUpdateOptions options)
-    : model_(model), reference_(reference), optimizer_(optimizer), options_(std::move(options)) {
+    : model_(model),
+      reference_(reference),
+      optimizer_(optimizer),
+      options_(std::move(options)),
+      gradients_(optimizer.parameters(), optimizer.layout(), optimizer.shard().rank,
+                 /*shard_only=*/options_.zero_stage >= 2) {
   options_.validate();
-  for (auto& parameter : model_->parameters()) parameters_.push_back(parameter);
+  TORCH_CHECK(model_->parameters().size() == optimizer.parameters().size(),
+              "PolicyUpdater: the optimizer holds ", optimizer.parameters().size(), " parameters, the model ",
+              model_->parameters().size());
 }
 
 bool PolicyUpdater::needs_old_log_probs(int64_t num_groups) const {
@@ -175,38 +182,23 @@ void PolicyUpdater::compute_old_log_probs(const std::vector<RolloutSample*>& mic
 
 void PolicyUpdater::start() {
   model_->train();
-  optimizer_.zero_grad();
+  gradients_.start();
 }
 
-std::vector<torch::Tensor> PolicyUpdater::gradients() {
+void PolicyUpdater::clip_and_step(double square_sum, double learning_rate, PolicyUpdateResult* result) {
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> gradients;
-  for (auto& parameter : parameters_) {
-    if (!parameter.grad().defined()) parameter.mutable_grad() = torch::zeros_like(parameter);
-    gradients.push_back(parameter.grad());
-  }
-  return gradients;
-}
-
-void PolicyUpdater::clip_and_step(const std::vector<torch::Tensor>& gradients, double learning_rate,
-                                  PolicyUpdateResult* result) {
-  torch::NoGradGuard no_grad;
-  double square_sum = 0;
-  for (const auto& gradient : gradients) square_sum += gradient.to(torch::kFloat64).square().sum().item<double>();
   result->grad_norm = std::sqrt(square_sum);
   result->updates += 1;
   result->skipped = !std::isfinite(result->grad_norm);
   if (result->skipped) {
     result->skipped_updates += 1;
-    optimizer_.zero_grad();
     return;
   }
   result->grad_norm_sum += result->grad_norm;
   if (options_.grad_clip > 0 && result->grad_norm > options_.grad_clip) {
-    const double scale = options_.grad_clip / (result->grad_norm + 1e-6);
-    for (const auto& gradient : gradients) gradient.mul_(scale);
+    gradients_.scale(options_.grad_clip / (result->grad_norm + 1e-6));
   }
-  optimizer_.step(learning_rate);
+  optimizer_.step(learning_rate, gradients_.shard());
 }
 
 void PolicyUpdater::accumulate(const std::vector<const RolloutSample*>& micro_batch, const LossWeightTable& weights,
@@ -249,6 +241,7 @@ void PolicyUpdater::accumulate(const std::vector<const RolloutSample*>& micro_ba
                                 entropy_bonus ? entropy : torch::Tensor(), batch.mask,
                                 sample_advantages, sample_weights, options_.loss, correction.weights);
   loss.loss.backward();
+  gradients_.fold();  // bf16 .grads into the fp32 buffer (fp32 ones accumulated there in place)
 
   torch::NoGradGuard no_grad;
   const torch::Tensor mismatch = (learner_old_log_probs - batch.rollout_log_probs).abs() * batch.mask;

@@ -6,13 +6,16 @@
 //   for (micro_batch of my samples)                             // π_old, when the step makes
 //     updater.compute_old_log_probs(micro_batch);               // more than one update
 //   for (epoch, mini-batch):                                    // ppo_mini_batches.h
-//     updater.start();                                          // train mode, zero gradients
+//     updater.start();                                          // train mode, zeroed flat gradient
 //     for (micro_batch : micro_batches(mini_batch, size))       // forward recomputing log-probs,
 //       updater.accumulate(micro_batch, weights, advantages, &r); // PPO-clip loss with each sample's
 //                                                               // global ΔL weight, backward
-//     std::vector<torch::Tensor> g = updater.gradients();
-//     communicator.all_reduce_sum(g);                           // SUM: the weights are already global
-//     updater.clip_and_step(g, learning_rate, &r);              // global norm, clip, AdamW
+//     communicator.all_reduce_sum(updater.flat_gradients().buckets(bytes));  // SUM: the weights are
+//                                                               // already global (stage 2: reduce-scatter)
+//     updater.clip_and_step(global_square_sum, learning_rate, &r);  // global norm, clip, AdamW
+//
+// Gradients accumulate in fp32 in FlatGradients whatever the weights' dtype
+// (Note [ZeRO stages], flat_gradients.h, for options.zero_stage).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +25,7 @@
 #include "trainer/algorithm/adamw.h"
 #include "trainer/algorithm/advantage.h"
 #include "trainer/algorithm/aggregation_config.h"
+#include "trainer/algorithm/flat_gradients.h"
 #include "trainer/algorithm/loss_aggregation.h"
 #include "trainer/algorithm/micro_batches.h"
 #include "trainer/algorithm/policy_loss.h"
@@ -44,6 +48,7 @@ struct PolicyUpdateOptions {
   int64_t epochs = 1;                     // passes over the step's mini-batches
   uint64_t seed = 1;                      // with the step and epoch, picks the mini-batches
   double grad_clip = 1.0;                 // 0: no clipping
+  int64_t zero_stage = 0;                 // Note [ZeRO stages]: 1, 2 need an AdamW sharded over the ranks
 
   // Throws InputError naming the key (algorithm.ppo_epochs, …) for epochs < 1,
   // a cap ≤ 1, clip_ratio_c ≤ 1, or a rollout correction with π_old from the
@@ -77,6 +82,7 @@ struct PolicyUpdateResult {
 class PolicyUpdater {
  public:
   // `reference` may be null (no KL term). Keeps references to all arguments.
+  // `optimizer` holds `model`'s parameters; at zero_stage ≥ 1 it may be sharded.
   PolicyUpdater(Qwen2ForCausalLM& model, Qwen2ForCausalLM* reference, AdamW& optimizer, PolicyUpdateOptions options);
 
   const PolicyUpdateOptions& options() const { return options_; }
@@ -96,27 +102,32 @@ class PolicyUpdater {
   void start();
 
   // Forward and backward of one micro-batch of this rank's samples; adds to the
-  // gradients and to `result`'s sums. π_old is the sample's old_log_probs when
+  // flat fp32 gradient and to `result`'s sums. π_old is the sample's old_log_probs when
   // set, else the rollout's (old_log_probs_from_rollout), else this forward's,
   // detached. Not collective.
   void accumulate(const std::vector<const RolloutSample*>& micro_batch, const LossWeightTable& weights,
                   const AdvantageTable& advantages, PolicyUpdateResult* result);
 
-  // The parameters' gradients, to be reduced in place across ranks; a
-  // parameter without one gets zeros (a rank without samples still joins).
-  std::vector<torch::Tensor> gradients();
+  // The update's flat fp32 gradient (this rank's sum until reduced).
+  FlatGradients& flat_gradients() { return gradients_; }
+  // Views of the flat gradient shaped as the parameters (not after a stage-2
+  // reduce-scatter, which frees it).
+  std::vector<torch::Tensor> gradients() { return gradients_.per_parameter(); }
+  AdamW& optimizer() { return optimizer_; }
 
-  // With `gradients` reduced: their global norm, no update when it is not
-  // finite (identical on every rank: all skip together), clipping to
-  // grad_clip, then AdamW at `learning_rate`. Counts the update in `result`.
-  void clip_and_step(const std::vector<torch::Tensor>& gradients, double learning_rate, PolicyUpdateResult* result);
+  // With the gradient reduced and `square_sum` its global Σ g²: the global
+  // norm, no update when it is not finite (identical on every rank: all skip
+  // together), clipping to grad_clip, then AdamW at `learning_rate` on this
+  // rank's shard. Counts the update in `result`. Not collective: a sharded
+  // optimizer's weights are then all-gathered by the caller.
+  void clip_and_step(double square_sum, double learning_rate, PolicyUpdateResult* result);
 
  private:
   Qwen2ForCausalLM& model_;
   Qwen2ForCausalLM* reference_;
   AdamW& optimizer_;
   PolicyUpdateOptions options_;
-  std::vector<torch::Tensor> parameters_;
+  FlatGradients gradients_;
 };
 
 }  // namespace deltarl

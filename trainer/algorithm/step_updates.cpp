@@ -12,6 +12,16 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
+// Stages 1 and 2: each rank stepped its shard; every rank gets every shard
+// back as model-dtype weights. Collective.
+void all_gather_updated_weights(AdamW& optimizer, Communicator& communicator) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor mine = optimizer.pack_shard_weights();  // (shard_numel,) model dtype
+  torch::Tensor gathered = torch::empty({optimizer.layout().padded_numel()}, mine.options());
+  communicator.all_gather_into(mine, gathered);
+  optimizer.unpack_weights(gathered);
+}
+
 std::vector<RolloutSample*> all_of(std::vector<RolloutSample>& samples) {
   std::vector<RolloutSample*> pointers;
   pointers.reserve(samples.size());
@@ -33,6 +43,14 @@ StepUpdatesResult run_step_updates(PolicyUpdater& updater, Communicator& communi
   // The advantages are the step's (a group's baseline is its whole group, which
   // always lies in one mini-batch); the weights are each mini-batch's.
   const AdvantageTable advantages(options.advantage, statistics);
+  const int64_t stage = options.zero_stage;
+  const OptimizerShard& shard = updater.optimizer().shard();
+  TORCH_CHECK(stage == 0 ? shard.count == 1 : (shard.count == communicator.world_size() &&
+                                                shard.rank == communicator.rank()),
+              "run_step_updates: train.zero_stage ", stage, " on rank ", communicator.rank(), " of ",
+              communicator.world_size(), " needs ", stage == 0 ? "an unsharded AdamW" : "an AdamW sharded over them",
+              ", got shard ", shard.rank, " of ", shard.count);
+  const torch::Device device = communicator.device();
 
   // 1. π_old for every sample of this rank, before any update moves the weights.
   for (auto& sample : samples) sample.old_log_probs.clear();
@@ -58,15 +76,33 @@ StepUpdatesResult run_step_updates(PolicyUpdater& updater, Communicator& communi
         updater.accumulate({micro_batch.begin(), micro_batch.end()}, weights, advantages, &result.totals);
       }
       // SUM, since the weights are already global; every rank joins each
-      // update, with zeros when it holds no sample of the mini-batch.
-      phase("gradient all-reduce");
+      // update, with zeros when it holds no sample of the mini-batch. In fp32
+      // from the flat buffer (Note [ZeRO stages]): all-reduced at stages 0
+      // and 1, reduce-scattered at stage 2, whose norm is then one scalar all-reduce.
+      FlatGradients& gradients = updater.flat_gradients();
       const auto started = Clock::now();
-      const std::vector<torch::Tensor> gradients = updater.gradients();
-      communicator.all_reduce_sum(gradients);
+      double square_sum = 0;
+      if (stage == 2) {
+        phase("gradient reduce-scatter");
+        communicator.reduce_scatter_sum(gradients.full(), gradients.shard());
+        gradients.release_full();
+        torch::Tensor shard_square_sum =
+            torch::tensor({gradients.square_sum()}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+        communicator.all_reduce_sum(shard_square_sum);
+        square_sum = shard_square_sum.item<double>();
+      } else {
+        phase("gradient all-reduce");
+        communicator.all_reduce_sum(gradients.buckets(Communicator::kDefaultBucketBytes));
+        square_sum = gradients.square_sum();
+      }
       result.gradient_allreduce_seconds += seconds_since(started);
-      if (observer.gradients_reduced) observer.gradients_reduced(update, gradients);
+      if (observer.gradients_reduced && stage != 2) observer.gradients_reduced(update, gradients.per_parameter());
       phase("optimizer");
-      updater.clip_and_step(gradients, learning_rate, &result.totals);
+      updater.clip_and_step(square_sum, learning_rate, &result.totals);
+      if (updater.optimizer().sharded() && !result.totals.skipped) {
+        phase("weight all-gather");
+        all_gather_updated_weights(updater.optimizer(), communicator);
+      }
       ++update;
     }
   }

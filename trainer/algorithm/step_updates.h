@@ -7,12 +7,20 @@
 //   2. for each epoch, for each mini-batch of whole groups (ppo_mini_batches.h):
 //      the mini-batch's loss weights (LossWeightTable over its groups) and the
 //      step's advantages; forward/backward per micro-batch of this rank's
-//      samples in it; the gradient all-reduce (SUM); clip and AdamW at the
-//      step's one learning rate.
+//      samples in it, into the flat fp32 gradient; its reduction (SUM); clip
+//      to the global norm and AdamW at the step's one learning rate.
 //
-// Collective over `communicator`: one gradient all-reduce per update, the same
-// number on every rank (a rank without samples in a mini-batch contributes
-// zeros). The statistics' all-reduce is the caller's, once per step.
+// Collective over `communicator`, the same calls on every rank in the same
+// order (a rank without samples in a mini-batch contributes zeros), per
+// update, by options().zero_stage (Note [ZeRO stages], flat_gradients.h):
+//   0  the flat gradient all-reduced (in 25 MiB buckets);
+//   1  the same, then one all-gather of the updated weight shards;
+//   2  one reduce-scatter of the flat gradient, one scalar all-reduce of the
+//      squared norm, one all-gather of the updated weight shards.
+// An update whose norm is not finite is skipped on every rank, all-gather
+// included. The statistics' all-reduce is the caller's, once per step.
+// Stages 1 and 2 need the updater's AdamW sharded over `communicator`
+// (OptimizerShard{rank, world_size}); stage 0 an unsharded one.
 #pragma once
 
 #include <cstdint>
@@ -29,12 +37,14 @@ namespace deltarl {
 // What a caller may watch in run_step_updates; every member may be null.
 struct StepUpdatesObserver {
   // Each phase as it starts ("old log-probs", "forward-backward",
-  // "gradient all-reduce", "optimizer"): the step watchdog's.
+  // "gradient all-reduce" or "gradient reduce-scatter", "optimizer",
+  // "weight all-gather"): the step watchdog's.
   std::function<void(const char* phase)> phase;
   // Before update `update` (0, 1, … over the step's epochs and mini-batches)
   // computes anything; a test may set the weights here.
   std::function<void(int64_t update)> before_update;
-  // Update `update`'s gradient after the all-reduce, before clipping.
+  // Update `update`'s gradient after the all-reduce, before clipping (fp32;
+  // not called at zero stage 2, where no rank holds the whole gradient).
   std::function<void(int64_t update, const std::vector<torch::Tensor>& reduced)> gradients_reduced;
 };
 

@@ -13,7 +13,8 @@
 namespace deltarl {
 
 LearnerModel load_learner_model(const TrainingConfig& config, const LearnerModelSource& source,
-                                torch::Device device, int local_size) {
+                                const Communicator& communicator, int local_size) {
+  const torch::Device device = communicator.device();
   LearnerModel learner;
   learner.dtype = config.model.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
   torch::set_num_threads(static_cast<int>(config.train.threads > 0 ? config.train.threads
@@ -40,7 +41,10 @@ LearnerModel load_learner_model(const TrainingConfig& config, const LearnerModel
   adamw.beta2 = config.optim.beta2;
   adamw.eps = config.optim.eps;
   adamw.weight_decay = config.optim.weight_decay;
-  learner.optimizer = std::make_unique<AdamW>(learner.model->named_parameters(), adamw);
+  const OptimizerShard shard = config.train.zero_stage >= 1
+                                    ? OptimizerShard{communicator.rank(), communicator.world_size()}
+                                    : OptimizerShard{};
+  learner.optimizer = std::make_unique<AdamW>(learner.model->named_parameters(), adamw, shard);
   if (!source.checkpoint_folder.empty()) {
     learner.optimizer->load_state(load_optimizer_tensors(source.checkpoint_folder), source.optimizer_steps,
                                   source.checkpoint_folder);

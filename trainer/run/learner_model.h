@@ -3,7 +3,7 @@
 // `deltarl update` both need them: from a model folder or a checkpoint, in the
 // config's dtype, on the learner's device, with the config's thread count.
 //
-//   LearnerModel learner = load_learner_model(config, {model_folder, checkpoint, optimizer_steps}, device, local_size);
+//   LearnerModel learner = load_learner_model(config, {model_folder, checkpoint, optimizer_steps}, device_communicator, local_size);
 //   PolicyUpdater updater(learner.model, learner.reference_or_null(), *learner.optimizer, options);
 #pragma once
 
@@ -15,6 +15,7 @@
 
 #include "core/model/qwen2_model.h"
 #include "trainer/algorithm/adamw.h"
+#include "trainer/comm/communicator.h"
 #include "trainer/run/training_config.h"
 
 namespace deltarl {
@@ -39,10 +40,12 @@ struct LearnerModelSource {
 // `local_size` ranks), loads the policy from source.model_folder (which must
 // hold tokenizer.json), the reference from config.model.path when
 // algorithm.kl_coef > 0 (frozen, in its fused inference form) and AdamW with
-// the optim section, restoring the checkpoint's state when one is given.
+// the optim section, restoring the checkpoint's state when one is given;
+// with train.zero_stage ≥ 1 that AdamW is sharded over `device`'s ranks
+// (Note [ZeRO stages]) and takes its slice of the checkpoint's whole state.
 // Throws InputError naming the folder or file. Not collective: callers run it
 // inside agree_or_throw.
 LearnerModel load_learner_model(const TrainingConfig& config, const LearnerModelSource& source,
-                                torch::Device device, int local_size);
+                                const Communicator& device, int local_size);
 
 }  // namespace deltarl

@@ -58,11 +58,13 @@ MetricsRow update_metrics(const StepReport& report) {
 
 // Writes the checkpoint into `out` itself: save_training_checkpoint writes
 // step-N complete under a staging folder, which is then renamed to `out`.
-void write_out_checkpoint(const std::string& out, LearnerModel& learner, const TrainerState& state) {
+void write_out_checkpoint(const std::string& out, LearnerModel& learner,
+                          const std::vector<std::pair<std::string, torch::Tensor>>& optimizer_state,
+                          const TrainerState& state) {
   const std::string staging = out + ".partial";
   remove_tree(staging);
   const std::string written =
-      save_training_checkpoint(staging, learner.model, learner.dtype, learner.tokenizer_json, *learner.optimizer,
+      save_training_checkpoint(staging, learner.model, learner.dtype, learner.tokenizer_json, optimizer_state,
                                state, /*keep_last=*/1);
   if (std::rename(written.c_str(), out.c_str()) != 0) {
     throw std::runtime_error("cannot rename " + written + " to " + out + ": " + std::strerror(errno));
@@ -105,7 +107,7 @@ RecordedUpdateResult run_recorded_update(const TrainingConfig& config, const Rec
   agree_or_throw(host, "loading the model", [&] {
     const LearnerModelSource source{checkpoint.empty() ? config.model.path : checkpoint, checkpoint,
                                     resumed.optimizer_steps};
-    learner = load_learner_model(config, source, device.device(), communicators.local_size);
+    learner = load_learner_model(config, source, device, communicators.local_size);
     check_token_ids(records, learner.model->config().vocab_size, options.rollouts);
   });
   if (rank == 0) {
@@ -155,6 +157,8 @@ RecordedUpdateResult run_recorded_update(const TrainingConfig& config, const Rec
     throw std::runtime_error(error.what());
   }
 
+  // Whole tensors by name from every rank's shard (collective when sharded).
+  const std::vector<std::pair<std::string, torch::Tensor>> optimizer_state = learner.optimizer->gather_state(device);
   agree_or_throw(host, "writing --out", [&] {
     if (rank != 0) return;
     TrainerState state;
@@ -164,7 +168,7 @@ RecordedUpdateResult run_recorded_update(const TrainingConfig& config, const Rec
     state.seed = config.train.seed;
     state.optimizer_steps = learner.optimizer->steps_taken();
     state.config_yaml = training_config_to_yaml(config);
-    write_out_checkpoint(options.out, learner, state);
+    write_out_checkpoint(options.out, learner, optimizer_state, state);
   });
   result.metrics = update_metrics(report);
   result.checkpoint = options.out;

@@ -59,7 +59,8 @@ void rename_or_throw(const std::string& from, const std::string& to) {
 
 std::string save_training_checkpoint(const std::string& checkpoints_folder, Qwen2ForCausalLM& model,
                                      torch::ScalarType dtype, const std::string& tokenizer_json,
-                                     const AdamW& optimizer, const TrainerState& state, int64_t keep_last) {
+                                     const std::vector<std::pair<std::string, torch::Tensor>>& optimizer_state,
+                                     const TrainerState& state, int64_t keep_last) {
   make_directories(checkpoints_folder);
   const std::string final_folder = join_path(checkpoints_folder, step_folder_name(state.step));
   const std::string partial_folder = final_folder + ".partial";
@@ -70,7 +71,7 @@ std::string save_training_checkpoint(const std::string& checkpoints_folder, Qwen
   AtomicFileWriter tokenizer_file(join_path(partial_folder, "tokenizer.json"));
   tokenizer_file.stream() << tokenizer_json;
   tokenizer_file.commit();
-  write_safetensors(join_path(partial_folder, kOptimizerFile), optimizer.state_tensors());
+  write_safetensors(join_path(partial_folder, kOptimizerFile), optimizer_state);
   Json json;
   json["step"] = state.step;
   json["sampler_cursor"] = state.sampler_cursor;

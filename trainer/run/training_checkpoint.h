@@ -16,12 +16,12 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/types.h>
 
 #include "core/model/qwen2_model.h"
-#include "trainer/algorithm/adamw.h"
 
 namespace deltarl {
 
@@ -35,14 +35,17 @@ struct TrainerState {
 };
 
 // Writes the checkpoint of `state.step` under `checkpoints_folder` (created if
-// needed) and returns its path. The model is saved in `dtype`; `tokenizer_json`
+// needed) and returns its path. The model is saved in `dtype`;
+// `optimizer_state` is AdamW's whole state by parameter name
+// (AdamW::gather_state: the same at any world size and zero stage); `tokenizer_json`
 // is the text of tokenizer.json (held in memory: the folder it came from may be
 // an older checkpoint that pruning removes). Throws
 // std::runtime_error / InputError naming the file on failure; an earlier
 // checkpoint is never touched until the new one is complete.
 std::string save_training_checkpoint(const std::string& checkpoints_folder, Qwen2ForCausalLM& model,
                                      torch::ScalarType dtype, const std::string& tokenizer_json,
-                                     const AdamW& optimizer, const TrainerState& state, int64_t keep_last);
+                                     const std::vector<std::pair<std::string, torch::Tensor>>& optimizer_state,
+                                     const TrainerState& state, int64_t keep_last);
 
 // `path` is a checkpoint folder (has trainer_state.json) or a folder holding
 // step-N checkpoints (the newest complete one is chosen; a run folder works

@@ -353,6 +353,7 @@ PolicyUpdateOptions policy_update_options(const TrainingConfig& config) {
   options.epochs = config.algorithm.ppo_epochs;
   options.seed = config.train.seed;
   options.grad_clip = config.optim.grad_clip;
+  options.zero_stage = config.train.zero_stage;
   return options;
 }
 
@@ -415,8 +416,6 @@ void TrainingConfig::validate() const {
           "must be 0, 1 or 2, not " + std::to_string(train.zero_stage) +
               " (ZeRO's stages: 0 none, 1 shards the optimizer state, 2 also the gradients; "
               "stage 3's parameter sharding is not offered)");
-  require(train.zero_stage == 0, *this, "train.zero_stage",
-          "is " + std::to_string(train.zero_stage) + ", but sharded optimizer state is not built yet: set 0");
   require(train.micro_batch_tokens == 0 || train.micro_batch_tokens > rollout.max_new_tokens, *this,
           "train.micro_batch_tokens",
           "(" + std::to_string(train.micro_batch_tokens) + ") must be 0 (micro-batches by count) or exceed "

@@ -278,6 +278,11 @@ void TrainingRun::record(const StepReport& report) {
 
 // The state after `done_step`, on every rank together (rank 0 writes it).
 void TrainingRun::write_checkpoint(int64_t done_step) {
+  // Sharded (train.zero_stage ≥ 1): the shards gathered into whole tensors by
+  // name first, on every rank (collective), so the checkpoint does not depend
+  // on the world size.
+  const std::vector<std::pair<std::string, torch::Tensor>> optimizer_state =
+      optimizer_->gather_state(device_communicator_);
   agree_or_throw(host_, "writing the checkpoint", [&] {
     if (rank_ != 0) return;
     TrainerState state;
@@ -288,7 +293,7 @@ void TrainingRun::write_checkpoint(int64_t done_step) {
     state.optimizer_steps = optimizer_->steps_taken();
     state.config_yaml = training_config_to_yaml(config_);
     result_.last_checkpoint = save_training_checkpoint(checkpoints_folder_, model_, dtype_, tokenizer_json_,
-                                                       *optimizer_, state, config_.checkpoint.keep_last);
+                                                       optimizer_state, state, config_.checkpoint.keep_last);
     log_info("checkpoint " + result_.last_checkpoint);
   });
   result_.last_checkpoint = broadcast_string(host_, result_.last_checkpoint);

@@ -83,7 +83,7 @@ void TrainingRun::load_model_and_data() {
   device_ = device_communicator_.device();
   agree_or_throw(host_, "loading the model and data", [&] {
     LearnerModel learner = load_learner_model(
-        config_, {model_folder_, checkpoint_folder_, resumed_.optimizer_steps}, device_, local_size_);
+        config_, {model_folder_, checkpoint_folder_, resumed_.optimizer_steps}, device_communicator_, local_size_);
     dtype_ = learner.dtype;
     model_ = learner.model;
     reference_ = learner.reference;

@@ -1,0 +1,110 @@
+#include "trainer/algorithm/flat_gradients.h"
+
+#include <algorithm>
+
+#include <c10/util/Exception.h>
+#include <torch/torch.h>
+
+namespace deltarl {
+
+FlatGradients::FlatGradients(std::vector<torch::Tensor> parameters, FlatParameterLayout layout, int shard,
+                             bool shard_only)
+    : parameters_(std::move(parameters)), layout_(std::move(layout)), shard_index_(shard), shard_only_(shard_only) {
+  TORCH_CHECK(parameters_.size() == layout_.parameters(), "FlatGradients: ", parameters_.size(),
+              " parameters for a layout of ", layout_.parameters());
+  TORCH_CHECK(shard >= 0 && shard < layout_.shards(), "FlatGradients: shard ", shard, " of ", layout_.shards());
+}
+
+void FlatGradients::start() {
+  torch::NoGradGuard no_grad;
+  const torch::Device device = parameters_.empty() ? torch::Device(torch::kCPU) : parameters_.front().device();
+  if (!full_.defined()) {
+    full_ = torch::zeros({layout_.padded_numel()}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+  } else {
+    full_.zero_();
+  }
+  if (shard_only_) {
+    if (!shard_.defined()) shard_ = torch::zeros({layout_.shard_numel()}, full_.options());
+  } else {
+    shard_ = full_.narrow(/*dim=*/0, layout_.shard_numel() * shard_index_, layout_.shard_numel());
+  }
+  const std::vector<torch::Tensor> views = per_parameter();
+  for (size_t p = 0; p < parameters_.size(); ++p) {
+    torch::Tensor& parameter = parameters_[p];
+    if (parameter.scalar_type() == torch::kFloat32) {
+      parameter.mutable_grad() = views[p];
+    } else {
+      parameter.mutable_grad() = torch::Tensor();
+    }
+  }
+}
+
+void FlatGradients::fold() {
+  torch::NoGradGuard no_grad;
+  TORCH_CHECK(full_.defined(), "FlatGradients::fold before start()");
+  for (size_t p = 0; p < parameters_.size(); ++p) {
+    torch::Tensor& parameter = parameters_[p];
+    const torch::Tensor& grad = parameter.grad();
+    if (!grad.defined()) continue;
+    torch::Tensor into = full_.narrow(/*dim=*/0, layout_.offset(p), layout_.numel(p));
+    const bool is_view = grad.scalar_type() == torch::kFloat32 && grad.data_ptr() == into.data_ptr();
+    if (is_view) continue;  // backward accumulated in place (fp32 parameters)
+    if (grad.scalar_type() == torch::kFloat32) {
+      // Autograd replaced the view by view + new (out of place): that is the sum.
+      into.copy_(grad.reshape({-1}));
+    } else {
+      into.add_(grad.reshape({-1}).to(torch::kFloat32));
+    }
+    parameter.mutable_grad() =
+        parameter.scalar_type() == torch::kFloat32 ? into.view(parameter.sizes()) : torch::Tensor();
+  }
+}
+
+void FlatGradients::release_full() {
+  if (!shard_only_) return;
+  for (auto& parameter : parameters_) parameter.mutable_grad() = torch::Tensor();
+  full_ = torch::Tensor();
+}
+
+std::vector<torch::Tensor> FlatGradients::buckets(int64_t bucket_bytes) const {
+  TORCH_CHECK(bucket_bytes >= 4, "FlatGradients::buckets: bucket_bytes must be ≥ 4");
+  const int64_t per_bucket = bucket_bytes / 4;
+  std::vector<torch::Tensor> buckets;
+  for (int64_t begin = 0; begin < full_.numel(); begin += per_bucket) {
+    buckets.push_back(full_.narrow(/*dim=*/0, begin, std::min(per_bucket, full_.numel() - begin)));
+  }
+  return buckets;
+}
+
+std::vector<torch::Tensor> FlatGradients::per_parameter() const {
+  std::vector<torch::Tensor> views;
+  for (size_t p = 0; p < parameters_.size(); ++p) {
+    views.push_back(full_.narrow(/*dim=*/0, layout_.offset(p), layout_.numel(p)).view(parameters_[p].sizes()));
+  }
+  return views;
+}
+
+double FlatGradients::square_sum() const {
+  torch::NoGradGuard no_grad;
+  double sum = 0;
+  if (shard_only_) {
+    for (const ParameterPiece& piece : layout_.pieces(shard_index_)) {
+      sum += shard_.narrow(/*dim=*/0, piece.shard_offset, piece.numel()).to(torch::kFloat64).square().sum()
+                 .item<double>();
+    }
+    return sum;
+  }
+  for (const auto& gradient : per_parameter()) sum += gradient.to(torch::kFloat64).square().sum().item<double>();
+  return sum;
+}
+
+void FlatGradients::scale(double factor) {
+  torch::NoGradGuard no_grad;
+  if (shard_only_) {
+    shard_.mul_(factor);
+  } else {
+    for (const auto& gradient : per_parameter()) gradient.mul_(factor);
+  }
+}
+
+}  // namespace deltarl
