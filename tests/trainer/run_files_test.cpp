@@ -11,6 +11,7 @@
 #include "core/preset_files.h"
 #include "deltarl/tensorboard/event.pb.h"
 #include "tests/support/input_error_message.h"
+#include "trainer/algorithm/adamw.h"
 #include "trainer/run/metrics_log.h"
 #include "trainer/run/tensorboard_writer.h"
 #include "trainer/run/training_checkpoint.h"
