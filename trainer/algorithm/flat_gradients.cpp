@@ -84,17 +84,38 @@ std::vector<torch::Tensor> FlatGradients::per_parameter() const {
   return views;
 }
 
+namespace {
+
+// Σ x² in fp64 over a flat fp32 range, kSquareSumChunk elements at a time:
+// the fp64 copy and its square never exceed 2 × 8 MiB, where the whole range
+// at once cost 16 bytes per element of the largest parameter (2.2 GB for a
+// 151,936 × 896 embedding: the peak of a CPU step once activations are small,
+// docs/benchmarks.md).
+constexpr int64_t kSquareSumChunk = int64_t{1} << 20;
+
+double fp64_square_sum(const torch::Tensor& flat) {
+  double sum = 0;
+  for (int64_t begin = 0; begin < flat.numel(); begin += kSquareSumChunk) {
+    const int64_t n = std::min(kSquareSumChunk, flat.numel() - begin);
+    sum += flat.narrow(/*dim=*/0, begin, n).to(torch::kFloat64).square().sum().item<double>();
+  }
+  return sum;
+}
+
+}  // namespace
+
 double FlatGradients::square_sum() const {
   torch::NoGradGuard no_grad;
   double sum = 0;
   if (shard_only_) {
     for (const ParameterPiece& piece : layout_.pieces(shard_index_)) {
-      sum += shard_.narrow(/*dim=*/0, piece.shard_offset, piece.numel()).to(torch::kFloat64).square().sum()
-                 .item<double>();
+      sum += fp64_square_sum(shard_.narrow(/*dim=*/0, piece.shard_offset, piece.numel()));
     }
     return sum;
   }
-  for (const auto& gradient : per_parameter()) sum += gradient.to(torch::kFloat64).square().sum().item<double>();
+  for (size_t p = 0; p < parameters_.size(); ++p) {
+    sum += fp64_square_sum(full_.narrow(/*dim=*/0, layout_.offset(p), layout_.numel(p)));
+  }
   return sum;
 }
 

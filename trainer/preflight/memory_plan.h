@@ -12,9 +12,12 @@
 // r = max_new_tokens response tokens per row, n = b·s tokens, h hidden,
 // I intermediate, H heads, K KV heads, g = H/K, kv = K·head_dim, L layers, V vocab.
 //   weights             P·e
-//   gradients           P·e (in the parameter's dtype: today's code; with
-//                       fp32_gradient_buffer, P·4, and a full buffer exists during
-//                       backward whatever Z is, so ZeRO-2 does not lower the peak)
+//   gradients           P·4: one flat fp32 buffer (trainer/algorithm/flat_gradients.h)
+//                       whatever model.dtype, which exists during backward at every
+//                       ZeRO stage (stage 2 frees it only after the reduce-scatter,
+//                       so it does not lower the peak); bf16 weights add their
+//                       P·e .grads during backward, folded into it after each
+//                       micro-batch (counted with the activations)
 //   optimizer state     AdamW exp_avg + exp_avg_sq 8·P, + fp32 master 4·P when
 //                       e ≠ 4; ÷ N when Z ≥ 1
 //   activations         what autograd keeps for qwen2_model.cpp's training path,
@@ -44,9 +47,9 @@
 // The π_old pass is a forward with gradients on over the same micro-batches,
 // detached at once: activations + 2 logits copies, under the update's peak, so it
 // adds nothing. The optimizer step runs after the activations are freed; its
-// transient is 20 B per element of the largest tensor (the embedding): clip's
-// fp64 copy and its square (16 B, policy_update.cpp clip_and_step) and one fp32
-// copy more (4 B, measured, not traced). Peak = weights + gradients + optimizer
+// transient is 13.5 B per element of the largest tensor (the embedding),
+// measured once the gradient norm ran in fp64 chunks (FlatGradients::square_sum):
+// AdamW's per-parameter temporaries (8 B) and what is not traced. Peak = weights + gradients + optimizer
 // state + reference + baseline + max(activations + logits, step): on a GPU step =
 // the step transient; on the CPU step = activations + the step transient, since
 // the heap keeps the activations' freed small blocks (core/tensor_memory_reuse.h)
@@ -75,7 +78,6 @@ struct MemoryPlanOptions {
   int64_t limit_bytes = 0;       // per rank; 0: CPU host memory ÷ ranks_per_host
   int64_t prompt_tokens = 512;   // the longest prompt, in tokens
   bool cuda = false;             // the learner runs on a GPU (limit_bytes required)
-  bool fp32_gradient_buffer = false;  // gradients accumulated in fp32 whatever model.dtype
 };
 
 struct MemoryComponents {
