@@ -25,6 +25,7 @@
 
 #include "core/model/qwen2_model.h"
 #include "trainer/algorithm/step_updates.h"
+#include "tests/support/mixed_reward_batch.h"
 #include "trainer/comm/mpi_communicator.h"
 #include "trainer/comm/sample_exchange.h"
 #include "trainer/comm/single_process_communicator.h"
@@ -44,26 +45,7 @@ constexpr double kLearningRate = 2e-2;      // large, so later updates see ratio
 // The same batch on every rank: responses of 1..13 tokens, rewards 0/1 mixed
 // in every group, the workers' log-probs off the learner's (for the correction).
 std::vector<RolloutSample> fixed_batch() {
-  std::mt19937_64 random(2024);
-  auto uniform = [&](int64_t low, int64_t high) { return low + static_cast<int64_t>(random() % (high - low + 1)); };
-  std::vector<RolloutSample> batch;
-  for (int64_t g = 0; g < kNumGroups; ++g) {
-    for (int64_t i = 0; i < kGroupSize; ++i) {
-      RolloutSample sample;
-      sample.group = g;
-      sample.sample_index = static_cast<int32_t>(i);
-      sample.prompt_ids.resize(static_cast<size_t>(uniform(2, 5)));
-      for (auto& id : sample.prompt_ids) id = static_cast<int32_t>(uniform(0, kVocab - 1));
-      sample.response_ids.resize(static_cast<size_t>(uniform(1, kMaxLength)));
-      for (auto& id : sample.response_ids) id = static_cast<int32_t>(uniform(0, kVocab - 1));
-      for (size_t t = 0; t < sample.response_ids.size(); ++t) {
-        sample.rollout_log_probs.push_back(-static_cast<float>(uniform(300, 500)) / 100.0f);
-      }
-      sample.reward = (i == 0) ? 1.0 : (i == 1 ? 0.0 : static_cast<double>(uniform(0, 1)));
-      batch.push_back(sample);
-    }
-  }
-  return batch;
+  return testing_support::mixed_reward_batch(2024, kNumGroups, kGroupSize, kVocab, kMaxLength);
 }
 
 // What a rank's rollouts hand the exchange: a fixed shuffle (groups split

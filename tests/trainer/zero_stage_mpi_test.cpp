@@ -27,6 +27,7 @@
 #include "core/file_system.h"
 #include "core/model/hf_checkpoint.h"
 #include "core/model/qwen2_model.h"
+#include "tests/support/mixed_reward_batch.h"
 #include "trainer/algorithm/step_updates.h"
 #include "trainer/comm/mpi_communicator.h"
 #include "trainer/comm/sample_exchange.h"
@@ -46,26 +47,7 @@ constexpr double kWeightDecay = 0.1;
 constexpr double kGradClip = 0.05;  // below every update's norm: clipping always acts
 
 std::vector<RolloutSample> fixed_batch(uint64_t seed) {
-  std::mt19937_64 random(seed);
-  auto uniform = [&](int64_t low, int64_t high) { return low + static_cast<int64_t>(random() % (high - low + 1)); };
-  std::vector<RolloutSample> batch;
-  for (int64_t g = 0; g < kNumGroups; ++g) {
-    for (int64_t i = 0; i < kGroupSize; ++i) {
-      RolloutSample sample;
-      sample.group = g;
-      sample.sample_index = static_cast<int32_t>(i);
-      sample.prompt_ids.resize(static_cast<size_t>(uniform(2, 5)));
-      for (auto& id : sample.prompt_ids) id = static_cast<int32_t>(uniform(0, kVocab - 1));
-      sample.response_ids.resize(static_cast<size_t>(uniform(1, kMaxLength)));
-      for (auto& id : sample.response_ids) id = static_cast<int32_t>(uniform(0, kVocab - 1));
-      for (size_t t = 0; t < sample.response_ids.size(); ++t) {
-        sample.rollout_log_probs.push_back(-static_cast<float>(uniform(300, 500)) / 100.0f);
-      }
-      sample.reward = (i == 0) ? 1.0 : (i == 1 ? 0.0 : static_cast<double>(uniform(0, 1)));
-      batch.push_back(sample);
-    }
-  }
-  return batch;
+  return testing_support::mixed_reward_batch(seed, kNumGroups, kGroupSize, kVocab, kMaxLength);
 }
 
 // Uneven shards of the batch per rank; at 4 ranks rank 0 generated nothing.
@@ -164,7 +146,9 @@ Update one_step(torch::ScalarType dtype, int64_t stage, Communicator& communicat
   Learner learner = make_learner(dtype, stage, communicator, weight_decay);
   const torch::Tensor before = flat(learner.model->parameters());  // the masters start as these
   const double norm = train_step(learner, stage, communicator, mine, /*step=*/3);
-  if (clipped) EXPECT_GT(norm, kGradClip) << "the last update was not clipped";
+  if (clipped) {
+    EXPECT_GT(norm, kGradClip) << "the last update was not clipped";
+  }
   Update update;
   update.state = learner.optimizer->gather_state(communicator);
   update.delta = fp32_weights(update.state, learner.model) - before;
