@@ -32,6 +32,29 @@ TEST(AdamW, MatchesLibTorchAdamWOnMatrices) {
   EXPECT_EQ(optimizer.steps_taken(), 5);
 }
 
+// The update runs in chunks of kUpdateChunkElements: a matrix of two chunks
+// and a ragged third must still match LibTorch's AdamW in every element (a
+// skipped or misplaced chunk leaves whole megabytes of it unchanged).
+TEST(AdamW, ChunkedUpdateCoversEveryElementOfALargeParameter) {
+  torch::manual_seed(1);
+  const int64_t rows = 2 * AdamW::kUpdateChunkElements / 8 + 3;  // 2 chunks and 24 elements
+  torch::Tensor ours = torch::randn({rows, 8}).requires_grad_(true);
+  torch::Tensor theirs = ours.detach().clone().requires_grad_(true);
+  torch::OrderedDict<std::string, torch::Tensor> named;
+  named.insert("embedding", ours);
+  AdamW optimizer(named, AdamWOptions{0.9, 0.98, 1e-8, 0.1});
+  torch::optim::AdamW reference({theirs}, torch::optim::AdamWOptions(0.01).betas({0.9, 0.98}).eps(1e-8).weight_decay(0.1));
+  for (int step = 0; step < 3; ++step) {
+    const torch::Tensor gradient = torch::randn({rows, 8});
+    ours.mutable_grad() = gradient.clone();
+    theirs.mutable_grad() = gradient.clone();
+    optimizer.step(0.01);
+    reference.step();
+    const double largest = (ours - theirs).abs().max().item<double>();
+    EXPECT_LT(largest, 1e-6) << "step " << step;
+  }
+}
+
 TEST(AdamW, NoDecayOnVectorsAndExactStateRoundTrip) {
   torch::Tensor bias = torch::ones({3}).requires_grad_(true);
   torch::OrderedDict<std::string, torch::Tensor> named;

@@ -46,6 +46,10 @@ struct OptimizerShard {
 
 class AdamW {
  public:
+  // The update runs over each parameter in chunks of this many elements, so
+  // its temporaries stay small whatever the largest parameter (an embedding).
+  static constexpr int64_t kUpdateChunkElements = int64_t{1} << 20;
+
   AdamW(const torch::OrderedDict<std::string, torch::Tensor>& named_parameters, AdamWOptions options,
         OptimizerShard shard = {});
 
