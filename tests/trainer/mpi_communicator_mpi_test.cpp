@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <torch/torch.h>
 
 namespace deltarl {
@@ -62,6 +64,41 @@ TEST_F(MpiCommunicatorTest, ReduceScatterSumsEachRanksShard) {
   }
   torch::Tensor wrong = torch::zeros({kShard + 1});
   EXPECT_THROW(communicator_.reduce_scatter_sum(torch::zeros({kShard * world()}), wrong), c10::Error);
+}
+
+// fp32 sums are taken in rank order, ((x₀ + x₁) + x₂) + …, by both
+// all_reduce_sum and reduce_scatter_sum, so ZeRO stage 2 reduces to the same
+// bits as stage 0. Values spread over 24 orders of magnitude make the order
+// visible (at 4 ranks MPI_SUM's recursive doubling gives other bits); the
+// length spans several of the communicator's 1 Mi-element blocks, ragged, and
+// does not divide by the world size.
+TEST_F(MpiCommunicatorTest, FloatSumsAreInRankOrderForAllReduceAndReduceScatter) {
+  const int64_t numel = 5 * (int64_t{1} << 20) + 5;
+  auto input_of = [&](int r) {
+    torch::manual_seed(100 + r);
+    return torch::randn({numel}).mul_(torch::randn({numel}).mul_(6).exp_());  // (numel,) fp32
+  };
+  torch::Tensor expected = input_of(0);
+  for (int r = 1; r < world(); ++r) expected.add_(input_of(r));
+  const torch::Tensor mine = input_of(rank());
+
+  torch::Tensor reduced = mine.clone();
+  communicator_.all_reduce_sum(reduced);
+  EXPECT_TRUE(torch::equal(reduced, expected)) << "all_reduce_sum is not the rank-order sum";
+
+  const int64_t shard = (numel + world() - 1) / world();
+  torch::Tensor padded = torch::zeros({shard * world()});
+  padded.narrow(/*dim=*/0, 0, numel).copy_(mine);
+  torch::Tensor output = torch::empty({shard});
+  communicator_.reduce_scatter_sum(padded, output);
+  const int64_t begin = shard * rank(), valid = std::min(shard, numel - begin);
+  EXPECT_TRUE(torch::equal(output.narrow(/*dim=*/0, 0, valid), expected.narrow(/*dim=*/0, begin, valid)))
+      << "reduce_scatter_sum is not the rank-order sum";
+
+  torch::Tensor scalar = torch::tensor({rank() == 1 ? 1e20 : (rank() == 2 ? -1e20 : 1.0)}, torch::kFloat64);
+  communicator_.all_reduce_sum(scalar);
+  const double in_order = world() == 2 ? 1.0 + 1e20 : ((1.0 + 1e20) + -1e20) + (world() - 3);
+  EXPECT_EQ(scalar.item<double>(), in_order);
 }
 
 TEST_F(MpiCommunicatorTest, AllGatherIntoPlacesEachRanksShard) {
