@@ -2,8 +2,10 @@
 
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 
+#include <c10/util/intrusive_ptr.h>
 #include <torch/csrc/autograd/function.h>
 
 namespace deltarl {
@@ -51,6 +53,18 @@ class CheckpointBackward : public torch::autograd::Node {
   uint32_t input_version_;
 };
 
+// A new autograd node as this LibTorch's graph holds one: c10::intrusive_ptr
+// where Node is an intrusive_ptr_target (pytorch#181782, in 2.15), else a
+// std::shared_ptr with deleteNode (found by ADL, so only when instantiated).
+template <typename N, typename... Args>
+auto make_node(Args&&... args) {
+  if constexpr (std::is_base_of_v<c10::intrusive_ptr_target, N>) {
+    return c10::make_intrusive<N>(std::forward<Args>(args)...);
+  } else {
+    return std::shared_ptr<N>(new N(std::forward<Args>(args)...), [](N* node) { deleteNode(node); });
+  }
+}
+
 }  // namespace
 
 torch::Tensor checkpointed(const CheckpointedBlock& block, const torch::Tensor& input) {
@@ -59,7 +73,7 @@ torch::Tensor checkpointed(const CheckpointedBlock& block, const torch::Tensor& 
   // the same kernels (some run only without gradients) and give the same
   // numbers; its graph is dropped when `output` is detached from it.
   const torch::Tensor output = block(input.detach()).detach();
-  auto node = std::shared_ptr<CheckpointBackward>(new CheckpointBackward(block, input), torch::autograd::deleteNode);
+  auto node = make_node<CheckpointBackward>(block, input);
   node->set_next_edges(torch::autograd::collect_next_edges(input));
   torch::Tensor result = output;
   torch::autograd::create_gradient_edge(result, std::move(node));
