@@ -71,7 +71,11 @@ struct ChunkedOutputLayerFunction : torch::autograd::Function<ChunkedOutputLayer
       if (temperature != 1.0) grad_z = grad_z / temperature;
       const torch::Tensor grad_logits = grad_z.to(weight.scalar_type());  // as autograd casts through .to(fp32)
       grad_hidden.narrow(0, begin, n).copy_(grad_logits.mm(weight));
-      grad_weight.add_(grad_logits.t().mm(chunk_hidden).to(torch::kFloat32));
+      if (weight.scalar_type() == torch::kFloat32) {
+        grad_weight.addmm_(grad_logits.t(), chunk_hidden);  // no vocabulary × hidden temporary
+      } else {
+        grad_weight.add_(grad_logits.t().mm(chunk_hidden).to(torch::kFloat32));
+      }
     }
     return {grad_hidden, grad_weight.to(weight.scalar_type()), {}, {}, {}};
   }

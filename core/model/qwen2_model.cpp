@@ -280,7 +280,11 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& input_ids, const torc
                                        .unsqueeze(0)
                                        .expand({b, s}));
   const torch::Tensor angles = rotary_angles(positions);  // (b, s, d)
-  torch::Tensor hidden = embed_tokens(input_ids);  // (b, s, h)
+  const torch::Tensor& embedding = embed_tokens->weight;
+  torch::Tensor hidden = sparse_embedding_gradient && torch::GradMode::is_enabled() && embedding.requires_grad()
+                             ? torch::embedding(embedding, input_ids, /*padding_idx=*/-1,
+                                                /*scale_grad_by_freq=*/false, /*sparse=*/true)
+                             : embed_tokens(input_ids);  // (b, s, h)
   const auto dtype = hidden.scalar_type();
   torch::Tensor cos = angles.cos().to(dtype), sin = angles.sin().to(dtype);
 

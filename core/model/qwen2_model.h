@@ -127,6 +127,13 @@ struct Qwen2ModelImpl : torch::nn::Module {
   // (activation_checkpoint.h): backward keeps only the layers' inputs and
   // recomputes each layer, one at a time. Same numbers, one more forward.
   bool activation_checkpointing = false;
+  // With gradients on, the embedding's gradient is sparse (rows of the tokens
+  // seen) instead of a dense vocabulary × hidden tensor. A tied embedding then
+  // holds two such tensors at the end of backward, not three: LibTorch 1.13
+  // sums a leaf's gradients from its two uses out of place (the lm_head's, the
+  // embedding's, their sum), 0.5 GiB each for Qwen2.5-0.5B in fp32. Whoever
+  // sets it reads sparse .grads (FlatGradients does); the policy updater sets it.
+  bool sparse_embedding_gradient = false;
   // A forward without a KV cache whose attention_mask is a prefix of ones per
   // row (or undefined) runs this; any other forward runs kMasked. kCausal where
   // causal_attention_supported() is false is an error.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `deltarl plan`: a run that cannot fit says so (exit 1, fits=false, suggestions),
-# the recommended settings fit at 16 ranks (exit 0; at 8 the 7B misses by
-# 2 GiB, docs/memory.md), --json - prints one object, a folder
+# the recommended settings fit the 7B at 8 ranks (exit 0, docs/memory.md),
+# --json - prints one object, a folder
 # without config.json and a bad one are named (exit 2), the plan needs only
 # config.json (no weights), and preflight refuses a CPU launch that cannot fit.
 set -euo pipefail
@@ -16,7 +16,7 @@ YAML
 set +e
 "$deltarl" plan --config "$work/run.yaml" --ranks 8 --gpu-memory 80GB --json "$work/plan.json"; echo "too large: exit=$?"
 "$deltarl" plan --config "$work/run.yaml" --ranks 8 --gpu-memory 80GB --json - > "$work/stdout.json"; echo "json to stdout: exit=$?"
-"$deltarl" plan --config "$work/run.yaml" --ranks 16 --gpu-memory 80GB --set train.micro_batch_tokens=16384 \
+"$deltarl" plan --config "$work/run.yaml" --ranks 8 --gpu-memory 80GB --set train.micro_batch_tokens=16384 \
   --set train.logits_chunk_tokens=1024 --set train.activation_checkpointing=true --set train.zero_stage=1
 echo "recommended: exit=$?"
 python3 - "$work/plan.json" "$work/stdout.json" <<'PY'

@@ -3,9 +3,47 @@
 #include <algorithm>
 
 #include <c10/util/Exception.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #include <torch/torch.h>
 
 namespace deltarl {
+
+namespace {
+
+// into (numel,) fp32 += the non-fp32 parameter's .grad, which is then dropped.
+void fold_parameter(torch::Tensor& parameter, const torch::Tensor& into) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor& grad = parameter.grad();
+  if (grad.is_sparse()) {  // an embedding's (Qwen2ModelImpl::sparse_embedding_gradient)
+    into.view(parameter.sizes()).add_(grad.to(torch::kFloat32));
+  } else {
+    into.add_(grad.reshape({-1}).to(torch::kFloat32));
+  }
+  parameter.mutable_grad() = torch::Tensor();
+}
+
+}  // namespace
+
+// Runs after autograd has accumulated one parameter's gradient for a backward.
+class FlatGradients::FoldAfterAccumulation final : public torch::autograd::FunctionPostHook {
+ public:
+  FoldAfterAccumulation(std::shared_ptr<FoldTarget> target, torch::Tensor parameter, int64_t offset)
+      : target_(std::move(target)), parameter_(std::move(parameter)), offset_(offset) {}
+
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list& /*inputs*/) override {
+    if (target_->active && parameter_.grad().defined()) {
+      fold_parameter(parameter_, target_->full.narrow(/*dim=*/0, offset_, parameter_.numel()));
+    }
+    return outputs;
+  }
+
+ private:
+  std::shared_ptr<FoldTarget> target_;
+  torch::Tensor parameter_;
+  int64_t offset_;
+};
 
 FlatGradients::FlatGradients(std::vector<torch::Tensor> parameters, FlatParameterLayout layout, int shard,
                              bool shard_only)
@@ -39,6 +77,36 @@ void FlatGradients::start() {
   }
 }
 
+void FlatGradients::hook_accumulators() {
+  accumulators_.resize(parameters_.size());
+  for (size_t p = 0; p < parameters_.size(); ++p) {
+    const torch::Tensor& parameter = parameters_[p];
+    if (parameter.scalar_type() == torch::kFloat32 || !parameter.requires_grad()) continue;
+    AutogradNodePointer accumulator = torch::autograd::impl::grad_accumulator(parameter);
+    if (accumulator == nullptr || accumulator == accumulators_[p]) continue;
+    accumulator->add_post_hook(std::make_unique<FoldAfterAccumulation>(fold_target_, parameter, layout_.offset(p)));
+    accumulators_[p] = std::move(accumulator);
+  }
+}
+
+FlatGradients::BackwardFolding FlatGradients::fold_during_backward() {
+  TORCH_CHECK(full_.defined(), "FlatGradients::fold_during_backward before start()");
+  TORCH_CHECK(!fold_target_->active, "FlatGradients::fold_during_backward: already folding");
+  hook_accumulators();
+  fold_target_->full = full_;
+  return BackwardFolding(fold_target_);
+}
+
+FlatGradients::BackwardFolding::BackwardFolding(std::shared_ptr<FoldTarget> target) : target_(std::move(target)) {
+  target_->active = true;
+}
+
+FlatGradients::BackwardFolding::~BackwardFolding() {
+  if (target_ == nullptr) return;  // moved from
+  target_->active = false;
+  target_->full = torch::Tensor();  // the buffer's lifetime stays FlatGradients'
+}
+
 void FlatGradients::fold() {
   torch::NoGradGuard no_grad;
   TORCH_CHECK(full_.defined(), "FlatGradients::fold before start()");
@@ -47,16 +115,15 @@ void FlatGradients::fold() {
     const torch::Tensor& grad = parameter.grad();
     if (!grad.defined()) continue;
     torch::Tensor into = full_.narrow(/*dim=*/0, layout_.offset(p), layout_.numel(p));
-    const bool is_view = grad.scalar_type() == torch::kFloat32 && grad.data_ptr() == into.data_ptr();
-    if (is_view) continue;  // backward accumulated in place (fp32 parameters)
-    if (grad.scalar_type() == torch::kFloat32) {
+    const bool dense_fp32 = !grad.is_sparse() && grad.scalar_type() == torch::kFloat32;
+    if (dense_fp32 && grad.data_ptr() == into.data_ptr()) continue;  // accumulated in place (fp32 parameters)
+    if (dense_fp32) {
       // Autograd replaced the view by view + new (out of place): that is the sum.
       into.copy_(grad.reshape({-1}));
     } else {
-      into.add_(grad.reshape({-1}).to(torch::kFloat32));
+      fold_parameter(parameter, into);
     }
-    parameter.mutable_grad() =
-        parameter.scalar_type() == torch::kFloat32 ? into.view(parameter.sizes()) : torch::Tensor();
+    if (parameter.scalar_type() == torch::kFloat32) parameter.mutable_grad() = into.view(parameter.sizes());
   }
 }
 

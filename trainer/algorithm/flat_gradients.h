@@ -4,7 +4,10 @@
 // and NCCL sum the same fp32 values). PolicyUpdater owns one.
 //
 //   gradients.start();                        // zeroed buffer; fp32 .grads become views of it
-//   for (micro-batch) { backward(); gradients.fold(); }   // bf16 .grads added in fp32, then dropped
+//   for (micro-batch) {
+//     { const auto folding = gradients.fold_during_backward(); backward(); }
+//     gradients.fold();                       // what backward did not fold (nothing, usually)
+//   }
 //   communicator.all_reduce_sum(gradients.buckets());     // stage 0 and 1
 //   communicator.reduce_scatter_sum(gradients.full(), gradients.shard());  // stage 2, then
 //   gradients.release_full();
@@ -23,6 +26,12 @@
 // or the shards' squared sums all-reduced as one scalar (stage 2); weight
 // decay follows each element's parameter (ParameterPiece), so a shard that
 // cuts a matrix decays exactly that matrix's elements.
+// bf16 parameters: each one's .grad is added to the buffer in fp32 and
+// dropped as soon as backward has accumulated it (a post hook on the
+// parameter's gradient accumulator, as DDP's reducer registers), so at most a
+// few bf16 gradients exist at once instead of P·2 bytes of them at the end of
+// backward: 15 GB for the 7B. The bits are fold()'s after backward, since
+// autograd accumulates a parameter once per backward either way.
 // What stage 2 saves with this design, honestly: micro-batches accumulate
 // into the full fp32 buffer during backward (one reduce-scatter per update,
 // never one per micro-batch: ranks may hold different numbers of them, even
@@ -35,8 +44,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <utility>
 #include <vector>
 
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/variable.h>
 #include <torch/types.h>
 
 #include "trainer/algorithm/flat_parameter_layout.h"
@@ -53,8 +66,14 @@ class FlatGradients {
   // Before an update's first backward: a zeroed (padded_numel,) fp32 buffer,
   // and every fp32 parameter's .grad a view of it (backward then adds in place).
   void start();
-  // After each backward: every non-fp32 parameter's .grad added to the buffer
-  // in fp32, then released (the next backward makes a fresh one).
+  // While the returned guard lives, backward folds each non-fp32 parameter's
+  // .grad into the buffer as soon as it is accumulated. From start() to the
+  // update's end; not nestable.
+  class BackwardFolding;
+  BackwardFolding fold_during_backward();
+  // After each backward: every non-fp32 parameter's .grad (those that
+  // backward did not fold) added to the buffer in fp32, then released (the
+  // next backward makes a fresh one).
   void fold();
   // Stage 2, after the reduce-scatter: frees the full buffer (fp32 .grads undefined).
   void release_full();
@@ -79,12 +98,41 @@ class FlatGradients {
   bool shard_only() const { return shard_only_; }
 
  private:
+  // What the gradient accumulators' hooks fold into, and whether they may.
+  struct FoldTarget {
+    bool active = false;
+    torch::Tensor full;
+  };
+  class FoldAfterAccumulation;
+  // How autograd holds a node: std::shared_ptr, c10::intrusive_ptr from LibTorch 2.15.
+  using AutogradNodePointer = decltype(torch::autograd::impl::grad_accumulator(std::declval<const torch::Tensor&>()));
+  // Registers the hooks on the non-fp32 parameters' gradient accumulators,
+  // again for any whose accumulator changed (a dtype change replaces it).
+  void hook_accumulators();
+
+  std::shared_ptr<FoldTarget> fold_target_ = std::make_shared<FoldTarget>();
+  // Held so the parameters keep these accumulators (and their hooks) across
+  // backward passes; autograd itself keeps them only while a graph does.
+  std::vector<AutogradNodePointer> accumulators_;
   std::vector<torch::Tensor> parameters_;
   FlatParameterLayout layout_;
   int shard_index_ = 0;
   bool shard_only_ = false;
   torch::Tensor full_;   // (padded_numel,) fp32
   torch::Tensor shard_;  // (shard_numel,) fp32
+};
+
+class FlatGradients::BackwardFolding {
+ public:
+  explicit BackwardFolding(std::shared_ptr<FoldTarget> target);
+  ~BackwardFolding();
+  BackwardFolding(BackwardFolding&& other) noexcept = default;
+  BackwardFolding(const BackwardFolding&) = delete;
+  BackwardFolding& operator=(const BackwardFolding&) = delete;
+  BackwardFolding& operator=(BackwardFolding&&) = delete;
+
+ private:
+  std::shared_ptr<FoldTarget> target_;
 };
 
 }  // namespace deltarl

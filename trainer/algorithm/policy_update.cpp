@@ -152,6 +152,9 @@ PolicyUpdater::PolicyUpdater(Qwen2ForCausalLM& model, Qwen2ForCausalLM* referenc
   TORCH_CHECK(model_->parameters().size() == optimizer.parameters().size(),
               "PolicyUpdater: the optimizer holds ", optimizer.parameters().size(), " parameters, the model ",
               model_->parameters().size());
+  // FlatGradients takes the embedding's sparse gradient: one vocabulary-sized
+  // tensor less at the end of each backward for a tied embedding.
+  model_->model->sparse_embedding_gradient = true;
 }
 
 bool PolicyUpdater::needs_old_log_probs(int64_t num_groups) const {
@@ -240,8 +243,13 @@ void PolicyUpdater::accumulate(const std::vector<const RolloutSample*>& micro_ba
   PolicyLoss loss = policy_loss(log_probs, old_log_probs, reference_log_probs,
                                 entropy_bonus ? entropy : torch::Tensor(), batch.mask,
                                 sample_advantages, sample_weights, options_.loss, correction.weights);
-  loss.loss.backward();
-  gradients_.fold();  // bf16 .grads into the fp32 buffer (fp32 ones accumulated there in place)
+  {
+    // bf16 .grads go into the fp32 buffer as backward produces them (fp32
+    // ones accumulate there in place); fold() takes any it did not.
+    const FlatGradients::BackwardFolding folding = gradients_.fold_during_backward();
+    loss.loss.backward();
+  }
+  gradients_.fold();
 
   torch::NoGradGuard no_grad;
   const torch::Tensor mismatch = (learner_old_log_probs - batch.rollout_log_probs).abs() * batch.mask;

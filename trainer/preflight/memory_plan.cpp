@@ -71,7 +71,13 @@ MemoryPlan plan_once(const Qwen2Config& m, const TrainingConfig& config, const M
   const int64_t tail = n * h * (4 + 2 * e) + shape.b * shape.r * h * e;  // final norm, response hidden states
   c.activations = config.train.activation_checkpointing ? m.num_hidden_layers * n * h * e + tail + 2 * layer
                                                         : m.num_hidden_layers * layer + tail + layer;
-  if (e != 4) c.activations += P * e;  // bf16 weights' own .grads during backward, before the fold
+  int64_t largest = m.vocab_size * h;  // the embedding (or lm_head): the largest tensor
+  largest = std::max(largest, I * h);
+  // bf16 weights: each .grad is folded into the fp32 buffer as backward
+  // accumulates it (FlatGradients::fold_during_backward); what remains is the
+  // largest one's, twice when the embedding is tied (both uses' gradients
+  // meet before accumulation), and its fp32 copy while it is folded.
+  if (e != 4) c.activations += largest * (2 * e + 4);
   const int64_t rows = shape.b * shape.r;
   if (config.train.logits_chunk_tokens > 0) {
     c.logits = 4 * std::min(config.train.logits_chunk_tokens, rows) * m.vocab_size * 4;
@@ -83,12 +89,11 @@ MemoryPlan plan_once(const Qwen2Config& m, const TrainingConfig& config, const M
                    ? 6 * full
                    : std::max(3 * full, 2 * full + 3 * std::min<int64_t>(rows, 1024) * m.vocab_size * 4);
   }
-  int64_t largest = m.vocab_size * h;  // the embedding (or lm_head): the largest tensor
-  largest = std::max(largest, I * h);
-  // Measured (docs/memory.md): 1.71 GiB above the model state for the
-  // qwen2.5-0.5b shapes at negligible activations, 13.5 B per element of its
-  // 151,936 × 896 embedding; AdamW's per-parameter temporaries account for 8.
-  c.step_transient = 27 * largest / 2;
+  // Measured (docs/memory.md): 1.20 GiB above the model state for the
+  // qwen2.5-0.5b shapes at negligible activations, 9.5 B per element of its
+  // tied 151,936 × 896 embedding, reached in backward: the lm_head's gradient
+  // and its sum with the embedding's (sparse) one. AdamW's update is chunked.
+  c.step_transient = 19 * largest / 2;
   // On the CPU the heap keeps the activations' freed small blocks
   // (keep_freed_tensor_memory), and the step's large temporaries are mapped
   // beside them; a GPU's caching allocator reuses them.
