@@ -14,7 +14,10 @@
 // chunked and whole products may sum in different orders
 // (tests/core/model/chunked_output_layer_test.cpp holds them within 1e-6
 // relative in fp32, with a ragged last chunk). The weight's gradient is summed
-// over chunks in fp32 and cast to the weight's dtype once.
+// over chunks in fp32 and cast to the weight's dtype once, or, given a
+// weight_gradient_buffer, added into that buffer instead of being returned
+// (Megatron-LM's gradient-accumulation fusion): no (vocab, h) gradient tensor
+// is made, and autograd never has to sum it with a tied embedding's gradient.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +35,11 @@ struct ChunkedTokenOutputs {
 // (…) int64 with hidden's leading shape. chunk_tokens ≥ 1: rows per chunk.
 // Differentiable in hidden and weight through both outputs (an output whose
 // gradient is not needed costs nothing in backward). Requires temperature > 0.
+// weight_gradient_buffer, when defined: (vocab, h) fp32, where backward adds
+// the weight's gradient (the caller's accumulation buffer, e.g. the weight's
+// part of FlatGradients); the weight then gets no gradient through autograd.
 ChunkedTokenOutputs chunked_output_layer(const torch::Tensor& hidden, const torch::Tensor& weight,
-                                         const torch::Tensor& tokens, double temperature, int64_t chunk_tokens);
+                                         const torch::Tensor& tokens, double temperature, int64_t chunk_tokens,
+                                         const torch::Tensor& weight_gradient_buffer = {});
 
 }  // namespace deltarl

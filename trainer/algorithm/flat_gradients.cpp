@@ -151,6 +151,16 @@ std::vector<torch::Tensor> FlatGradients::per_parameter() const {
   return views;
 }
 
+torch::Tensor FlatGradients::gradient_of(const torch::Tensor& parameter) const {
+  if (!full_.defined()) return {};
+  for (size_t p = 0; p < parameters_.size(); ++p) {
+    if (parameters_[p].unsafeGetTensorImpl() == parameter.unsafeGetTensorImpl()) {
+      return full_.narrow(/*dim=*/0, layout_.offset(p), layout_.numel(p)).view(parameters_[p].sizes());
+    }
+  }
+  TORCH_CHECK(false, "FlatGradients::gradient_of: not one of the parameters");
+}
+
 namespace {
 
 // Σ x² in fp64 over a flat fp32 range, kSquareSumChunk elements at a time:

@@ -84,6 +84,10 @@ class FlatGradients {
   std::vector<torch::Tensor> buckets(int64_t bucket_bytes) const;
   // Views of full() shaped as the parameters.
   std::vector<torch::Tensor> per_parameter() const;
+  // The view of full() shaped as `parameter` (one of the parameters, by
+  // identity), where a backward may add its gradient directly (the chunked
+  // output layer's weight_gradient_buffer); undefined before start().
+  torch::Tensor gradient_of(const torch::Tensor& parameter) const;
   // (shard_numel,) fp32: this rank's shard of the reduced gradient: a view of
   // full(), or with shard_only the reduce-scatter's output.
   torch::Tensor& shard() { return shard_; }

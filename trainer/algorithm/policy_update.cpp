@@ -116,13 +116,15 @@ enum class Entropy { kNone, kMetric, kDifferentiable };
 
 // The response tokens' log-probs and entropies under `model`: through the
 // full (b, r, vocab) logits, or with chunk_tokens > 0 through the chunked
-// output layer, which never holds them (core/model/chunked_output_layer.h).
+// output layer, which never holds them (core/model/chunked_output_layer.h)
+// and, given output_weight_gradient, adds the output weight's gradient there.
 ResponseTokens response_tokens(Qwen2ForCausalLM& model, const PaddedBatch& batch, double temperature,
-                               int64_t chunk_tokens, Entropy entropy) {
+                               int64_t chunk_tokens, Entropy entropy,
+                               const torch::Tensor& output_weight_gradient = {}) {
   const torch::Tensor hidden = response_hidden(model, batch);
   if (chunk_tokens > 0) {
     ChunkedTokenOutputs out = chunked_output_layer(hidden, model->output_weight(), batch.targets, temperature,
-                                                   chunk_tokens);
+                                                   chunk_tokens, output_weight_gradient);
     return {out.log_probs, entropy == Entropy::kDifferentiable ? out.entropy : out.entropy.detach()};
   }
   const torch::Tensor logits = model->logits_from_hidden(hidden);
@@ -222,9 +224,14 @@ void PolicyUpdater::accumulate(const std::vector<const RolloutSample*>& micro_ba
       torch::from_blob(advantages_host.data(), {batch_size}, torch::kFloat32).clone().to(device);
 
   const bool entropy_bonus = options_.loss.entropy_coef != 0;
+  // With chunks, the output weight's gradient goes straight into its fp32
+  // buffer: no vocabulary × hidden tensor, and none for autograd to sum with
+  // a tied embedding's.
   const ResponseTokens tokens =
       response_tokens(model_, batch, options_.temperature, options_.logits_chunk_tokens,
-                      entropy_bonus ? Entropy::kDifferentiable : Entropy::kMetric);
+                      entropy_bonus ? Entropy::kDifferentiable : Entropy::kMetric,
+                      options_.logits_chunk_tokens > 0 ? gradients_.gradient_of(model_->output_weight())
+                                                       : torch::Tensor());
   const torch::Tensor& log_probs = tokens.log_probs;  // (b, r)
   const torch::Tensor& entropy = tokens.entropy;
   torch::Tensor reference_log_probs;

@@ -89,11 +89,12 @@ MemoryPlan plan_once(const Qwen2Config& m, const TrainingConfig& config, const M
                    ? 6 * full
                    : std::max(3 * full, 2 * full + 3 * std::min<int64_t>(rows, 1024) * m.vocab_size * 4);
   }
-  // Measured (docs/memory.md): 1.20 GiB above the model state for the
-  // qwen2.5-0.5b shapes at negligible activations, 9.5 B per element of its
-  // tied 151,936 × 896 embedding, reached in backward: the lm_head's gradient
-  // and its sum with the embedding's (sparse) one. AdamW's update is chunked.
-  c.step_transient = 19 * largest / 2;
+  // Measured (docs/memory.md) for the qwen2.5-0.5b shapes at negligible
+  // activations, per element of the tied 151,936 × 896 embedding, reached in
+  // backward: 9.5 B unchunked (the lm_head's gradient and its sum with the
+  // embedding's sparse one), 1.5 B with logits chunks (the chunked layer adds
+  // its gradient into the flat buffer). AdamW's update is chunked.
+  c.step_transient = config.train.logits_chunk_tokens > 0 ? 3 * largest / 2 : 19 * largest / 2;
   // On the CPU the heap keeps the activations' freed small blocks
   // (keep_freed_tensor_memory), and the step's large temporaries are mapped
   // beside them; a GPU's caching allocator reuses them.

@@ -15,9 +15,10 @@
 //   gradients           P·4: one flat fp32 buffer (trainer/algorithm/flat_gradients.h)
 //                       whatever model.dtype, which exists during backward at every
 //                       ZeRO stage (stage 2 frees it only after the reduce-scatter,
-//                       so it does not lower the peak); bf16 weights add their
-//                       P·e .grads during backward, folded into it after each
-//                       micro-batch (counted with the activations)
+//                       so it does not lower the peak); bf16 weights' .grads are
+//                       folded into it as backward accumulates each, so only the
+//                       largest tensor's remain: largest·(2e + 4) (two when tied,
+//                       and the fp32 copy being folded), counted with the activations
 //   optimizer state     AdamW exp_avg + exp_avg_sq 8·P, + fp32 master 4·P when
 //                       e ≠ 4; ÷ N when Z ≥ 1
 //   activations         what autograd keeps for qwen2_model.cpp's training path,
@@ -46,10 +47,11 @@
 //                       measured, docs/memory.md); CUDA: kCudaContextBytes
 // The π_old pass is a forward with gradients on over the same micro-batches,
 // detached at once: activations + 2 logits copies, under the update's peak, so it
-// adds nothing. The optimizer step runs after the activations are freed; its
-// transient is 13.5 B per element of the largest tensor (the embedding),
-// measured once the gradient norm ran in fp64 chunks (FlatGradients::square_sum):
-// AdamW's per-parameter temporaries (8 B) and what is not traced. Peak = weights + gradients + optimizer
+// adds nothing. The transient at negligible activations is 9.5 B per element
+// of the largest tensor (the tied embedding), measured with AdamW's update in
+// chunks and the embedding's gradient sparse: the lm_head's gradient and its
+// sum with the embedding's, reached in backward; 1.5 B with logits chunks,
+// whose layer adds the weight's gradient into the flat buffer. Peak = weights + gradients + optimizer
 // state + reference + baseline + max(activations + logits, step): on a GPU step =
 // the step transient; on the CPU step = activations + the step transient, since
 // the heap keeps the activations' freed small blocks (core/tensor_memory_reuse.h)

@@ -104,6 +104,31 @@ TEST(ChunkedOutputLayer, Bfloat16WeightsGiveFloat32OutputsNearTheUnchunkedOnes) 
   EXPECT_LE(relative_error(actual.grad_hidden.to(torch::kFloat32), expected.grad_hidden.to(torch::kFloat32)), 2e-2);
 }
 
+// Given a gradient buffer, backward adds the weight's gradient into it (on top
+// of what it holds) and autograd gives the weight none; fp32 and bf16 weights.
+TEST(ChunkedOutputLayer, AddsTheWeightGradientIntoAGivenBuffer) {
+  for (torch::ScalarType dtype : {torch::kFloat32, torch::kBFloat16}) {
+    Case c = make_case(17);
+    c.hidden = c.hidden.to(dtype);
+    c.weight = c.weight.to(dtype);
+    const Outcome returned = run(c, 0.8, 4, true, true);
+    const torch::Tensor held = torch::randn({kVocab, kHidden});  // an earlier micro-batch's gradient
+    torch::Tensor buffer = held.clone();
+    const torch::Tensor hidden = c.hidden.clone().requires_grad_(true);
+    const torch::Tensor weight = c.weight.clone().requires_grad_(true);
+    const ChunkedTokenOutputs out = chunked_output_layer(hidden, weight, c.tokens, 0.8, 4, buffer);
+    ((c.log_prob_coefficients * out.log_probs).sum() + (c.entropy_coefficients * out.entropy).sum()).backward();
+    EXPECT_FALSE(weight.grad().defined()) << dtype;
+    const double tolerance = dtype == torch::kFloat32 ? 1e-6 : 1e-2;
+    EXPECT_LE(relative_error(buffer - held, returned.grad_weight.to(torch::kFloat32)), tolerance) << dtype;
+    EXPECT_LE(relative_error(hidden.grad().to(torch::kFloat32), returned.grad_hidden.to(torch::kFloat32)), 1e-6)
+        << dtype;
+  }
+  const Case c = make_case(3);
+  torch::Tensor wrong = torch::zeros({kVocab, kHidden}, torch::kFloat64);
+  EXPECT_THROW(chunked_output_layer(c.hidden, c.weight, c.tokens, 1.0, 4, wrong), c10::Error);
+}
+
 TEST(ChunkedOutputLayer, RefusesMismatchedShapesAndBadSettings) {
   const Case c = make_case(3);
   EXPECT_THROW(chunked_output_layer(c.hidden, c.weight, c.tokens, 1.0, 0), c10::Error);
