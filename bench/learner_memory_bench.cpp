@@ -2,7 +2,8 @@
 // on a model of a preset's shapes with random weights and random samples, with
 // the learner-memory switches as given. Prints one JSON object: the process's
 // peak resident memory, the model state (weights, gradients, optimizer), what
-// the process held before the model, and the step's learner tokens/s.
+// the process held before the model, the step's learner tokens/s, and the
+// peak that `deltarl plan` predicts for the same settings (trainer/preflight).
 // bench/run_learner_memory_benchmark.sh runs it once per setting, each in its
 // own process (a peak RSS is per process), and sets them beside the
 // features-off run of the same invocation.
@@ -17,6 +18,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -28,6 +30,8 @@
 #include "core/tensor_memory_reuse.h"
 #include "trainer/algorithm/step_updates.h"
 #include "trainer/comm/single_process_communicator.h"
+#include "trainer/preflight/memory_plan.h"
+#include "trainer/run/training_config.h"
 
 namespace {
 
@@ -107,16 +111,45 @@ int main(int argc, char** argv) {
   StepStatistics statistics = StepStatistics::of_samples(samples, groups, options.aggregation.alpha);
   statistics.all_reduce(communicator);
   const auto started = std::chrono::steady_clock::now();
-  const StepUpdatesResult result = run_step_updates(updater, communicator, samples, statistics, /*step=*/1, 1e-6);
+  // Where the peak is reached: the process's peak as each phase ends (the
+  // next begins), so a phase's entry is the peak up to and including it.
+  std::vector<std::pair<std::string, int64_t>> peak_by_phase;
+  std::string current_phase = "set-up";
+  StepUpdatesObserver observer;
+  observer.phase = [&](const char* phase) {
+    peak_by_phase.emplace_back(current_phase, peak_resident_bytes());
+    current_phase = phase;
+  };
+  const StepUpdatesResult result =
+      run_step_updates(updater, communicator, samples, statistics, /*step=*/1, 1e-6, observer);
+  peak_by_phase.emplace_back(current_phase, peak_resident_bytes());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   std::vector<torch::Tensor> gradients, optimizer_state;
   for (const auto& parameter : model->parameters()) gradients.push_back(parameter.grad());
   for (const auto& [name, tensor] : optimizer.state_tensors()) optimizer_state.push_back(tensor);
-  const int64_t weights = bytes_of(model->parameters()), gradient_bytes = bytes_of(gradients);
+  // The gradients are FlatGradients' fp32 buffer whatever the dtype (the fp32
+  // .grads are views of it; bf16 parameters hold none after the fold).
+  const torch::Tensor& flat_gradients = updater.flat_gradients().full();
+  const int64_t weights = bytes_of(model->parameters());
+  const int64_t gradient_bytes = flat_gradients.defined() ? bytes_of({flat_gradients}) : bytes_of(gradients);
   const int64_t optimizer_bytes = bytes_of(optimizer_state);
   const int64_t peak = peak_resident_bytes();
   const int64_t model_state = weights + gradient_bytes + optimizer_bytes;
+
+  // The plan for these settings: its worst micro-batch is the longest sample's
+  // (prompt + response) at the most rows the settings allow.
+  TrainingConfig planned;
+  planned.model.dtype = args.at("--dtype");
+  planned.rollout.max_new_tokens = response;
+  planned.train.micro_batch_size = std::min<int64_t>(integer("--micro-batch-size"), num_samples);
+  planned.train.micro_batch_tokens = integer("--micro-batch-tokens");
+  planned.train.logits_chunk_tokens = integer("--logits-chunk-tokens");
+  planned.train.activation_checkpointing = integer("--activation-checkpointing") != 0;
+  MemoryPlanOptions plan_options;
+  plan_options.prompt_tokens = integer("--prompt");
+  plan_options.limit_bytes = peak;  // only the prediction is read
+  const int64_t plan_peak = plan_memory(config, planned, plan_options).per_rank_peak_bytes;
   std::cout << "{\"preset\": \"" << args.at("--preset") << "\", \"dtype\": \"" << args.at("--dtype")
             << "\", \"samples\": " << num_samples << ", \"prompt\": " << integer("--prompt")
             << ", \"response\": " << response << ", \"micro_batch_size\": " << integer("--micro-batch-size")
@@ -128,7 +161,13 @@ int main(int argc, char** argv) {
             << ", \"weights_bytes\": " << weights << ", \"gradients_bytes\": " << gradient_bytes
             << ", \"optimizer_bytes\": " << optimizer_bytes << ", \"model_state_bytes\": " << model_state
             << ", \"above_model_state_bytes\": " << (peak - before_model - model_state)
-            << ", \"step_seconds\": " << seconds << ", \"learner_tokens_per_second\": "
+            << ", \"plan_peak_bytes\": " << plan_peak
+            << ", \"peak_over_plan\": " << static_cast<double>(peak) / static_cast<double>(plan_peak)
+            << ", \"peak_rss_bytes_after_phase\": [";
+  for (size_t i = 0; i < peak_by_phase.size(); ++i) {
+    std::cout << (i ? ", " : "") << "[\"" << peak_by_phase[i].first << "\", " << peak_by_phase[i].second << "]";
+  }
+  std::cout << "], \"step_seconds\": " << seconds << ", \"learner_tokens_per_second\": "
             << static_cast<double>(response_tokens) / seconds << ", \"loss\": " << result.totals.loss << "}\n";
   return 0;
 }

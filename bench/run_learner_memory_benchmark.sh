@@ -3,7 +3,8 @@
 # setting, each in its own process (bench/learner_memory_bench.cpp), and a
 # table of each setting's peak beside the features-off run of this same
 # invocation: the peak resident memory, the part of it above the model state
-# (weights + gradients + AdamW) and the process's start, and learner tokens/s.
+# (weights + gradients + AdamW) and the process's start, learner tokens/s, and
+# the peak `deltarl plan` predicts for the setting, with measured / planned.
 #
 #   bash bench/run_learner_memory_benchmark.sh [short|long] [extra learner_memory_bench options...]
 #
@@ -49,8 +50,8 @@ esac
 gib() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 2^30 }'; }
 field() { sed -n "s/.*\"$2\": \\([0-9.e+-]*\\).*/\\1/p" "$1"; }
 
-echo "| setting | peak RSS GiB | model state GiB | above model state GiB | × off | learner tokens/s | × off |"
-echo "|---|---|---|---|---|---|---|"
+echo "| setting | peak RSS GiB | model state GiB | above model state GiB | × off | learner tokens/s | × off | plan GiB | peak / plan |"
+echo "|---|---|---|---|---|---|---|---|---|"
 off_above="" off_rate=""
 index=0
 for entry in "${settings[@]}"; do
@@ -66,8 +67,9 @@ for entry in "${settings[@]}"; do
     ratio_above=$(awk -v a="$above" -v b="$off_above" 'BEGIN { printf "%.3f", a / b }')
     ratio_rate=$(awk -v a="$rate" -v b="$off_rate" 'BEGIN { printf "%.2f", a / b }')
   fi
-  printf '| %s | %s | %s | %s | %s | %.0f | %s |\n' "$name" "$(gib "$(field "$json" peak_rss_bytes)")" \
-    "$(gib "$(field "$json" model_state_bytes)")" "$(gib "$above")" "$ratio_above" "$rate" "$ratio_rate"
+  printf '| %s | %s | %s | %s | %s | %.0f | %s | %s | %.3f |\n' "$name" "$(gib "$(field "$json" peak_rss_bytes)")" \
+    "$(gib "$(field "$json" model_state_bytes)")" "$(gib "$above")" "$ratio_above" "$rate" "$ratio_rate" \
+    "$(gib "$(field "$json" plan_peak_bytes)")" "$(field "$json" peak_over_plan)"
   index=$((index + 1))
 done
 echo "(each run's JSON: $out)"
