@@ -8,6 +8,7 @@
 #include "core/compute_threads.h"
 #include "core/exception_status.h"
 #include "core/log.h"
+#include "core/model/last_position_logits.h"
 #include "core/model/token_log_probs.h"
 
 namespace deltarl {
@@ -221,9 +222,9 @@ void GenerationEngine::admit(std::vector<std::unique_ptr<VersionGroup>>& groups,
     }
     const torch::Tensor positions = (mask.cumsum(1) - 1).clamp_min(0);
     KvCache prefill = model->make_cache(count, longest_prompt);
-    const torch::Tensor logits = model->forward(ids.to(device), mask.to(device), positions.to(device), &prefill)
-                                     .select(1, longest_prompt - 1)
-                                     .to(torch::kCPU);  // (count, vocab)
+    const torch::Tensor logits =
+        last_position_logits(model, ids.to(device), mask.to(device), positions.to(device), &prefill)
+            .to(torch::kCPU);  // (count, vocab)
     for (int64_t i = 0; i < count; ++i) {
       Running sequence;
       sequence.pending = std::move(admitted[static_cast<size_t>(i)]);

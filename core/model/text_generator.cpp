@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/input_error.h"
+#include "core/model/last_position_logits.h"
 #include "core/model/token_log_probs.h"
 
 namespace deltarl {
@@ -63,10 +64,10 @@ std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vect
   std::vector<std::mt19937_64*> streams;
   for (auto& stream : random) streams.push_back(&stream);
   std::vector<bool> done(static_cast<size_t>(batch), false);
-  torch::Tensor logits = model->forward(ids.to(device), mask.narrow(1, 0, longest), positions, &cache);
+  // (b, vocab): the prefill's last position, then each decode step's one.
+  torch::Tensor last = last_position_logits(model, ids.to(device), mask.narrow(1, 0, longest), positions, &cache);
   torch::Tensor next_positions = positions.select(1, longest - 1) + 1;  // (b,)
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
-    torch::Tensor last = logits.select(1, logits.size(1) - 1);  // (b, vocab)
     // Finished rows draw too (their streams are not used again), so the batch stays one call.
     const std::vector<int64_t> chosen = sample_tokens(last, params, streams);
     torch::Tensor chosen_tensor = torch::tensor(chosen).to(device);
@@ -86,8 +87,9 @@ std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vect
     if (all_done) break;
     // Finished rows keep decoding a dummy token, masked out, so the batch stays rectangular.
     mask.select(1, longest + step).fill_(1);
-    logits = model->forward(chosen_tensor.unsqueeze(1), mask.narrow(1, 0, longest + step + 1),
-                            next_positions.unsqueeze(1), &cache);
+    last = model->forward(chosen_tensor.unsqueeze(1), mask.narrow(1, 0, longest + step + 1),
+                          next_positions.unsqueeze(1), &cache)
+               .select(1, 0);  // (b, vocab)
     next_positions = next_positions + 1;
   }
   return results;
