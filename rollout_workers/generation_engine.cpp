@@ -398,10 +398,13 @@ bool GenerationEngine::run_once(std::vector<std::unique_ptr<VersionGroup>>& grou
       running.pop_back();
     }
   }
-  // A group of an older version is dropped once its last sequence is done.
-  groups.erase(std::remove_if(groups.begin(), groups.end() - (groups.empty() ? 0 : 1),
+  // A group is dropped once its last sequence is done, the current version's
+  // too: an idle engine holds no model snapshot, so the model an upload
+  // retires can be refilled at once (VersionedPolicy::take_retired), and no
+  // idle version's KV cache stays allocated. The next admission makes a new one.
+  groups.erase(std::remove_if(groups.begin(), groups.end(),
                               [](const std::unique_ptr<VersionGroup>& g) { return g->running.empty(); }),
-               groups.end() - (groups.empty() ? 0 : 1));
+               groups.end());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   lock.lock();
   running_ = static_cast<int32_t>(running_count());

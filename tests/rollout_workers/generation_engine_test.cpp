@@ -11,6 +11,7 @@
 #include <atomic>
 #include <future>
 #include <stdexcept>
+#include <thread>
 
 #include "core/input_error.h"
 #include "tests/rollout_workers/dominant_output_rows.h"
@@ -144,6 +145,26 @@ TEST_F(GenerationEngineTest, AFailedStepFailsItsRequestWithTheCause) {
   EXPECT_NE(failed.failure.message().find("generation step failed"), std::string::npos) << failed.failure.message();
   EXPECT_TRUE(failed.sequences.empty());
   expect_served_normally();
+}
+
+// An idle engine holds no version's group: once its last sequence has ended,
+// the model an install() retires can be taken for the next upload. (The
+// latest group used to outlive its sequences, holding the old model and its
+// KV cache until the next request came.)
+TEST_F(GenerationEngineTest, AnIdleEngineHoldsNoModelSoTheRetiredOneCanBeReused) {
+  start_engine();
+  expect_served_normally();
+  Qwen2ForCausalLM next(model_->config());
+  next->eval();
+  policy_->install(next, /*version=*/1);
+  std::shared_ptr<Qwen2ForCausalLM> retired;
+  // The engine drops the group just after the request's end is delivered.
+  for (int attempt = 0; attempt < 500 && retired == nullptr; ++attempt) {
+    retired = policy_->take_retired();
+    if (retired == nullptr) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(retired, nullptr) << "the idle engine still holds version 0's model";
+  expect_served_normally();  // on version 1, in a new group
 }
 
 }  // namespace
