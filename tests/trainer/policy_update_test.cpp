@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <torch/torch.h>
 
 #include "core/input_error.h"
@@ -94,6 +96,61 @@ TEST(PolicyUpdate, OldLogProbPassMatchesTheUpdatesForwardExactly) {
   updater.accumulate(batch, weights, advantages, &second);
   EXPECT_NE(second.ppo_kl_sum, 0.0) << "the second update must see π ≠ π_old";
   EXPECT_NE(second.ratio_max, 1.0);
+}
+
+// The memory mechanisms of the update (the embedding's sparse gradient, the
+// output weight's gradient written into the flat buffer) change where
+// gradients are summed, never what they are: on a tied model the update's
+// flat gradient equals the one with a dense embedding gradient and whole
+// logits, in fp32 (1e-6) and bf16 (bf16's rounding apart).
+TEST(PolicyUpdate, TheMemoryMechanismsGiveThePlainGradient) {
+  for (torch::ScalarType dtype : {torch::kFloat32, torch::kBFloat16}) {
+    for (int64_t chunk : {int64_t{0}, int64_t{3}}) {
+      torch::manual_seed(3);
+      Qwen2ForCausalLM model(Qwen2Config::preset("tiny", 64));  // tied embedding
+      model->to(dtype);
+      AdamW optimizer(model->named_parameters(), AdamWOptions{0.9, 0.999, 1e-8, 0.0});
+      PolicyUpdateOptions options;
+      options.aggregation.max_response_length = 8;
+      options.micro_batching.size = 2;
+      options.logits_chunk_tokens = chunk;
+      PolicyUpdater updater(model, nullptr, optimizer, options);
+      ASSERT_TRUE(model->model->sparse_embedding_gradient);
+      const std::vector<RolloutSample> samples = {sample(0, 0, {10, 11, 12, 13}, 1.0), sample(0, 1, {20, 21}, 0.0),
+                                                  sample(0, 2, {30, 31, 32}, 0.0)};
+      SingleProcessCommunicator communicator;
+      StepStatistics statistics(1, 1.0);
+      for (const auto& s : samples) statistics.add_sample(s.group, static_cast<int64_t>(s.response_ids.size()), s.reward);
+      statistics.all_reduce(communicator);
+      const LossWeightTable weights(options.aggregation, statistics);
+      const AdvantageTable advantages(options.advantage, statistics);
+      const std::vector<const RolloutSample*> batch = {&samples[0], &samples[1], &samples[2]};
+      PolicyUpdateResult totals;
+      updater.start();
+      updater.accumulate(batch, weights, advantages, &totals);
+      const std::vector<torch::Tensor> mechanisms = updater.flat_gradients().per_parameter();
+
+      // The same loss without the two mechanisms: a dense embedding gradient
+      // and the whole logits, whose weight gradient autograd sums with the
+      // embedding's before it reaches the buffer.
+      PolicyUpdateOptions plain_options = options;
+      plain_options.logits_chunk_tokens = 0;
+      AdamW plain_optimizer(model->named_parameters(), AdamWOptions{0.9, 0.999, 1e-8, 0.0});
+      PolicyUpdater plain(model, nullptr, plain_optimizer, plain_options);
+      model->model->sparse_embedding_gradient = false;  // the constructor set it
+      plain.start();
+      PolicyUpdateResult plain_totals;
+      plain.accumulate(batch, weights, advantages, &plain_totals);
+      const std::vector<torch::Tensor> reference = plain.flat_gradients().per_parameter();
+      double largest = 0, scale = 0;
+      for (size_t p = 0; p < reference.size(); ++p) {
+        largest = std::max(largest, (mechanisms[p] - reference[p]).abs().max().item<double>());
+        scale = std::max(scale, reference[p].abs().max().item<double>());
+      }
+      ASSERT_GT(scale, 0);
+      EXPECT_LE(largest / scale, dtype == torch::kFloat32 ? 1e-6 : 2e-2) << dtype << ", chunk " << chunk;
+    }
+  }
 }
 
 TEST(PolicyUpdate, BadOptionsAreNamed) {
