@@ -120,7 +120,7 @@ Qwen2AttentionImpl::Qwen2AttentionImpl(const Qwen2Config& config)
 torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const torch::Tensor& cos,
                                           const torch::Tensor& sin, const torch::Tensor& mask,
                                           const torch::Tensor& decode_bias, KvCache* cache, int64_t layer,
-                                          LinearForm form) {
+                                          LinearForm form, PagedDecodeBatch* paged) {
   const int64_t b = hidden.size(0), s = hidden.size(1);
   const torch::Tensor c = cos.unsqueeze(1), sn = sin.unsqueeze(1);  // (b, 1, s, d)
   torch::Tensor q, k, v;
@@ -148,8 +148,11 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const tor
     k = qk.narrow(1, num_heads, num_kv_heads);
     v = heads.narrow(2, num_heads + num_kv_heads, num_kv_heads).transpose(1, 2);
   }
-  if (cache != nullptr) std::tie(k, v) = cache->update(layer, k, v);                       // (b, KV, t, d)
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  if (paged != nullptr) {
+    return project_out(paged->attend(layer, q, k, v, scale).view({b, 1, num_heads * head_dim}), form);
+  }
+  if (cache != nullptr) std::tie(k, v) = cache->update(layer, k, v);                       // (b, KV, t, d)
   if (!mask.defined()) {
     // Causal over right-padded rows, no mask (the model checked the layout):
     // a valid query's keys are all valid; padded queries' outputs are unused.
@@ -228,9 +231,10 @@ Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const Qwen2Config& config) {
 torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& hidden, const torch::Tensor& cos,
                                              const torch::Tensor& sin, const torch::Tensor& mask,
                                              const torch::Tensor& decode_bias, KvCache* cache, int64_t layer,
-                                             LinearForm form) {
+                                             LinearForm form, PagedDecodeBatch* paged) {
   ++forwards;
-  const torch::Tensor attended = self_attn(input_layernorm(hidden), cos, sin, mask, decode_bias, cache, layer, form);
+  const torch::Tensor attended =
+      self_attn(input_layernorm(hidden), cos, sin, mask, decode_bias, cache, layer, form, paged);
   const auto [h, normed] = post_attention_layernorm->add_then_forward(hidden, attended);
   return h + mlp(normed, form);
 }
@@ -326,6 +330,24 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& input_ids, const torc
   return norm(hidden);
 }
 
+torch::Tensor Qwen2ModelImpl::decode_paged(const torch::Tensor& tokens, const torch::Tensor& positions,
+                                           PagedDecodeBatch& paged, LinearForm form) {
+  TORCH_CHECK(!torch::GradMode::is_enabled(), "decode_paged runs without gradients");
+  TORCH_CHECK(tokens.dim() == 2 && tokens.size(1) == 1 && tokens.size(0) == paged.size() &&
+                  positions.sizes() == tokens.sizes(),
+              "decode_paged: tokens and positions (", paged.size(), ", 1) expected, got ", tokens.sizes(), " and ",
+              positions.sizes());
+  const torch::Tensor angles = rotary_angles(positions);  // (b, 1, d)
+  torch::Tensor hidden = embed_tokens(tokens);             // (b, 1, h)
+  const auto dtype = hidden.scalar_type();
+  const torch::Tensor cos = angles.cos().to(dtype), sin = angles.sin().to(dtype);
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    hidden = layers->ptr<Qwen2DecoderLayerImpl>(static_cast<size_t>(i))
+                 ->forward(hidden, cos, sin, /*mask=*/{}, /*decode_bias=*/{}, nullptr, i, form, &paged);
+  }
+  return norm(hidden);
+}
+
 Qwen2ForCausalLMImpl::Qwen2ForCausalLMImpl(const Qwen2Config& config) {
   model = register_module("model", Qwen2Model(config));
   if (!config.tie_word_embeddings) {
@@ -346,6 +368,18 @@ torch::Tensor Qwen2ForCausalLMImpl::forward(const torch::Tensor& input_ids, cons
                                             const torch::Tensor& position_ids, KvCache* cache) {
   const LinearForm form = form_of_this_forward();  // once: the whole forward runs one form
   return logits_from_hidden_in(form, hidden_states_in(form, input_ids, attention_mask, position_ids, cache));
+}
+
+torch::Tensor Qwen2ForCausalLMImpl::decode_paged(const torch::Tensor& tokens, const torch::Tensor& positions,
+                                                 PagedDecodeBatch& paged) {
+  const LinearForm form = form_of_this_forward();
+  return logits_from_hidden_in(form, model->decode_paged(tokens, positions, paged, form)).select(1, 0);
+}
+
+std::unique_ptr<PagedKvCache> Qwen2ForCausalLMImpl::make_paged_cache(int64_t block_size, int64_t num_blocks) const {
+  const auto& weight = model->embed_tokens->weight;
+  return std::make_unique<PagedKvCache>(config().num_hidden_layers, config().num_key_value_heads,
+                                        config().head_dim(), block_size, num_blocks, weight.options());
 }
 
 torch::Tensor Qwen2ForCausalLMImpl::hidden_states_in(LinearForm form, const torch::Tensor& input_ids,

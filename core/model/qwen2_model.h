@@ -26,12 +26,15 @@
 
 #include <torch/torch.h>
 
+#include <memory>
 #include <utility>
 
 #include "core/model/activation_checkpoint.h"
 #include "core/model/fused_projection.h"
 #include "core/model/inference_forms.h"
 #include "core/model/kv_cache.h"
+#include "core/model/paged_attention.h"
+#include "core/model/paged_kv_cache.h"
 #include "core/model/packed_linear.h"
 #include "core/model/qwen2_config.h"
 
@@ -70,10 +73,11 @@ struct Qwen2AttentionImpl : torch::nn::Module {
   // or undefined for causal attention without a mask (TrainingAttention::kCausal, no cache).
   // decode_bias: undefined, or for s = 1 the mask as an additive bias (b·KV, groups, past + 1)
   // in the weights' dtype (0 or -inf), which then replaces `mask`. `form`: the
-  // products to run, as Qwen2ForCausalLM::inference_form() says.
+  // products to run, as Qwen2ForCausalLM::inference_form() says. `paged`: for
+  // s = 1, attend through a paged KV cache instead (mask, decode_bias and cache unused).
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, const torch::Tensor& decode_bias, KvCache* cache, int64_t layer,
-                        LinearForm form);
+                        LinearForm form, PagedDecodeBatch* paged = nullptr);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   FusedProjection qkv_proj;           // q, k, v as one product; fused by prepare_inference()
   PackedLinear packed_qkv, packed_o;  // empty unless prepare_inference(LinearForm::kPacked) packed them
@@ -97,7 +101,7 @@ struct Qwen2DecoderLayerImpl : torch::nn::Module {
   explicit Qwen2DecoderLayerImpl(const Qwen2Config& config);
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, const torch::Tensor& decode_bias, KvCache* cache, int64_t layer,
-                        LinearForm form);
+                        LinearForm form, PagedDecodeBatch* paged = nullptr);
   Qwen2Attention self_attn{nullptr};
   Qwen2Mlp mlp{nullptr};
   RmsNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
@@ -110,6 +114,10 @@ struct Qwen2ModelImpl : torch::nn::Module {
   // Final hidden states (b, s, h) after the last norm, the layers' products in `form`.
   torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                         const torch::Tensor& position_ids, KvCache* cache, LinearForm form);
+  // One new token per row, tokens and positions (b, 1), attending through
+  // `paged` (paged_attention.h): final hidden states (b, 1, h). Without gradients.
+  torch::Tensor decode_paged(const torch::Tensor& tokens, const torch::Tensor& positions, PagedDecodeBatch& paged,
+                             LinearForm form);
   // RoPE angles position × inv_freq in fp32, as forward() computes them, each
   // frequency twice for the rotate-half layout: positions (b, s) int64 → (b, s, head_dim).
   torch::Tensor rotary_angles(const torch::Tensor& positions) const;
@@ -162,6 +170,12 @@ struct Qwen2ForCausalLMImpl : torch::nn::Module {
   // The same up to the final norm: (b, s, h), in the weights' dtype.
   torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {},
                               const torch::Tensor& position_ids = {}, KvCache* cache = nullptr);
+  // One decoding step through a paged KV cache (paged_attention.h): tokens and
+  // positions (b, 1) → logits (b, vocab) in fp32. Without gradients.
+  torch::Tensor decode_paged(const torch::Tensor& tokens, const torch::Tensor& positions, PagedDecodeBatch& paged);
+  // A paged KV cache of `num_blocks` blocks of `block_size` positions for this
+  // model, in the weights' dtype and on their device.
+  std::unique_ptr<PagedKvCache> make_paged_cache(int64_t block_size, int64_t num_blocks) const;
   // Logits (…, vocab) in fp32 from hidden states.
   torch::Tensor logits_from_hidden(const torch::Tensor& hidden);
   // The output layer's weight (vocab, h): lm_head's, or the embeddings' when tied.

@@ -18,89 +18,130 @@ void SamplingParams::validate() const {
 
 namespace {
 
-// The first maximum, NaN counting as the largest (torch's argmax rules).
-int64_t first_maximum(const float* row, int64_t count) {
-  int64_t best = 0;
-  for (int64_t i = 1; i < count; ++i) {
-    if (std::isnan(row[best])) break;
-    if (row[i] > row[best] || std::isnan(row[i])) best = i;
-  }
-  return best;
+// A uniform draw in [0, 1) from the top 53 random bits.
+double unit_uniform(std::mt19937_64& random) { return static_cast<double>(random() >> 11) * 0x1.0p-53; }
+
+torch::Tensor on(const torch::Tensor& host, torch::Device device) {
+  return device.is_cpu() ? host : host.to(device);
 }
 
-// A uniform draw in [0, mass) from 53 random bits.
-double uniform(std::mt19937_64& random, double mass) { return static_cast<double>(random() >> 11) * 0x1.0p-53 * mass; }
+// The inverse CDF of each row of `probabilities` (rows, vocab) fp64 at `u`
+// (rows,): the first token whose cumulative mass exceeds u, in vocabulary
+// order. The searchsorted over a running sum gives what a sequential loop
+// `cumulative += p[i]; if (u < cumulative) return i;` gives.
+torch::Tensor inverse_cdf(const torch::Tensor& probabilities, const torch::Tensor& u) {
+  const torch::Tensor cumulative = probabilities.cumsum(/*dim=*/1);
+  const torch::Tensor index =
+      torch::searchsorted(cumulative, u.unsqueeze(1), /*out_int32=*/false, /*right=*/true).squeeze(1);
+  // Rounding can leave u beyond the total: the most probable token then.
+  return torch::where(index < probabilities.size(1), index, probabilities.argmax(/*dim=*/1));
+}
 
-// Inverse CDF over one row of probabilities (float64), nucleus-truncated when top_p < 1.
-int64_t draw(const torch::Tensor& probabilities, double top_p, std::mt19937_64& random) {
-  const int64_t count = probabilities.numel();
-  if (top_p >= 1.0) {  // the whole distribution: no need to sort
-    const double* p = probabilities.data_ptr<double>();
-    const double u = uniform(random, 1.0);
-    double cumulative = 0;
-    for (int64_t i = 0; i < count; ++i) {
-      cumulative += p[i];
-      if (u < cumulative) return i;
-    }
-    return probabilities.argmax().item<int64_t>();  // rounding left u beyond the total
-  }
+// Nucleus rows: the same search in descending probability, over the tokens
+// whose preceding mass is below top_p (at least one), with u scaled to their mass.
+torch::Tensor inverse_cdf_in_nucleus(const torch::Tensor& probabilities, const torch::Tensor& u,
+                                     const torch::Tensor& top_p) {
   torch::Tensor sorted, order;
-  std::tie(sorted, order) = probabilities.sort(/*dim=*/0, /*descending=*/true);
-  const double* mass = sorted.data_ptr<double>();
-  const int64_t* ids = order.data_ptr<int64_t>();
-  // Nucleus: tokens whose preceding mass is still below top_p.
-  int64_t kept = 0;
-  double kept_mass = 0;
-  while (kept < count && (kept == 0 || kept_mass < top_p)) kept_mass += mass[kept++];
-  const double u = uniform(random, kept_mass);
-  double cumulative = 0;
-  for (int64_t i = 0; i < kept; ++i) {
-    cumulative += mass[i];
-    if (u < cumulative) return ids[i];
+  std::tie(sorted, order) = probabilities.sort(/*dim=*/1, /*descending=*/true);
+  const torch::Tensor cumulative = sorted.cumsum(/*dim=*/1);
+  const torch::Tensor preceding =
+      torch::cat({torch::zeros_like(cumulative.narrow(1, 0, 1)), cumulative.narrow(1, 0, cumulative.size(1) - 1)}, 1);
+  const torch::Tensor kept = (preceding < top_p.unsqueeze(1)).sum(/*dim=*/1).clamp_min(1);  // a prefix
+  const torch::Tensor last_kept = (kept - 1).unsqueeze(1);
+  const torch::Tensor target = u.unsqueeze(1) * cumulative.gather(1, last_kept);
+  const torch::Tensor position =
+      torch::minimum(torch::searchsorted(cumulative, target, /*out_int32=*/false, /*right=*/true), last_kept);
+  return order.gather(1, position).squeeze(1);
+}
+
+// (rows,) int64 on the logits' device.
+torch::Tensor choose(const torch::Tensor& logits, const std::vector<const SamplingParams*>& params,
+                     const std::vector<std::mt19937_64*>& random) {
+  TORCH_CHECK(logits.dim() == 2 && static_cast<size_t>(logits.size(0)) == params.size() &&
+                  params.size() == random.size(),
+              "sample_tokens: logits ", logits.sizes(), " for ", params.size(), " parameter sets and ", random.size(),
+              " random streams");
+  const torch::Device device = logits.device();
+  const torch::Tensor values = logits.detach();
+  // Rows by kind, and each sampled row's one draw, in row order.
+  std::vector<int64_t> greedy, whole, nucleus;
+  std::vector<float> whole_temperature, nucleus_temperature;
+  std::vector<double> whole_u, nucleus_u, nucleus_top_p;
+  for (size_t r = 0; r < params.size(); ++r) {
+    const SamplingParams& p = *params[r];
+    const auto row = static_cast<int64_t>(r);
+    if (p.temperature == 0.0) {
+      greedy.push_back(row);
+    } else if (p.top_p >= 1.0) {
+      whole.push_back(row);
+      whole_temperature.push_back(static_cast<float>(p.temperature));
+      whole_u.push_back(unit_uniform(*random[r]));
+    } else {
+      nucleus.push_back(row);
+      nucleus_temperature.push_back(static_cast<float>(p.temperature));
+      nucleus_u.push_back(unit_uniform(*random[r]));
+      nucleus_top_p.push_back(p.top_p);
+    }
   }
-  return ids[kept - 1];
+  if (greedy.size() == params.size()) return values.argmax(/*dim=*/1);
+  const auto as_tensor = [&](const auto& host, torch::Dtype dtype) { return on(torch::tensor(host, dtype), device); };
+  const auto rows_of = [&](const std::vector<int64_t>& rows) {
+    return rows.size() == params.size() ? values : values.index_select(0, as_tensor(rows, torch::kInt64));
+  };
+  // p = softmax(logits / T) in fp32, widened to fp64.
+  const auto probabilities = [&](const std::vector<int64_t>& rows, const std::vector<float>& temperature) {
+    const torch::Tensor scaled = rows_of(rows).to(torch::kFloat32) / as_tensor(temperature, torch::kFloat32).unsqueeze(1);
+    return torch::softmax(scaled, /*dim=*/1).to(torch::kFloat64);
+  };
+  torch::Tensor chosen = torch::zeros({logits.size(0)}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  if (!greedy.empty()) chosen.index_copy_(0, as_tensor(greedy, torch::kInt64), rows_of(greedy).argmax(/*dim=*/1));
+  if (!whole.empty()) {
+    chosen.index_copy_(0, as_tensor(whole, torch::kInt64),
+                       inverse_cdf(probabilities(whole, whole_temperature), as_tensor(whole_u, torch::kFloat64)));
+  }
+  if (!nucleus.empty()) {
+    chosen.index_copy_(0, as_tensor(nucleus, torch::kInt64),
+                       inverse_cdf_in_nucleus(probabilities(nucleus, nucleus_temperature),
+                                              as_tensor(nucleus_u, torch::kFloat64),
+                                              as_tensor(nucleus_top_p, torch::kFloat64)));
+  }
+  return chosen;
 }
 
 }  // namespace
 
 std::vector<int64_t> sample_tokens(const torch::Tensor& logits, const std::vector<const SamplingParams*>& params,
                                    const std::vector<std::mt19937_64*>& random) {
-  TORCH_CHECK(logits.dim() == 2 && static_cast<size_t>(logits.size(0)) == params.size() &&
-                  params.size() == random.size(),
-              "sample_tokens: logits ", logits.sizes(), " for ", params.size(), " parameter sets and ", random.size(),
-              " random streams");
-  const int64_t batch = logits.size(0), vocab = logits.size(1);
-  std::vector<int64_t> chosen(static_cast<size_t>(batch), 0);
-  const bool all_greedy =
-      std::all_of(params.begin(), params.end(), [](const SamplingParams* p) { return p->temperature == 0.0; });
-  if (all_greedy && !logits.device().is_cpu()) {  // bring back the choices, not the logits
-    const torch::Tensor best = logits.argmax(/*dim=*/-1).to(torch::kCPU, torch::kInt64).contiguous();
-    std::copy(best.data_ptr<int64_t>(), best.data_ptr<int64_t>() + batch, chosen.begin());
-    return chosen;
+  const torch::Tensor chosen = choose(logits, params, random).to(torch::kCPU).contiguous();
+  return {chosen.data_ptr<int64_t>(), chosen.data_ptr<int64_t>() + chosen.numel()};
+}
+
+SampledTokens sample_tokens_with_log_probs(const torch::Tensor& logits,
+                                           const std::vector<const SamplingParams*>& params,
+                                           const std::vector<std::mt19937_64*>& random,
+                                           const std::vector<double>& log_prob_temperatures) {
+  TORCH_CHECK(log_prob_temperatures.size() == params.size(), "sample_tokens_with_log_probs: ",
+              log_prob_temperatures.size(), " log-prob temperatures for ", params.size(), " rows");
+  TORCH_CHECK(std::all_of(log_prob_temperatures.begin(), log_prob_temperatures.end(), [](double t) { return t > 0; }),
+              "sample_tokens_with_log_probs: log-prob temperatures must be > 0");
+  const torch::Tensor chosen = choose(logits, params, random);
+  const torch::Device device = logits.device();
+  std::vector<float> temperatures(log_prob_temperatures.begin(), log_prob_temperatures.end());
+  const torch::Tensor scaled =
+      logits.detach().to(torch::kFloat32) / on(torch::tensor(temperatures, torch::kFloat32), device).unsqueeze(1);
+  const torch::Tensor log_probs = torch::log_softmax(scaled, /*dim=*/1).gather(1, chosen.unsqueeze(1)).squeeze(1);
+  // One transfer: ids are exact in fp64 (< 2^53), fp32 log-probs too.
+  const torch::Tensor packed =
+      torch::stack({chosen.to(torch::kFloat64), log_probs.to(torch::kFloat64)}).to(torch::kCPU).contiguous();
+  const int64_t rows = chosen.size(0);
+  const double* ids = packed.data_ptr<double>();
+  const double* values = ids + rows;
+  SampledTokens result;
+  for (int64_t r = 0; r < rows; ++r) {
+    result.tokens.push_back(static_cast<int64_t>(ids[r]));
+    result.log_probs.push_back(static_cast<float>(values[r]));
   }
-  const torch::Tensor rows = logits.detach().to(torch::kCPU, torch::kFloat32).contiguous();
-  // Greedy rows straight from memory; the sampled ones share one softmax.
-  std::vector<int64_t> sampled;
-  std::vector<float> temperatures;
-  for (int64_t r = 0; r < batch; ++r) {
-    const SamplingParams& p = *params[static_cast<size_t>(r)];
-    if (p.temperature == 0.0) {
-      chosen[static_cast<size_t>(r)] = first_maximum(rows.data_ptr<float>() + r * vocab, vocab);
-    } else {
-      sampled.push_back(r);
-      temperatures.push_back(static_cast<float>(p.temperature));
-    }
-  }
-  if (sampled.empty()) return chosen;
-  const bool every_row = static_cast<int64_t>(sampled.size()) == batch;
-  const torch::Tensor picked = every_row ? rows : rows.index_select(0, torch::tensor(sampled, torch::kInt64));
-  const torch::Tensor scaled = picked / torch::tensor(temperatures, torch::kFloat32).unsqueeze(1);
-  const torch::Tensor probabilities = torch::softmax(scaled, /*dim=*/1).to(torch::kFloat64);
-  for (size_t i = 0; i < sampled.size(); ++i) {
-    const auto r = static_cast<size_t>(sampled[i]);
-    chosen[r] = draw(probabilities[static_cast<int64_t>(i)], params[r]->top_p, *random[r]);
-  }
-  return chosen;
+  return result;
 }
 
 int64_t sample_token(const torch::Tensor& logits, const SamplingParams& params, std::mt19937_64& random) {

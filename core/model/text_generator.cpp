@@ -4,7 +4,6 @@
 
 #include "core/input_error.h"
 #include "core/model/last_position_logits.h"
-#include "core/model/token_log_probs.h"
 
 namespace deltarl {
 
@@ -63,21 +62,21 @@ std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vect
   const std::vector<const SamplingParams*> params(static_cast<size_t>(batch), &options.sampling);
   std::vector<std::mt19937_64*> streams;
   for (auto& stream : random) streams.push_back(&stream);
+  const std::vector<double> log_prob_temperatures(static_cast<size_t>(batch), options.log_prob_temperature());
   std::vector<bool> done(static_cast<size_t>(batch), false);
   // (b, vocab): the prefill's last position, then each decode step's one.
   torch::Tensor last = last_position_logits(model, ids.to(device), mask.narrow(1, 0, longest), positions, &cache);
   torch::Tensor next_positions = positions.select(1, longest - 1) + 1;  // (b,)
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
     // Finished rows draw too (their streams are not used again), so the batch stays one call.
-    const std::vector<int64_t> chosen = sample_tokens(last, params, streams);
-    torch::Tensor chosen_tensor = torch::tensor(chosen).to(device);
-    torch::Tensor log_probs = token_log_probs(last, chosen_tensor, options.log_prob_temperature()).cpu();
+    const SampledTokens sampled = sample_tokens_with_log_probs(last, params, streams, log_prob_temperatures);
+    const std::vector<int64_t>& chosen = sampled.tokens;
     bool all_done = true;
     for (int64_t row = 0; row < batch; ++row) {
       const size_t r = static_cast<size_t>(row);
       if (done[r]) continue;
       results[r].tokens.push_back(chosen[r]);
-      results[r].log_probs.push_back(log_probs.data_ptr<float>()[row]);
+      results[r].log_probs.push_back(sampled.log_probs[r]);
       if (const char* reason = options.finish_reason(chosen[r], step + 1)) {
         done[r] = true;
         results[r].finish_reason = reason;
@@ -87,7 +86,7 @@ std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vect
     if (all_done) break;
     // Finished rows keep decoding a dummy token, masked out, so the batch stays rectangular.
     mask.select(1, longest + step).fill_(1);
-    last = model->forward(chosen_tensor.unsqueeze(1), mask.narrow(1, 0, longest + step + 1),
+    last = model->forward(torch::tensor(chosen).to(device).unsqueeze(1), mask.narrow(1, 0, longest + step + 1),
                           next_positions.unsqueeze(1), &cache)
                .select(1, 0);  // (b, vocab)
     next_positions = next_positions + 1;

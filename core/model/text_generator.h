@@ -1,7 +1,7 @@
 // generate(): autoregressive decoding with the KV cache for a batch of prompts
 // (left-padded together), each with its own seed, stopping per sequence at a
 // stop token or max_new_tokens. Every generated token comes with its
-// log-probability under log_softmax(logits / T) in fp32 (token_log_probs), the
+// log-probability under log_softmax(logits / T) in fp32 (as token_log_probs), the
 // quantity the learner recomputes; at temperature 0 (greedy), T = 1 is used.
 //
 // This is the reference decoding loop; the rollout workers' continuous-batching

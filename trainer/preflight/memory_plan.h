@@ -64,6 +64,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/memory_size.h"
 #include "core/model/qwen2_config.h"
 #include "trainer/run/training_config.h"
 
@@ -109,11 +110,5 @@ nlohmann::ordered_json memory_plan_json(const MemoryPlan& plan);
 // model.path's config.json, or a preset name (tiny, small, qwen2.5-…) when no such
 // folder exists. InputError naming the file for a missing or invalid config.json.
 Qwen2Config plan_model_config(const std::string& model_path);
-
-// "80GiB", "80GB", "512MiB", "1e9", "80G" (= GiB) as bytes; InputError naming `what`.
-int64_t parse_memory_size(const std::string& text, const std::string& what);
-
-// This host's physical memory in bytes.
-int64_t host_memory_bytes();
 
 }  // namespace deltarl

@@ -1,0 +1,55 @@
+// Decode attention over a PagedKvCache: one new token per sequence, each
+// attending to its own positions only, read from its own blocks, with no
+// padding to the longest sequence.
+//
+//   PagedDecodeBatch batch(cache, tables);          // tables already reserved for one more position
+//   logits = model->decode_paged(tokens, positions, batch);
+//
+// Per layer, attend() writes the new token's key and value into each table's
+// slot at position `table.length` and returns the attention of the new token's
+// queries over positions [0, length]. The tables' lengths are the caller's to
+// advance once every layer has run (PagedDecodeBatch changes nothing in them).
+//
+// On the CPU in float32, a kernel of deltarl's own reads each (sequence,
+// kv head)'s keys and values straight from the pool (versions for AVX-512,
+// AVX2 and plain x86-64, core/cpu_kernels.h); it equals the dense decode path
+// up to the order of the sums. Elsewhere (CUDA, bfloat16) the keys and values
+// are gathered from the blocks into (b, kv_heads, longest, head_dim) and
+// attended with a mask: correct everywhere, padded to the longest sequence,
+// until a paged-attention library kernel replaces it on GPUs.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "core/model/paged_kv_cache.h"
+
+namespace deltarl {
+
+class PagedDecodeBatch {
+ public:
+  // Each table must hold one more position than it has written (reserve()).
+  PagedDecodeBatch(PagedKvCache& cache, const std::vector<const PagedKvCache::BlockTable*>& tables);
+
+  int64_t size() const { return static_cast<int64_t>(lengths_.size()); }
+
+  // q (b, heads, 1, d), k and v (b, kv_heads, 1, d) of `layer`: writes k and v
+  // at each row's new position, returns the attended values (b, heads, d) in
+  // q's dtype. heads must be a multiple of kv_heads.
+  torch::Tensor attend(int64_t layer, const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                       double scale);
+
+ private:
+  torch::Tensor attend_on_cpu(int64_t layer, const torch::Tensor& q, double scale) const;
+  torch::Tensor attend_by_gathering(int64_t layer, const torch::Tensor& q, double scale);
+
+  PagedKvCache& cache_;
+  std::vector<int64_t> lengths_;  // positions each row attends to, the new one included
+  torch::Tensor new_slots_;       // (b,) int64 on the pool's device
+  torch::Tensor block_tables_;    // (b, most blocks) int64 on the CPU, rows padded with 0
+  torch::Tensor gather_slots_, gather_valid_;  // (b, longest) on the device, made on first use
+};
+
+}  // namespace deltarl
