@@ -26,6 +26,7 @@
 #include "core/preset_files.h"
 #include "core/tensor_memory_reuse.h"
 #include "rollout_workers/generation_engine.h"
+#include "rollout_workers/kv_cache_budget.h"
 #include "rollout_workers/rollout_server.h"
 #include "trainer/rollout/weight_publisher.h"
 
@@ -77,8 +78,11 @@ int main(int argc, char** argv) {
   server_options.max_batch_sequences = *std::max_element(batches.begin(), batches.end());
   deltarl::RolloutServer server(server_options);
   // The worker's engine without the server around it, on its own copy of the model.
+  deltarl::EngineOptions engine_options;
+  engine_options.max_batch_sequences = server_options.max_batch_sequences;
+  engine_options.kv_cache_bytes = deltarl::default_kv_cache_bytes(torch::kCPU, /*sharing=*/2);  // beside the server's
   deltarl::GenerationEngine engine(std::make_shared<deltarl::VersionedPolicy>(deltarl::load_pretrained(folder), 0),
-                                   server_options.max_batch_sequences);
+                                   engine_options);
   auto stub = deltarl::v1::RolloutService::NewStub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
 
   for (int64_t batch : batches) {

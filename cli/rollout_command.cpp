@@ -11,6 +11,7 @@
 
 #include "core/atomic_file_writer.h"
 #include "core/input_error.h"
+#include "core/memory_size.h"
 #include "core/log.h"
 #include "rollout_workers/rollout_server.h"
 #include "trainer/rollout/rollout_auth_token.h"
@@ -44,6 +45,7 @@ void register_rollout_command(CLI::App& app, Status* status) {
     std::string address_file;
     std::string advertise_host;
     int threads = 0;
+    std::string kv_cache_memory;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand("rollout", "Serve generation over gRPC (a rollout worker)");
@@ -55,6 +57,9 @@ void register_rollout_command(CLI::App& app, Status* status) {
       ->capture_default_str();
   command->add_option("--max-batch", options->server.max_batch_sequences, "sequences decoded together")
       ->capture_default_str();
+  command->add_option("--kv-cache-memory", options->kv_cache_memory,
+                      "the paged KV cache's budget, e.g. 2GiB or 20GiB (default: 40 % of the free memory of the "
+                      "device, divided among the processes on this host)");
   command->add_option("--token-file", options->token_file, "file holding the shared token");
   command->add_option("--port-file", options->port_file,
                       "write the bound port here (atomically) once serving; for launchers");
@@ -69,6 +74,9 @@ void register_rollout_command(CLI::App& app, Status* status) {
   command->callback([options, status] {
     try {
       options->server.auth_token = read_rollout_auth_token(options->token_file, "--token-file");
+      if (!options->kv_cache_memory.empty()) {
+        options->server.kv_cache_bytes = parse_memory_size(options->kv_cache_memory, "--kv-cache-memory");
+      }
       if (!is_loopback(options->server.bind_address) && !options->server.auth_token) {
         throw InputError("--bind " + options->server.bind_address +
                          " listens beyond loopback: set DELTARL_ROLLOUT_TOKEN or --token-file");

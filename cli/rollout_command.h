@@ -1,4 +1,5 @@
-// `deltarl rollout --model DIR [--port P] [--bind ADDR] [--max-batch N] [--port-file F] [--address-file F]`: runs a
+// `deltarl rollout --model DIR [--port P] [--bind ADDR] [--max-batch N] [--kv-cache-memory SIZE] [--port-file F]
+// [--address-file F]`: runs a
 // rollout worker until SIGTERM or SIGINT, then drains (running streams get
 // --drain-seconds to finish). The shared token, when wanted, comes from the
 // DELTARL_ROLLOUT_TOKEN environment variable or --token-file, never the command

@@ -4,18 +4,42 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
+#include <numeric>
 
 #include "core/compute_threads.h"
 #include "core/exception_status.h"
+#include "core/input_error.h"
 #include "core/log.h"
 #include "core/model/last_position_logits.h"
-#include "core/model/token_log_probs.h"
+#include "core/model/sampler.h"
 
 namespace deltarl {
 
-GenerationEngine::GenerationEngine(std::shared_ptr<VersionedPolicy> policy, int64_t max_batch_sequences)
-    : policy_(std::move(policy)), max_batch_sequences_(std::max<int64_t>(1, max_batch_sequences)) {
+GenerationEngine::GenerationEngine(std::shared_ptr<VersionedPolicy> policy, EngineOptions options)
+    : policy_(std::move(policy)), options_(options) {
+  options_.max_batch_sequences = std::max<int64_t>(1, options_.max_batch_sequences);
+  if (options_.block_size < 1) throw InputError("the KV cache's block size must be >= 1, got " + std::to_string(options_.block_size));
+  const VersionedPolicy::Snapshot served = policy_->snapshot();
+  const Qwen2ForCausalLM& model = *served.model;
+  const Qwen2Config& config = model->config();
+  const int64_t block = PagedKvCache::block_bytes(config.num_hidden_layers, config.num_key_value_heads,
+                                                  config.head_dim(), options_.block_size,
+                                                  model->model->embed_tokens->weight.scalar_type());
+  const int64_t blocks = options_.kv_cache_bytes / block;
+  if (blocks < 1) {
+    throw InputError("the KV cache memory of " + std::to_string(options_.kv_cache_bytes) +
+                     " bytes is below one block of " + std::to_string(options_.block_size) + " positions (" +
+                     std::to_string(block) + " bytes for this model); raise --kv-cache-memory " +
+                     "(rollout.worker_kv_cache_memory)");
+  }
+  pool_ = model->make_paged_cache(options_.block_size, blocks);
+  free_kv_blocks_ = blocks;
   thread_ = std::thread([this] { run(); });
+}
+
+int64_t GenerationEngine::minimum_kv_cache_bytes(int64_t positions) const {
+  const int64_t block_bytes = pool_->bytes() / pool_->num_blocks();
+  return PagedKvCache::blocks_for(positions, pool_->block_size()) * block_bytes;
 }
 
 GenerationEngine::~GenerationEngine() { stop(); }
@@ -35,6 +59,20 @@ std::shared_ptr<GenerationRequest> GenerationEngine::submit(std::vector<Sequence
     request->on_end_(stopping_ ? GenerationRequest::End::kCancelled : GenerationRequest::End::kCompleted, Status());
     return request;
   }
+  // A sequence the pool could never hold fails its request now, not after a wait.
+  for (const auto& sequence : sequences) {
+    const int64_t positions = static_cast<int64_t>(sequence.prompt.size()) + options.max_new_tokens;
+    if (PagedKvCache::blocks_for(positions, pool_->block_size()) <= pool_->num_blocks()) continue;
+    request->ended_ = true;
+    lock.unlock();
+    request->on_end_(GenerationRequest::End::kFailed,
+                     Status(StatusCode::kInvalidArgument,
+                            "a prompt of " + std::to_string(sequence.prompt.size()) + " tokens plus max_new_tokens " +
+                                std::to_string(options.max_new_tokens) + " needs a KV cache of at least " +
+                                std::to_string(minimum_kv_cache_bytes(positions)) + " bytes; this worker's holds " +
+                                std::to_string(pool_->bytes()) + " (--kv-cache-memory, rollout.worker_kv_cache_memory)"));
+    return request;
+  }
   request->outstanding_ = sequences.size();
   for (auto& sequence : sequences) queue_.push_back({request, std::move(sequence)});
   lock.unlock();
@@ -44,7 +82,16 @@ std::shared_ptr<GenerationRequest> GenerationEngine::submit(std::vector<Sequence
 
 EngineStatistics GenerationEngine::statistics() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return {static_cast<int32_t>(queue_.size()), running_, tokens_per_second_};
+  EngineStatistics statistics;
+  statistics.queued_sequences = static_cast<int32_t>(queue_.size());
+  statistics.running_sequences = running_;
+  statistics.tokens_per_second = tokens_per_second_;
+  statistics.kv_blocks = pool_->num_blocks();
+  statistics.free_kv_blocks = free_kv_blocks_;
+  statistics.admission_waits = admission_waits_;
+  statistics.preemptions = preemptions_;
+  statistics.prefill_rows = prefill_rows_;
+  return statistics;
 }
 
 void GenerationEngine::deliver_end_if_done(const std::shared_ptr<GenerationRequest>& request,
@@ -80,22 +127,29 @@ void GenerationEngine::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-// One sequence being decoded: its row in its version group's cache, its random stream.
+// One sequence being decoded: its blocks, its random stream, what it generated.
 struct GenerationEngine::Running {
   Pending pending;
   std::mt19937_64 random;
   GeneratedSequence generated;
-  int64_t length = 0;      // positions in its cache row
-  int64_t next_token = 0;  // sampled, not yet fed to the model
+  PagedKvCache::BlockTable table;  // table.length: positions cached (prompt, then tokens fed back)
+  int64_t next_token = 0;          // sampled (the last of generated.tokens), not yet fed to the model
+  uint64_t admission = 0;          // order of admission; the largest is preempted first
   bool finished = false;
-  bool released = false;   // handed back to its request (release())
+  bool preempted = false;          // its blocks are gone; it leaves the group for preempted_
+  bool released = false;           // handed back to its request (release())
 };
 
-// The sequences decoding on one policy version, packed in rows 0..n-1 of a cache.
+// The sequences decoding on one policy version.
 struct GenerationEngine::VersionGroup {
   VersionedPolicy::Snapshot policy;
-  std::unique_ptr<KvCache> cache;  // (max_batch, kv, capacity, d), per-row mode
-  std::vector<Running> running;    // running[r] lives in cache row r
+  std::vector<Running> running;
+};
+
+// A sequence whose blocks went back to the pool, to resume on its own version.
+struct GenerationEngine::Preempted {
+  Running sequence;
+  VersionedPolicy::Snapshot policy;
 };
 
 namespace {
@@ -113,42 +167,39 @@ bool record(int64_t token, float log_prob, const GenerationOptions& options, Gen
   return true;
 }
 
-// Copies cache row `from` (its first `length` columns) to row `to`, every layer.
-void move_row(KvCache& cache, int64_t from, int64_t to, int64_t length) {
-  for (int64_t layer = 0; layer < cache.num_layers(); ++layer) {
-    cache.keys(layer)[to].narrow(1, 0, length).copy_(cache.keys(layer)[from].narrow(1, 0, length));
-    cache.values(layer)[to].narrow(1, 0, length).copy_(cache.values(layer)[from].narrow(1, 0, length));
-  }
+// What a resumed sequence prefills: its prompt and every token fed back so far.
+std::vector<int64_t> cached_tokens(const SequenceRequest& sequence, const GeneratedSequence& generated) {
+  std::vector<int64_t> tokens = sequence.prompt;
+  tokens.insert(tokens.end(), generated.tokens.begin(), generated.tokens.end() - 1);
+  return tokens;
 }
 
 }  // namespace
 
-void GenerationEngine::take_next_tokens(const torch::Tensor& logits, std::vector<Running>& sequences) {
-  const torch::Tensor on_host = logits.to(torch::kCPU);
+void GenerationEngine::take_next_tokens(const torch::Tensor& logits, std::vector<Running*>& sequences) {
   const size_t rows = sequences.size();
   std::vector<const SamplingParams*> params(rows);
   std::vector<std::mt19937_64*> streams(rows);
-  std::vector<float> temperatures(rows);
+  std::vector<double> log_prob_temperatures(rows);
   for (size_t r = 0; r < rows; ++r) {
-    const GenerationOptions& options = sequences[r].pending.request->options_;
+    const GenerationOptions& options = sequences[r]->pending.request->options_;
     params[r] = &options.sampling;
-    streams[r] = &sequences[r].random;
-    temperatures[r] = static_cast<float>(options.log_prob_temperature());
+    streams[r] = &sequences[r]->random;
+    log_prob_temperatures[r] = options.log_prob_temperature();
   }
-  const std::vector<int64_t> tokens = sample_tokens(on_host, params, streams);
-  // Log-probs for all rows at once, each row at its own temperature.
-  const torch::Tensor scaled = on_host / torch::tensor(temperatures, torch::kFloat32).unsqueeze(1);
-  const torch::Tensor log_probs = token_log_probs(scaled, torch::tensor(tokens, torch::kInt64), 1.0).contiguous();
-  const float* log_prob = log_probs.data_ptr<float>();
+  // On the logits' device; only the ids and log-probs come back.
+  const SampledTokens sampled = sample_tokens_with_log_probs(logits, params, streams, log_prob_temperatures);
   for (size_t r = 0; r < rows; ++r) {
-    Running& sequence = sequences[r];
-    sequence.next_token = tokens[r];
-    sequence.finished = record(sequence.next_token, log_prob[r], sequence.pending.request->options_, sequence.generated);
+    Running& sequence = *sequences[r];
+    sequence.next_token = sampled.tokens[r];
+    sequence.finished =
+        record(sequence.next_token, sampled.log_probs[r], sequence.pending.request->options_, sequence.generated);
   }
 }
 
 void GenerationEngine::release(Running& sequence, uint64_t version, bool deliver) {
   sequence.released = true;
+  pool_->release(sequence.table);
   auto request = sequence.pending.request;
   if (deliver && !request->cancelled()) {
     try {
@@ -164,143 +215,264 @@ void GenerationEngine::release(Running& sequence, uint64_t version, bool deliver
   deliver_end_if_done(request, lock);
 }
 
-void GenerationEngine::admit(std::vector<std::unique_ptr<VersionGroup>>& groups, std::unique_lock<std::mutex>& lock) {
+GenerationEngine::VersionGroup& GenerationEngine::group_of_version(Groups& groups,
+                                                                    const VersionedPolicy::Snapshot& policy) {
+  for (auto& group : groups) {
+    if (group->policy.version == policy.version) return *group;
+  }
+  auto group = std::make_unique<VersionGroup>();
+  group->policy = policy;
+  // Groups stay in version order: the newest last.
+  auto position = std::find_if(groups.begin(), groups.end(), [&](const std::unique_ptr<VersionGroup>& g) {
+    return g->policy.version > policy.version;
+  });
+  return **groups.insert(position, std::move(group));
+}
+
+torch::Tensor GenerationEngine::prefill(VersionGroup& group, const std::vector<std::vector<int64_t>>& prompts,
+                                        const std::vector<PagedKvCache::BlockTable*>& tables) {
+  Qwen2ForCausalLM& model = *group.policy.model;
+  const auto device = model->model->embed_tokens->weight.device();
+  // One left-padded batch, one row per prompt.
+  const int64_t count = static_cast<int64_t>(prompts.size());
+  int64_t longest = 0;
+  for (const auto& prompt : prompts) longest = std::max(longest, static_cast<int64_t>(prompt.size()));
+  std::vector<int64_t> id_values(static_cast<size_t>(count * longest), 0), mask_values(id_values.size(), 0);
+  for (int64_t i = 0; i < count; ++i) {
+    const auto& prompt = prompts[static_cast<size_t>(i)];
+    const int64_t offset = i * longest + longest - static_cast<int64_t>(prompt.size());
+    std::copy(prompt.begin(), prompt.end(), id_values.begin() + offset);
+    std::fill_n(mask_values.begin() + offset, prompt.size(), int64_t{1});
+  }
+  const torch::Tensor ids = torch::tensor(id_values).view({count, longest});
+  const torch::Tensor mask = torch::tensor(mask_values).view({count, longest});
+  const torch::Tensor positions = (mask.cumsum(1) - 1).clamp_min(0);
+  KvCache dense = model->make_cache(count, longest);
+  const torch::Tensor logits =
+      last_position_logits(model, ids.to(device), mask.to(device), positions.to(device), &dense);  // (count, vocab)
+  for (int64_t i = 0; i < count; ++i) {
+    PagedKvCache::BlockTable& table = *tables[static_cast<size_t>(i)];
+    const int64_t length = static_cast<int64_t>(prompts[static_cast<size_t>(i)].size());
+    TORCH_CHECK(pool_->reserve(table, length), "prefill: the pool lacks the blocks admission counted");
+    const torch::Tensor slots = torch::tensor(pool_->slots(table, 0, length), torch::kInt64).to(device);
+    for (int64_t layer = 0; layer < pool_->num_layers(); ++layer) {
+      // (kv, longest, d) of row i → its last `length` positions as (length, kv, d)
+      const auto positions_of = [&](const torch::Tensor& stored) {
+        return stored[i].narrow(1, longest - length, length).permute({1, 0, 2});
+      };
+      pool_->write(layer, slots, positions_of(dense.keys(layer)), positions_of(dense.values(layer)));
+    }
+    table.length = length;
+  }
+  prefill_rows_ += count;  // read by statistics() under the lock; a torn read is harmless
+  return logits;
+}
+
+void GenerationEngine::admit(Groups& groups, std::unique_lock<std::mutex>& lock) {
   size_t running = 0;
   for (const auto& group : groups) running += group->running.size();
-  std::vector<Pending> admitted;
-  while (!queue_.empty() && static_cast<int64_t>(running + admitted.size()) < max_batch_sequences_) {
-    admitted.push_back(std::move(queue_.front()));
-    queue_.pop_front();
-  }
+  const int64_t reserve_for_growth = std::max<int64_t>(1, pool_->num_blocks() / 100);
+  int64_t free_blocks = pool_->free_blocks();
+  // Blocks admission may still hand out: all of them when nothing runs (the
+  // oldest preempted sequence, or a first prompt, always fits then).
+  const auto room = [&](size_t admitted) {
+    return free_blocks - (running + admitted > 0 ? reserve_for_growth : 0);
+  };
+  const auto batch_full = [&](size_t admitted) {
+    return static_cast<int64_t>(running + admitted) >= options_.max_batch_sequences;
+  };
+  const int64_t block_size = pool_->block_size();
+  bool waited = false;
+  // 1. Preempted sequences, oldest first, each with its own prefill.
+  std::vector<Preempted> resumed;
   lock.unlock();
-  if (admitted.empty()) {
-    lock.lock();
-    return;
+  while (!preempted_.empty() && !batch_full(resumed.size())) {
+    Preempted& next = preempted_.front();
+    // Its prompt and the tokens fed back (its table is empty now), and the next token's slot.
+    const int64_t cached = static_cast<int64_t>(next.sequence.pending.sequence.prompt.size() +
+                                                next.sequence.generated.tokens.size()) - 1;
+    const int64_t blocks = PagedKvCache::blocks_for(cached + 1, block_size);
+    if (blocks > room(resumed.size())) {
+      waited = true;
+      break;
+    }
+    free_blocks -= blocks;
+    resumed.push_back(std::move(next));
+    preempted_.pop_front();
   }
-  std::vector<Running> fresh;
-  uint64_t version = 0;
-  try {
-    // New sequences go to the current version's group (made when the version is new).
-    const VersionedPolicy::Snapshot policy = policy_->snapshot();
-    version = policy.version;
-    if (groups.empty() || groups.back()->policy.version != policy.version) {
-      auto group = std::make_unique<VersionGroup>();
-      group->policy = policy;
-      groups.push_back(std::move(group));
+  // 2. Queued prompt groups (new sequences only once no preempted one waits),
+  // each group as many samples as fit.
+  struct Admitted {
+    std::vector<Pending> samples;
+  };
+  std::vector<Admitted> admitted;
+  size_t admitted_sequences = resumed.size();
+  lock.lock();
+  while (preempted_.empty() && !queue_.empty() && !batch_full(admitted_sequences)) {
+    // Copies: the samples leave the queue as they are taken.
+    const std::shared_ptr<GenerationRequest> request = queue_.front().request;
+    const std::vector<int64_t> shared_prompt = queue_.front().sequence.prompt;
+    const int64_t prompt = static_cast<int64_t>(shared_prompt.size());
+    const int64_t prompt_blocks = PagedKvCache::blocks_for(prompt, block_size);
+    const int64_t per_sample = prompt % block_size != 0 ? 1 : 0;  // its copy of the partly filled last block
+    Admitted group;
+    int64_t blocks = prompt_blocks;
+    while (!queue_.empty() && !batch_full(admitted_sequences + group.samples.size()) &&
+           queue_.front().request == request && queue_.front().sequence.prompt == shared_prompt &&
+           blocks + per_sample <= room(admitted_sequences + group.samples.size())) {
+      blocks += per_sample;
+      group.samples.push_back(std::move(queue_.front()));
+      queue_.pop_front();
     }
-    VersionGroup& group = *groups.back();
-    Qwen2ForCausalLM& model = *group.policy.model;
-    const auto device = model->model->embed_tokens->weight.device();
-    // Room in the group's cache for the longest newcomer: grow it (keeping the rows) when needed.
-    int64_t needed = 0, longest_prompt = 0;
-    for (const auto& pending : admitted) {
-      const int64_t prompt = static_cast<int64_t>(pending.sequence.prompt.size());
-      needed = std::max(needed, prompt + pending.request->options_.max_new_tokens);
-      longest_prompt = std::max(longest_prompt, prompt);
+    if (group.samples.empty()) {
+      waited = !batch_full(admitted_sequences);
+      break;
     }
-    if (!group.cache || group.cache->capacity() < needed) {
-      const int64_t capacity = std::max<int64_t>(needed, group.cache ? group.cache->capacity() * 2 : 0);
-      auto grown = std::make_unique<KvCache>(model->make_cache(max_batch_sequences_, capacity));
-      if (group.cache) {
-        for (int64_t layer = 0; layer < grown->num_layers(); ++layer) {
-          const int64_t old = group.cache->capacity();
-          grown->keys(layer).narrow(2, 0, old).copy_(group.cache->keys(layer));
-          grown->values(layer).narrow(2, 0, old).copy_(group.cache->values(layer));
+    // Counted at the peak: every prompt of this admission is prefilled before
+    // its samples copy the partly filled last block and the prompt's own goes back.
+    free_blocks -= blocks;
+    admitted_sequences += group.samples.size();
+    admitted.push_back(std::move(group));
+  }
+  if (waited) ++admission_waits_;
+  lock.unlock();
+  // Resumed sequences: prefilled again, then decoding on with the token they had sampled.
+  for (auto& entry : resumed) {
+    Running& sequence = entry.sequence;
+    try {
+      VersionGroup& group = group_of_version(groups, entry.policy);
+      sequence.preempted = false;
+      prefill(group, {cached_tokens(sequence.pending.sequence, sequence.generated)}, {&sequence.table});
+      group.running.push_back(std::move(sequence));
+    } catch (...) {
+      Status failure = current_exception_status("prefill failed");
+      log_error(failure.to_string());
+      fail(*sequence.pending.request, failure);
+      release(sequence, entry.policy.version, /*deliver=*/false);
+    }
+  }
+  if (!admitted.empty()) {
+    std::vector<Running> fresh;
+    uint64_t version = 0;
+    std::vector<PagedKvCache::BlockTable> prompt_tables(admitted.size());
+    try {
+      // New sequences go to the current version's group.
+      const VersionedPolicy::Snapshot policy = policy_->snapshot();
+      version = policy.version;
+      VersionGroup& group = group_of_version(groups, policy);
+      std::vector<std::vector<int64_t>> prompts;
+      std::vector<PagedKvCache::BlockTable*> tables;
+      for (size_t g = 0; g < admitted.size(); ++g) {
+        prompts.push_back(admitted[g].samples.front().sequence.prompt);
+        tables.push_back(&prompt_tables[g]);
+      }
+      const torch::Tensor logits = prefill(group, prompts, tables);
+      // Each sample shares its prompt's blocks and samples from its row.
+      std::vector<int64_t> rows;
+      for (size_t g = 0; g < admitted.size(); ++g) {
+        for (auto& pending : admitted[g].samples) {
+          Running sequence;
+          sequence.pending = std::move(pending);
+          sequence.random.seed(sequence.pending.sequence.seed);
+          sequence.admission = ++admissions_;
+          TORCH_CHECK(pool_->share(prompt_tables[g], sequence.table), "admission: no block for a prompt's copy");
+          fresh.push_back(std::move(sequence));
+          rows.push_back(static_cast<int64_t>(g));
+        }
+        pool_->release(prompt_tables[g]);
+      }
+      std::vector<Running*> sampled;
+      for (auto& sequence : fresh) sampled.push_back(&sequence);
+      const torch::Tensor row_of_sample = torch::tensor(rows, torch::kInt64).to(logits.device());
+      take_next_tokens(logits.index_select(0, row_of_sample), sampled);
+      for (auto& sequence : fresh) {
+        if (sequence.finished) {
+          release(sequence, version, /*deliver=*/true);
+        } else {
+          group.running.push_back(std::move(sequence));
         }
       }
-      group.cache = std::move(grown);
-    }
-    // Prefill all newcomers in one left-padded batch, then move each into the next free row.
-    const int64_t count = static_cast<int64_t>(admitted.size());
-    torch::Tensor ids = torch::zeros({count, longest_prompt}, torch::kInt64);
-    torch::Tensor mask = torch::zeros({count, longest_prompt}, torch::kInt64);
-    for (int64_t i = 0; i < count; ++i) {
-      const auto& prompt = admitted[static_cast<size_t>(i)].sequence.prompt;
-      const int64_t offset = longest_prompt - static_cast<int64_t>(prompt.size());
-      ids[i].narrow(0, offset, static_cast<int64_t>(prompt.size())).copy_(torch::tensor(prompt));
-      mask[i].narrow(0, offset, static_cast<int64_t>(prompt.size())).fill_(1);
-    }
-    const torch::Tensor positions = (mask.cumsum(1) - 1).clamp_min(0);
-    KvCache prefill = model->make_cache(count, longest_prompt);
-    const torch::Tensor logits =
-        last_position_logits(model, ids.to(device), mask.to(device), positions.to(device), &prefill)
-            .to(torch::kCPU);  // (count, vocab)
-    for (int64_t i = 0; i < count; ++i) {
-      Running sequence;
-      sequence.pending = std::move(admitted[static_cast<size_t>(i)]);
-      sequence.random.seed(sequence.pending.sequence.seed);
-      const int64_t length = static_cast<int64_t>(sequence.pending.sequence.prompt.size());
-      const int64_t row = static_cast<int64_t>(group.running.size() + fresh.size());
-      for (int64_t layer = 0; layer < prefill.num_layers(); ++layer) {
-        group.cache->keys(layer)[row].narrow(1, 0, length).copy_(prefill.keys(layer)[i].narrow(1, longest_prompt - length, length));
-        group.cache->values(layer)[row].narrow(1, 0, length).copy_(prefill.values(layer)[i].narrow(1, longest_prompt - length, length));
+    } catch (...) {
+      // The newcomers not yet released or running fail; the running ones are intact.
+      Status failure = current_exception_status("prefill failed");
+      log_error(failure.to_string());
+      for (auto& table : prompt_tables) pool_->release(table);
+      for (auto& group : admitted) {
+        for (auto& pending : group.samples) {
+          if (!pending.request) continue;  // moved into `fresh`
+          Running sequence;
+          sequence.pending = std::move(pending);
+          fail(*sequence.pending.request, failure);
+          release(sequence, version, /*deliver=*/false);
+        }
       }
-      sequence.length = length;
-      fresh.push_back(std::move(sequence));
-    }
-    take_next_tokens(logits, fresh);
-    // Fresh sequence i was written to row base + i. One that finished on its first
-    // token leaves; the rest move down into consecutive rows after the running ones.
-    const int64_t base = static_cast<int64_t>(group.running.size());
-    for (size_t i = 0; i < fresh.size(); ++i) {
-      Running& sequence = fresh[i];
-      if (sequence.finished) {
-        release(sequence, group.policy.version, /*deliver=*/true);
-        continue;
+      for (auto& sequence : fresh) {
+        if (!sequence.pending.request || sequence.released) continue;  // moved into its group, or released
+        fail(*sequence.pending.request, failure);
+        release(sequence, version, /*deliver=*/false);
       }
-      const int64_t written = base + static_cast<int64_t>(i), row = static_cast<int64_t>(group.running.size());
-      if (row != written) move_row(*group.cache, written, row, sequence.length);
-      group.running.push_back(std::move(sequence));
-    }
-  } catch (...) {
-    // The newcomers not yet released or running fail; the running rows are intact.
-    Status failure = current_exception_status("prefill failed");
-    log_error(failure.to_string());
-    for (auto& pending : admitted) {
-      if (!pending.request) continue;  // moved into `fresh`
-      Running sequence;
-      sequence.pending = std::move(pending);
-      fail(*sequence.pending.request, failure);
-      release(sequence, version, /*deliver=*/false);
-    }
-    for (auto& sequence : fresh) {
-      if (!sequence.pending.request || sequence.released) continue;  // moved into its group, or released
-      fail(*sequence.pending.request, failure);
-      release(sequence, version, /*deliver=*/false);
     }
   }
   lock.lock();
+}
+
+void GenerationEngine::make_room_for_next_tokens(Groups& groups) {
+  std::vector<Running*> by_age;
+  for (auto& group : groups) {
+    for (auto& sequence : group->running) by_age.push_back(&sequence);
+  }
+  std::sort(by_age.begin(), by_age.end(), [](const Running* a, const Running* b) { return a->admission < b->admission; });
+  size_t newest = by_age.size();  // by_age[newest..] are preempted
+  for (size_t i = 0; i < newest; ++i) {
+    Running& sequence = *by_age[i];
+    while (!pool_->reserve(sequence.table, sequence.table.length + 1)) {
+      // The newest sequence still running gives its blocks back, this one last.
+      Running& victim = *by_age[--newest];
+      pool_->release(victim.table);
+      victim.preempted = true;
+      ++preemptions_;
+      if (&victim == &sequence) break;
+    }
+  }
+  // The preempted leave their groups, to resume oldest first.
+  std::vector<Preempted> leaving;
+  for (auto& group : groups) {
+    auto& running = group->running;
+    for (auto& sequence : running) {
+      if (sequence.preempted) leaving.push_back({std::move(sequence), group->policy});
+    }
+    running.erase(std::remove_if(running.begin(), running.end(), [](const Running& s) { return s.preempted; }),
+                  running.end());
+  }
+  for (auto& entry : leaving) preempted_.push_back(std::move(entry));
+  std::sort(preempted_.begin(), preempted_.end(),
+            [](const Preempted& a, const Preempted& b) { return a.sequence.admission < b.sequence.admission; });
 }
 
 void GenerationEngine::step(VersionGroup& group) {
   Qwen2ForCausalLM& model = *group.policy.model;
   const auto device = model->model->embed_tokens->weight.device();
   const int64_t batch = static_cast<int64_t>(group.running.size());
-  std::vector<int64_t> lengths;
-  for (const auto& sequence : group.running) lengths.push_back(sequence.length);
-  group.cache->use_row_lengths(lengths);
-  const int64_t longest = group.cache->length();
-  // Built on the host in one go: per-row tensor indexing costs microseconds per op.
-  std::vector<int64_t> mask_values(static_cast<size_t>(batch * (longest + 1)), 0), position_values, token_values;
-  for (int64_t r = 0; r < batch; ++r) {
-    const Running& sequence = group.running[static_cast<size_t>(r)];
-    std::fill_n(mask_values.begin() + r * (longest + 1), sequence.length + 1, int64_t{1});
-    position_values.push_back(sequence.length);
-    token_values.push_back(sequence.next_token);
+  std::vector<int64_t> tokens, positions;
+  std::vector<const PagedKvCache::BlockTable*> tables;
+  std::vector<Running*> sequences;
+  for (Running& sequence : group.running) {
+    tokens.push_back(sequence.next_token);
+    positions.push_back(sequence.table.length);
+    tables.push_back(&sequence.table);
+    sequences.push_back(&sequence);
   }
-  const torch::Tensor mask = torch::tensor(mask_values).view({batch, longest + 1});
-  const torch::Tensor positions = torch::tensor(position_values).view({batch, 1});
-  const torch::Tensor tokens = torch::tensor(token_values).view({batch, 1});
-  // One token for every row, each at its own position. (b, 1, vocab) → (b, vocab)
-  const torch::Tensor logits =
-      model->forward(tokens.to(device), mask.to(device), positions.to(device), group.cache.get()).select(1, 0);
-  for (Running& sequence : group.running) sequence.length += 1;
-  take_next_tokens(logits, group.running);
+  PagedDecodeBatch paged(*pool_, tables);
+  // One token for every sequence, each at its own position.
+  const torch::Tensor logits = model->decode_paged(torch::tensor(tokens).view({batch, 1}).to(device),
+                                                   torch::tensor(positions).view({batch, 1}).to(device), paged);
+  for (Running& sequence : group.running) sequence.table.length += 1;
+  take_next_tokens(logits, sequences);
 }
 
 void GenerationEngine::run() {
   torch::NoGradGuard no_grad;
-  std::vector<std::unique_ptr<VersionGroup>> groups;
+  Groups groups;
   std::unique_lock<std::mutex> lock(mutex_);
   int consecutive_failures = 0;
   while (true) {
@@ -328,18 +500,28 @@ void GenerationEngine::run() {
           release(sequence, group->policy.version, /*deliver=*/false);
         }
       }
+      for (auto& entry : preempted_) {
+        if (!entry.sequence.pending.request || entry.sequence.released) continue;
+        fail(*entry.sequence.pending.request, failure);
+        release(entry.sequence, entry.policy.version, /*deliver=*/false);
+      }
       groups.clear();
+      preempted_.clear();
+      // Whatever the failure left allocated goes with a fresh pool.
+      const int64_t blocks = pool_->num_blocks();
+      pool_.reset();
+      pool_ = (*policy_->snapshot().model)->make_paged_cache(options_.block_size, blocks);
       lock.lock();
       running_ = 0;
     }
   }
 }
 
-bool GenerationEngine::run_once(std::vector<std::unique_ptr<VersionGroup>>& groups, std::unique_lock<std::mutex>& lock) {
+bool GenerationEngine::run_once(Groups& groups, std::unique_lock<std::mutex>& lock) {
   auto running_count = [&] {
     size_t count = 0;
     for (const auto& group : groups) count += group->running.size();
-    return count;
+    return count + preempted_.size();
   };
   if (!stopping_ && queue_.empty() && running_count() == 0) {
     // Idle: other threads may compute meanwhile (see compute_threads.h).
@@ -361,11 +543,24 @@ bool GenerationEngine::run_once(std::vector<std::unique_ptr<VersionGroup>>& grou
       ++it;
     }
   }
+  // Preempted sequences of cancelled requests are dropped too.
+  if (std::any_of(preempted_.begin(), preempted_.end(),
+                  [](const Preempted& entry) { return entry.sequence.pending.request->cancelled(); })) {
+    lock.unlock();
+    for (auto& entry : preempted_) {
+      if (entry.sequence.pending.request->cancelled()) release(entry.sequence, entry.policy.version, /*deliver=*/false);
+    }
+    preempted_.erase(std::remove_if(preempted_.begin(), preempted_.end(),
+                                    [](const Preempted& entry) { return entry.sequence.released; }),
+                     preempted_.end());
+    lock.lock();
+  }
   if (stopping_ && running_count() == 0) return false;
   const auto start = std::chrono::steady_clock::now();
   size_t stepped = 0;
-  if (!stopping_) admit(groups, lock);
+  admit(groups, lock);  // when stopping, the queue is empty: preempted sequences resume
   lock.unlock();
+  make_room_for_next_tokens(groups);
   for (auto& group : groups) {
     auto& running = group->running;
     try {
@@ -381,22 +576,15 @@ bool GenerationEngine::run_once(std::vector<std::unique_ptr<VersionGroup>>& grou
         sequence.finished = true;
       }
     }
-    // Finished and cancelled sequences leave; the last row moves into each gap.
-    for (size_t r = 0; r < running.size();) {
-      Running& sequence = running[r];
+    // Finished and cancelled sequences leave, their blocks back in the pool.
+    for (Running& sequence : running) {
       const bool cancelled = sequence.pending.request->cancelled();
-      if (!sequence.finished && !cancelled) {
-        ++r;
-        continue;
+      if (sequence.finished || cancelled) {
+        release(sequence, group->policy.version, /*deliver=*/sequence.finished && !cancelled);
       }
-      release(sequence, group->policy.version, /*deliver=*/sequence.finished && !cancelled);
-      const size_t last = running.size() - 1;
-      if (r != last) {
-        move_row(*group->cache, static_cast<int64_t>(last), static_cast<int64_t>(r), running[last].length);
-        running[r] = std::move(running[last]);
-      }
-      running.pop_back();
     }
+    running.erase(std::remove_if(running.begin(), running.end(), [](const Running& s) { return s.released; }),
+                  running.end());
   }
   // A group is dropped once its last sequence is done, the current version's
   // too: an idle engine holds no model snapshot, so the model an upload
@@ -408,6 +596,7 @@ bool GenerationEngine::run_once(std::vector<std::unique_ptr<VersionGroup>>& grou
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   lock.lock();
   running_ = static_cast<int32_t>(running_count());
+  free_kv_blocks_ = pool_->free_blocks();
   if (seconds > 0 && stepped > 0) tokens_per_second_ = 0.8 * tokens_per_second_ + 0.2 * (stepped / seconds);
   return true;
 }

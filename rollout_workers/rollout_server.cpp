@@ -10,7 +10,9 @@
 #include "core/compute_threads.h"
 #include "core/file_system.h"
 #include "core/input_error.h"
+#include "core/log.h"
 #include "core/model/hf_checkpoint.h"
+#include "rollout_workers/kv_cache_budget.h"
 
 namespace deltarl {
 
@@ -52,7 +54,17 @@ RolloutServer::RolloutServer(const RolloutServerOptions& options) : host_(option
     policy_->provide_standby(standby);
   }
   release_compute_threads();  // decoding runs on the engine's thread from here on
-  engine_ = std::make_shared<GenerationEngine>(policy_, options.max_batch_sequences);
+  EngineOptions engine;
+  engine.max_batch_sequences = options.max_batch_sequences;
+  const torch::Device device = served->model->embed_tokens->weight.device();
+  engine.kv_cache_bytes =
+      options.kv_cache_bytes > 0 ? options.kv_cache_bytes : default_kv_cache_bytes(device, processes_sharing_host());
+  engine_ = std::make_shared<GenerationEngine>(policy_, engine);
+  log_info("KV cache: " + std::to_string(engine_->statistics().kv_blocks) + " blocks of " +
+           std::to_string(engine.block_size) + " positions, " + std::to_string(engine.kv_cache_bytes >> 20) + " MiB" +
+           (options.kv_cache_bytes > 0 ? "" : " (the default: " + std::to_string(int(kDefaultKvCacheFraction * 100)) +
+                                                  " % of free memory / " + std::to_string(processes_sharing_host()) +
+                                                  " process(es) on this host)"));
   service_ = std::make_unique<RolloutService>(policy_, engine_, tokenizer, RolloutServiceOptions{options.auth_token});
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.bind_address + ":" + std::to_string(options.port), grpc::InsecureServerCredentials(),

@@ -21,6 +21,9 @@ struct RolloutServerOptions {
   std::string bind_address = "127.0.0.1";
   int port = 0;
   int64_t max_batch_sequences = 64;
+  // The paged KV cache's budget in bytes; 0: kv_cache_budget.h's default,
+  // read once the model (and its standby copy) are in memory.
+  int64_t kv_cache_bytes = 0;
   std::string device = "cpu";             // cpu | cuda | cuda:N: where the model, KV cache and forward run
   std::optional<std::string> auth_token;
   int max_message_bytes = 64 << 20;       // per message, both directions

@@ -38,7 +38,10 @@ class GenerationEngineTest : public ::testing::Test {
 
   void start_engine() {
     policy_ = std::make_shared<VersionedPolicy>(model_, /*version=*/0);
-    engine_ = std::make_unique<GenerationEngine>(policy_, /*max_batch_sequences=*/4);
+    EngineOptions options;
+    options.max_batch_sequences = 4;
+    options.kv_cache_bytes = 64 << 20;
+    engine_ = std::make_unique<GenerationEngine>(policy_, options);
   }
 
   static std::vector<SequenceRequest> sequences(int count) {

@@ -74,6 +74,7 @@ LocalWorkerPool::LocalWorkerPool(const LocalWorkerPoolOptions& options) {
     environment.emplace_back(*variable);
   }
   environment.push_back("OMP_NUM_THREADS=" + std::to_string(options.threads));
+  environment.push_back("DELTARL_PROCESSES_PER_HOST=" + std::to_string(std::max<int64_t>(1, options.processes_per_host)));
   std::vector<std::string> port_files, log_files;
   try {
     for (int64_t k = 0; k < options.count; ++k) {
@@ -81,10 +82,15 @@ LocalWorkerPool::LocalWorkerPool(const LocalWorkerPoolOptions& options) {
       port_files.push_back(join_path(options.log_folder, name + ".port"));
       log_files.push_back(join_path(options.log_folder, name + ".log"));
       remove_file(port_files.back());
-      pids_.push_back(spawn_worker({options.executable, "rollout", "--model", options.model_folder, "--port", "0",
-                                    "--port-file", port_files.back(), "--threads", std::to_string(options.threads),
-                                    "--max-batch", std::to_string(options.max_batch), "--drain-seconds", "5"},
-                                   environment, log_files.back()));
+      std::vector<std::string> arguments = {options.executable, "rollout", "--model", options.model_folder,
+                                            "--port", "0", "--port-file", port_files.back(), "--threads",
+                                            std::to_string(options.threads), "--max-batch",
+                                            std::to_string(options.max_batch), "--drain-seconds", "5"};
+      if (!options.kv_cache_memory.empty()) {
+        arguments.push_back("--kv-cache-memory");
+        arguments.push_back(options.kv_cache_memory);
+      }
+      pids_.push_back(spawn_worker(arguments, environment, log_files.back()));
     }
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::milliseconds(static_cast<int64_t>(options.start_timeout_seconds * 1000));

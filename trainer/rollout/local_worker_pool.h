@@ -22,6 +22,10 @@ struct LocalWorkerPoolOptions {
   int64_t count = 2;
   int64_t threads = 1;                         // LibTorch threads per worker
   int64_t max_batch = 64;
+  std::string kv_cache_memory;                 // --kv-cache-memory; empty: the workers' default
+  // Processes sharing this host's memory, the workers included, which the
+  // workers' default KV budget divides free memory by (DELTARL_PROCESSES_PER_HOST).
+  int64_t processes_per_host = 1;
   std::string log_folder;                      // worker-K.log; must exist
   double start_timeout_seconds = 300;
 };

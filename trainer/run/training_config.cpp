@@ -9,6 +9,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "core/input_error.h"
+#include "core/memory_size.h"
 
 namespace deltarl {
 
@@ -150,6 +151,7 @@ const std::vector<KeyBinding>& key_bindings() {
         DELTARL_KEY(int64_t, rollout, spawn_local),
         DELTARL_KEY(int64_t, rollout, worker_threads),
         DELTARL_KEY(int64_t, rollout, worker_max_batch),
+        DELTARL_KEY(std::string, rollout, worker_kv_cache_memory),
         DELTARL_KEY(std::string, rollout, auth_token_file),
         DELTARL_KEY(int64_t, rollout, samples_per_prompt),
         DELTARL_KEY(double, rollout, temperature),
@@ -370,6 +372,14 @@ void TrainingConfig::validate() const {
           "is empty and rollout.spawn_local is 0: give worker addresses or spawn some");
   require(rollout.worker_threads >= 0, *this, "rollout.worker_threads", "must be ≥ 0");
   require(rollout.worker_max_batch >= 1, *this, "rollout.worker_max_batch", "must be ≥ 1");
+  if (!rollout.worker_kv_cache_memory.empty()) {
+    try {
+      parse_memory_size(rollout.worker_kv_cache_memory, "rollout.worker_kv_cache_memory");
+    } catch (const InputError&) {
+      require(false, *this, "rollout.worker_kv_cache_memory", "must be a memory size such as 2GiB or 20GB, not \"" +
+              rollout.worker_kv_cache_memory + "\"");
+    }
+  }
   require(rollout.samples_per_prompt >= 1 && rollout.samples_per_prompt <= 1024, *this,
           "rollout.samples_per_prompt", "must be in [1, 1024]");
   require(rollout.temperature > 0 && rollout.temperature <= 100, *this, "rollout.temperature",

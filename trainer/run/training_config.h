@@ -38,6 +38,7 @@ struct RolloutSection {
   int64_t spawn_local = 0;           // workers the trainer starts on 127.0.0.1 itself
   int64_t worker_threads = 0;        // threads per spawned worker; 0: cores / spawn_local
   int64_t worker_max_batch = 64;     // sequences a spawned worker decodes together
+  std::string worker_kv_cache_memory;  // a spawned worker's KV cache budget ("20GiB"); empty: the worker's default
   std::string auth_token_file;       // shared token for the workers (else $DELTARL_ROLLOUT_TOKEN)
   int64_t samples_per_prompt = 8;    // G
   double temperature = 1.0;

@@ -2,6 +2,7 @@
 // can fail on one rank only runs inside agree_or_throw, so that a rank whose
 // part went fine learns of the failure instead of waiting in a collective.
 #include <algorithm>
+#include <cstdlib>
 
 #include <torch/torch.h>
 
@@ -146,6 +147,11 @@ std::unique_ptr<RolloutSource> TrainingRun::start_rollout_workers(const PromptDa
   options.local_workers.model_folder = model_folder_;
   options.local_workers.threads = config_.rollout.worker_threads;  // ≤ 0: the host's threads, shared
   options.local_workers.max_batch = config_.rollout.worker_max_batch;
+  options.local_workers.kv_cache_memory = config_.rollout.worker_kv_cache_memory;
+  // This host's learner ranks and the workers they spawn share its memory.
+  const char* local_ranks = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  options.local_workers.processes_per_host =
+      (local_ranks != nullptr ? std::max<int64_t>(1, std::atoll(local_ranks)) : 1) + config_.rollout.spawn_local;
   options.local_workers.log_folder = join_path(run_folder_, "workers");
   options.auth_token_file = config_.rollout.auth_token_file;
   options.deadline_seconds = config_.rollout.deadline_seconds;
