@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The rollout worker's generation engine against the engine issue 18 started
+# from (a `deltarl` built from BASELINE, default 0769170: dense per-row KV
+# cache, host sampling, one prefill row per sample) and transformers
+# `generate`, on the same checkpoint and requests, in one run:
+#   * tokens/s at batch 1, 8 and 64 (32-token prompts) and at 8 prompts x G = 8
+#     samples of 200-token prompts, sampled at T = 1, every sequence full length;
+#   * seconds per decoding step at batch 1 and 8 against the read-bandwidth
+#     bound (weight bytes / this host's measured read bandwidth).
+# Each side gets 2 threads and runs alone. Needs git (for the baseline) and,
+# for the transformers column, python3 with torch and transformers.
+#
+#   [BASELINE=rev] [PRESET=qwen2.5-0.5b] [NEW_TOKENS=64] [REPEATS=2] bash bench/run_engine_benchmarks.sh [BUILD_DIR]
+#
+# The baseline is built once into ${DELTARL_CACHE_DIR:-~/.cache/deltarl}/baseline-REV.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${1:-$root/build}"
+baseline="${BASELINE:-0769170}"
+preset="${PRESET:-qwen2.5-0.5b}"
+new_tokens="${NEW_TOKENS:-64}"
+repeats="${REPEATS:-2}"
+cache="${DELTARL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/deltarl}/baseline-$baseline"
+work="$(mktemp -d)"
+worker_pid=""
+cleanup() {
+  [[ -n "$worker_pid" ]] && kill "$worker_pid" 2>/dev/null && wait "$worker_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [[ ! -x "$cache/build/cli/deltarl" ]]; then
+  echo "building the baseline deltarl at $baseline into $cache (once)" >&2
+  rm -rf "$cache/src" && mkdir -p "$cache/src"
+  git -C "$root" archive "$baseline" | tar -x -C "$cache/src"
+  DELTARL_BUILD_DIR="$cache/build" DELTARL_BUILD_TARGETS=deltarl bash "$cache/src/deploy/build.sh" >"$cache/build.log" 2>&1 ||
+    { tail -20 "$cache/build.log" >&2; exit 1; }
+fi
+
+"$build/cli/deltarl" init-model --preset "$preset" --dtype float32 --out "$work/model" --seed 1 >/dev/null
+# No EOS: every sequence decodes all its tokens on every side.
+python3 - "$work/model/config.json" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+config.pop("eos_token_id", None)
+json.dump(config, open(sys.argv[1], "w"), indent=2)
+PY
+weight_bytes=$(stat -c %s "$work/model/model.safetensors")
+bench="$build/bench/worker_generation_bench"
+"$bench" --bandwidth --threads 2 | tee "$work/results.jsonl"
+
+start_worker() {  # binary, extra arguments...
+  local binary="$1"
+  shift
+  rm -f "$work/port"
+  OMP_NUM_THREADS=2 "$binary" rollout --model "$work/model" --port 0 --port-file "$work/port" --threads 2 \
+    --max-batch 64 "$@" >"$work/worker.log" 2>&1 &
+  worker_pid=$!
+  for _ in $(seq 600); do
+    [[ -s "$work/port" ]] && return 0
+    kill -0 "$worker_pid" 2>/dev/null || { cat "$work/worker.log" >&2; exit 1; }
+    sleep 0.5
+  done
+  echo "the worker did not start" >&2
+  exit 1
+}
+stop_worker() {
+  kill "$worker_pid" && wait "$worker_pid" || true
+  worker_pid=""
+}
+measure() {  # label
+  local address="127.0.0.1:$(cat "$work/port")"
+  for batch in 1 8 64; do
+    "$bench" --worker "$address" --label "$1" --prompts "$batch" --samples 1 --prompt-tokens 32 \
+      --new-tokens "$new_tokens" --repeats "$repeats"
+  done
+  "$bench" --worker "$address" --label "$1" --prompts 8 --samples 8 --prompt-tokens 200 \
+    --new-tokens "$new_tokens" --repeats "$repeats"
+}
+start_worker "$cache/build/cli/deltarl"
+measure baseline | tee -a "$work/results.jsonl"
+stop_worker
+start_worker "$build/cli/deltarl"
+measure paged | tee -a "$work/results.jsonl"
+grep "KV cache" "$work/worker.log" >&2 || true
+stop_worker
+if python3 -c 'import torch, transformers' 2>/dev/null; then
+  python3 "$root/bench/reference/transformers_bench.py" model "$work/model" --prompt 32 --new-tokens "$new_tokens" \
+    --decode-batches 1,8,64 --repeats "$repeats" 2>/dev/null | grep '"decode"' | tee -a "$work/results.jsonl"
+fi
+python3 - "$work/results.jsonl" "$weight_bytes" <<'PY'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+weight_bytes = int(sys.argv[2])
+bandwidth = next(r["bytes_per_s"] for r in rows if r["bench"] == "read_bandwidth")
+bound = weight_bytes / bandwidth
+runs = {(r["label"], r["prompts"], r["samples"], r["prompt_tokens"]): r for r in rows if r["bench"] == "worker_generation"}
+reference = {r["batch"]: r for r in rows if r["bench"] == "decode"}
+print(f"\nweights {weight_bytes / 2**30:.2f} GiB, read bandwidth {bandwidth / 2**30:.1f} GiB/s: bound {bound * 1000:.0f} ms per step")
+print("\n| requests | baseline tokens/s | paged tokens/s | paged / baseline | transformers tokens/s | paged / transformers | paged s/step | bound / step |")
+print("|---|---|---|---|---|---|---|---|")
+for key in sorted({k[1:] for k in runs}, key=lambda k: (k[2], k[0] * k[1])):
+    old, new = runs.get(("baseline",) + key), runs.get(("paged",) + key)
+    if not old or not new:
+        continue
+    prompts, samples, prompt_tokens = key
+    batch = prompts * samples
+    what = f"{prompts} x {samples} samples, {prompt_tokens}-token prompts" if samples > 1 else f"batch {batch}, {prompt_tokens}-token prompts"
+    ref = reference.get(batch) if samples == 1 and prompt_tokens == 32 else None
+    ref_text = f"{ref['tokens_per_s']:.1f} | {new['tokens_per_s'] / ref['tokens_per_s']:.2f}" if ref else "– | –"
+    print(f"| {what} | {old['tokens_per_s']:.1f} | {new['tokens_per_s']:.1f} | {new['tokens_per_s'] / old['tokens_per_s']:.2f} | "
+          f"{ref_text} | {new['seconds_per_step']:.3f} | {bound / new['seconds_per_step']:.2f} |")
+PY
