@@ -33,13 +33,14 @@ GenerationEngine::GenerationEngine(std::shared_ptr<VersionedPolicy> policy, Engi
                      "(rollout.worker_kv_cache_memory)");
   }
   pool_ = model->make_paged_cache(options_.block_size, blocks);
+  kv_blocks_ = blocks;
+  block_bytes_ = block;
   free_kv_blocks_ = blocks;
   thread_ = std::thread([this] { run(); });
 }
 
 int64_t GenerationEngine::minimum_kv_cache_bytes(int64_t positions) const {
-  const int64_t block_bytes = pool_->bytes() / pool_->num_blocks();
-  return PagedKvCache::blocks_for(positions, pool_->block_size()) * block_bytes;
+  return PagedKvCache::blocks_for(positions, options_.block_size) * block_bytes_;
 }
 
 GenerationEngine::~GenerationEngine() { stop(); }
@@ -62,7 +63,7 @@ std::shared_ptr<GenerationRequest> GenerationEngine::submit(std::vector<Sequence
   // A sequence the pool could never hold fails its request now, not after a wait.
   for (const auto& sequence : sequences) {
     const int64_t positions = static_cast<int64_t>(sequence.prompt.size()) + options.max_new_tokens;
-    if (PagedKvCache::blocks_for(positions, pool_->block_size()) <= pool_->num_blocks()) continue;
+    if (PagedKvCache::blocks_for(positions, options_.block_size) <= kv_blocks_) continue;
     request->ended_ = true;
     lock.unlock();
     request->on_end_(GenerationRequest::End::kFailed,
@@ -70,7 +71,7 @@ std::shared_ptr<GenerationRequest> GenerationEngine::submit(std::vector<Sequence
                             "a prompt of " + std::to_string(sequence.prompt.size()) + " tokens plus max_new_tokens " +
                                 std::to_string(options.max_new_tokens) + " needs a KV cache of at least " +
                                 std::to_string(minimum_kv_cache_bytes(positions)) + " bytes; this worker's holds " +
-                                std::to_string(pool_->bytes()) + " (--kv-cache-memory, rollout.worker_kv_cache_memory)"));
+                                std::to_string(kv_blocks_ * block_bytes_) + " (--kv-cache-memory, rollout.worker_kv_cache_memory)"));
     return request;
   }
   request->outstanding_ = sequences.size();
@@ -86,7 +87,7 @@ EngineStatistics GenerationEngine::statistics() const {
   statistics.queued_sequences = static_cast<int32_t>(queue_.size());
   statistics.running_sequences = running_;
   statistics.tokens_per_second = tokens_per_second_;
-  statistics.kv_blocks = pool_->num_blocks();
+  statistics.kv_blocks = kv_blocks_;
   statistics.free_kv_blocks = free_kv_blocks_;
   statistics.admission_waits = admission_waits_;
   statistics.preemptions = preemptions_;
@@ -508,9 +509,8 @@ void GenerationEngine::run() {
       groups.clear();
       preempted_.clear();
       // Whatever the failure left allocated goes with a fresh pool.
-      const int64_t blocks = pool_->num_blocks();
       pool_.reset();
-      pool_ = (*policy_->snapshot().model)->make_paged_cache(options_.block_size, blocks);
+      pool_ = (*policy_->snapshot().model)->make_paged_cache(options_.block_size, kv_blocks_);
       lock.lock();
       running_ = 0;
     }

@@ -176,6 +176,7 @@ class GenerationEngine {
   std::shared_ptr<VersionedPolicy> policy_;
   EngineOptions options_;
   std::unique_ptr<PagedKvCache> pool_;  // engine thread only, after construction
+  int64_t kv_blocks_ = 0, block_bytes_ = 0;  // the pool's, fixed at construction: any thread reads them
   std::deque<Preempted> preempted_;     // engine thread only: resumed before anything is admitted
   uint64_t admissions_ = 0;             // engine thread only: numbers sequences in admission order
   mutable std::mutex mutex_;
