@@ -7,18 +7,14 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/cpu_kernels.h"
+#include "core/kernel_versions.h"
 
 // Built with -fopenmp-simd (the reductions' pragmas) and -ffp-contract=off:
 // every product is rounded before it is added, as in ATen's separate
 // element-wise kernels, so RoPE and the residual add match them bit for bit.
 // Each loop is written once, as an always-inlined body, and compiled again
 // for AVX2 and AVX-512 by the wrappers below; which one runs is chosen at run
-// time (core/cpu_kernels.h), so DELTARL_CPU_KERNELS can force any of them.
-#if defined(__x86_64__) && defined(__GNUC__)
-#define DELTARL_KERNEL_VERSIONS 1
-#endif
-#define DELTARL_KERNEL_BODY __attribute__((always_inline)) inline
+// time (core/kernel_versions.h), so DELTARL_CPU_KERNELS can force any of them.
 
 namespace deltarl {
 namespace {
@@ -85,22 +81,11 @@ struct KernelVersion {
   constexpr KernelVersion name{name##_rms_norm_rows, name##_add_rows, name##_rotate_heads};
 
 DELTARL_KERNEL_VERSION(kPortableKernels, )
-#if defined(DELTARL_KERNEL_VERSIONS)
-DELTARL_KERNEL_VERSION(kAvx2Kernels, __attribute__((target("avx2"))))
-DELTARL_KERNEL_VERSION(kAvx512Kernels, __attribute__((target("avx512f"))))
-#endif
+DELTARL_KERNEL_VERSION(kAvx2Kernels, DELTARL_TARGET_AVX2)
+DELTARL_KERNEL_VERSION(kAvx512Kernels, DELTARL_TARGET_AVX512)
 #undef DELTARL_KERNEL_VERSION
 
-const KernelVersion& kernels() {
-#if defined(DELTARL_KERNEL_VERSIONS)
-  switch (selected_cpu_kernels()) {
-    case CpuKernels::kAvx512: return kAvx512Kernels;
-    case CpuKernels::kAvx2: return kAvx2Kernels;
-    case CpuKernels::kPortable: break;
-  }
-#endif
-  return kPortableKernels;
-}
+const KernelVersion& kernels() { return pick_kernel_version(kPortableKernels, kAvx2Kernels, kAvx512Kernels); }
 
 void check_weight(const torch::Tensor& weight, int64_t n) {
   TORCH_CHECK(weight.scalar_type() == torch::kFloat32 && weight.dim() == 1 && weight.size(0) == n &&

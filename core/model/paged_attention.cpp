@@ -8,15 +8,11 @@
 #include <cmath>
 #include <limits>
 
-#include "core/cpu_kernels.h"
+#include "core/kernel_versions.h"
 
 // Built like inference_kernels.cpp (-fopenmp-simd for the reductions'
 // pragmas): the loop is written once and compiled again for AVX2 and AVX-512,
-// chosen at run time (core/cpu_kernels.h).
-#if defined(__x86_64__) && defined(__GNUC__)
-#define DELTARL_KERNEL_VERSIONS 1
-#endif
-#define DELTARL_KERNEL_BODY __attribute__((always_inline)) inline
+// chosen at run time (core/kernel_versions.h).
 
 namespace deltarl {
 namespace {
@@ -75,21 +71,14 @@ using AttendKvHead = void (*)(const float*, int64_t, int64_t, const float*, cons
   }
 
 DELTARL_KERNEL_VERSION(attend_kv_head_portable, )
-#if defined(DELTARL_KERNEL_VERSIONS)
-DELTARL_KERNEL_VERSION(attend_kv_head_avx2, __attribute__((target("avx2"))))
-DELTARL_KERNEL_VERSION(attend_kv_head_avx512, __attribute__((target("avx512f"))))
-#endif
+DELTARL_KERNEL_VERSION(attend_kv_head_avx2, DELTARL_TARGET_AVX2)
+DELTARL_KERNEL_VERSION(attend_kv_head_avx512, DELTARL_TARGET_AVX512)
 #undef DELTARL_KERNEL_VERSION
 
 AttendKvHead selected_kernel() {
-#if defined(DELTARL_KERNEL_VERSIONS)
-  switch (selected_cpu_kernels()) {
-    case CpuKernels::kAvx512: return attend_kv_head_avx512;
-    case CpuKernels::kAvx2: return attend_kv_head_avx2;
-    case CpuKernels::kPortable: break;
-  }
-#endif
-  return attend_kv_head_portable;
+  static constexpr AttendKvHead portable = attend_kv_head_portable, avx2 = attend_kv_head_avx2,
+                                avx512 = attend_kv_head_avx512;
+  return pick_kernel_version(portable, avx2, avx512);
 }
 
 }  // namespace
