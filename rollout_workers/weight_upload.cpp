@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include <torch/cuda.h>
+
 #include "core/crc32c.h"
 #include "core/safetensors.h"
 
@@ -70,7 +72,11 @@ Status WeightUpload::add(const v1::WeightChunk& chunk) {
         direct->second.sizes().vec() == tensor.shape) {
       tensor.data = static_cast<char*>(direct->second.data_ptr());
     } else {
-      tensor.staging = torch::empty({static_cast<int64_t>(tensor.size)}, torch::kUInt8);
+      // For a GPU, pinned: the one copy to the device in finish() is then a DMA transfer.
+      const bool to_gpu = served_options_.device().is_cuda();
+      tensor.staging = torch::empty({static_cast<int64_t>(tensor.size)},
+                                    torch::TensorOptions().dtype(torch::kUInt8).pinned_memory(to_gpu));
+      if (to_gpu) pinned_bytes_ += tensor.size;
       tensor.data = reinterpret_cast<char*>(tensor.staging.data_ptr<uint8_t>());
     }
   } else if (chunk.dtype() != safetensors_dtype_name(tensor.dtype) || chunk.tensor_bytes() != tensor.size) {
@@ -133,8 +139,11 @@ Status WeightUpload::finish(Qwen2ForCausalLM* model, const Qwen2ForCausalLM* lat
       }
       continue;
     }
-    item.value().copy_(torch::from_blob(tensor.data, tensor.shape, torch::TensorOptions().dtype(tensor.dtype)));
+    // From pinned memory to a GPU without waiting per tensor; one wait below.
+    item.value().copy_(torch::from_blob(tensor.data, tensor.shape, torch::TensorOptions().dtype(tensor.dtype)),
+                       /*non_blocking=*/tensor.staging.defined() && tensor.staging.is_pinned());
   }
+  if (pinned_bytes_ > 0) torch::cuda::synchronize();  // the staging buffers must outlive the copies
   *model = filled;
   return Status();
 }

@@ -9,7 +9,8 @@
 // worker's standby), a chunk whose dtype is the target's, on the CPU, is copied
 // straight into the target's parameter and checksummed as it lands, so the
 // bytes are touched once; anything else (another dtype, a GPU target) is staged
-// and converted in finish(). After a failed upload the target's contents are
+// and converted in finish(). For a model served on a GPU the staging is pinned
+// host memory, copied to the device once, asynchronously, with one wait. After a failed upload the target's contents are
 // undefined: it may only be filled again.
 #pragma once
 
@@ -43,6 +44,8 @@ class WeightUpload {
   uint64_t version() const { return version_; }
   uint64_t tensor_count() const { return tensors_.size(); }
   uint64_t byte_count() const { return bytes_; }
+  // Bytes staged in pinned host memory: all that is staged for a GPU-served model, none otherwise.
+  uint64_t pinned_staging_bytes() const { return pinned_bytes_; }
 
  private:
   struct Incoming {
@@ -66,6 +69,7 @@ class WeightUpload {
   uint64_t current_version_;
   uint64_t version_ = 0;
   uint64_t bytes_ = 0;
+  uint64_t pinned_bytes_ = 0;
   bool saw_last_chunk_ = false;
   std::map<std::string, Incoming> tensors_;
 };
