@@ -37,7 +37,9 @@ if [[ ! -x "$cache/build/cli/deltarl" ]]; then
     { tail -20 "$cache/build.log" >&2; exit 1; }
 fi
 
-"$build/cli/deltarl" init-model --preset "$preset" --dtype float32 --out "$work/model" --seed 1 >/dev/null
+tokenizer=()
+[[ "$preset" == qwen* ]] && tokenizer=(--tokenizer "$root/tests/fixtures/qwen3-tokenizer/tokenizer.json")
+"$build/cli/deltarl" init-model --preset "$preset" --dtype float32 --out "$work/model" --seed 1 "${tokenizer[@]}" >/dev/null
 # No EOS: every sequence decodes all its tokens on every side.
 python3 - "$work/model/config.json" <<'PY'
 import json, sys
@@ -64,25 +66,26 @@ start_worker() {  # binary, extra arguments...
   echo "the worker did not start" >&2
   exit 1
 }
-stop_worker() {
-  kill "$worker_pid" && wait "$worker_pid" || true
+stop_worker() {  # the worker's log tail, then SIGTERM
+  tail -3 "$work/worker.log" >&2
+  kill "$worker_pid" 2>/dev/null
+  wait "$worker_pid" 2>/dev/null || true
   worker_pid=""
 }
 measure() {  # label
   local address="127.0.0.1:$(cat "$work/port")"
   for batch in 1 8 64; do
     "$bench" --worker "$address" --label "$1" --prompts "$batch" --samples 1 --prompt-tokens 32 \
-      --new-tokens "$new_tokens" --repeats "$repeats"
+      --new-tokens "$new_tokens" --repeats "$repeats" || echo "bench: $1 at batch $batch failed ($?)" >&2
   done
   "$bench" --worker "$address" --label "$1" --prompts 8 --samples 8 --prompt-tokens 200 \
-    --new-tokens "$new_tokens" --repeats "$repeats"
+    --new-tokens "$new_tokens" --repeats "$repeats" || echo "bench: $1 with 8 x 8 samples failed ($?)" >&2
 }
 start_worker "$cache/build/cli/deltarl"
 measure baseline | tee -a "$work/results.jsonl"
 stop_worker
 start_worker "$build/cli/deltarl"
 measure paged | tee -a "$work/results.jsonl"
-grep "KV cache" "$work/worker.log" >&2 || true
 stop_worker
 if python3 -c 'import torch, transformers' 2>/dev/null; then
   python3 "$root/bench/reference/transformers_bench.py" model "$work/model" --prompt 32 --new-tokens "$new_tokens" \

@@ -33,18 +33,24 @@ double median(std::vector<double> values) {
   return values[values.size() / 2];
 }
 
-// A LibTorch sum over 1 GiB of float32 (far beyond every cache), the best of
-// five: the rate a decoding step's weight reads can reach on this host.
+// The best of five reads of 1 GiB of float32 (far beyond every cache) by
+// LibTorch, two ways: a sum, and a matrix-vector product (what a decoding step
+// at batch 1 does with each weight). The faster sets the rate a decoding
+// step's weight reads can reach on this host.
 double read_bandwidth_bytes_per_second(int threads) {
   torch::set_num_threads(threads);
-  const torch::Tensor data = torch::ones({int64_t{1} << 28}, torch::kFloat32);
+  const torch::Tensor matrix = torch::ones({int64_t{1} << 14, int64_t{1} << 14}, torch::kFloat32);
+  const torch::Tensor vector = torch::ones({int64_t{1} << 14}, torch::kFloat32);
   double best = 0;
   for (int repeat = 0; repeat < 6; ++repeat) {
-    const auto start = Clock::now();
-    const double sum = data.sum().item<double>();
-    const double seconds = seconds_since(start);
-    if (sum <= 0) return 0;
-    if (repeat > 0) best = std::max(best, static_cast<double>(data.nbytes()) / seconds);
+    auto start = Clock::now();
+    const double sum = matrix.sum().item<double>();
+    const double sum_seconds = seconds_since(start);
+    start = Clock::now();
+    const double product = torch::mv(matrix, vector)[0].item<double>();
+    const double product_seconds = seconds_since(start);
+    if (sum <= 0 || product <= 0) return 0;
+    if (repeat > 0) best = std::max(best, static_cast<double>(matrix.nbytes()) / std::min(sum_seconds, product_seconds));
   }
   return best;
 }

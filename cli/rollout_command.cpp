@@ -60,6 +60,8 @@ void register_rollout_command(CLI::App& app, Status* status) {
   command->add_option("--kv-cache-memory", options->kv_cache_memory,
                       "the paged KV cache's budget, e.g. 2GiB or 20GiB (default: 40 % of the free memory of the "
                       "device, divided among the processes on this host)");
+  command->add_flag("--cuda-graphs", options->server.cuda_graphs,
+                    "decode through CUDA graphs (with --device cuda; not yet validated on a device)");
   command->add_option("--token-file", options->token_file, "file holding the shared token");
   command->add_option("--port-file", options->port_file,
                       "write the bound port here (atomically) once serving; for launchers");

@@ -21,6 +21,12 @@ GenerationEngine::GenerationEngine(std::shared_ptr<VersionedPolicy> policy, Engi
   if (options_.block_size < 1) throw InputError("the KV cache's block size must be >= 1, got " + std::to_string(options_.block_size));
   const VersionedPolicy::Snapshot served = policy_->snapshot();
   const Qwen2ForCausalLM& model = *served.model;
+  if (options_.cuda_graphs && !CudaDecodeGraphs::available()) {
+    throw InputError("CUDA graphs need deltarl built against a CUDA LibTorch; this build has none");
+  }
+  if (options_.cuda_graphs && !model->model->embed_tokens->weight.is_cuda()) {
+    throw InputError("CUDA graphs need the model on a CUDA device (--device cuda)");
+  }
   const Qwen2Config& config = model->config();
   const int64_t block = PagedKvCache::block_bytes(config.num_hidden_layers, config.num_key_value_heads,
                                                   config.head_dim(), options_.block_size,
@@ -463,10 +469,16 @@ void GenerationEngine::step(VersionGroup& group) {
     tables.push_back(&sequence.table);
     sequences.push_back(&sequence);
   }
-  PagedDecodeBatch paged(*pool_, tables);
-  // One token for every sequence, each at its own position.
-  const torch::Tensor logits = model->decode_paged(torch::tensor(tokens).view({batch, 1}).to(device),
-                                                   torch::tensor(positions).view({batch, 1}).to(device), paged);
+  torch::Tensor logits;  // one token for every sequence, each at its own position
+  if (options_.cuda_graphs) {
+    auto& graphs = decode_graphs_[model.get()];
+    if (!graphs) graphs = std::make_unique<CudaDecodeGraphs>(model, *pool_, options_.max_batch_sequences);
+    logits = graphs->decode(tokens, tables);
+  } else {
+    PagedDecodeBatch paged(*pool_, tables);
+    logits = model->decode_paged(torch::tensor(tokens).view({batch, 1}).to(device),
+                                 torch::tensor(positions).view({batch, 1}).to(device), paged);
+  }
   for (Running& sequence : group.running) sequence.table.length += 1;
   take_next_tokens(logits, sequences);
 }
@@ -508,6 +520,7 @@ void GenerationEngine::run() {
       }
       groups.clear();
       preempted_.clear();
+      decode_graphs_.clear();  // they hold blocks of the pool that goes next
       // Whatever the failure left allocated goes with a fresh pool.
       pool_.reset();
       pool_ = (*policy_->snapshot().model)->make_paged_cache(options_.block_size, kv_blocks_);
@@ -593,6 +606,14 @@ bool GenerationEngine::run_once(Groups& groups, std::unique_lock<std::mutex>& lo
   groups.erase(std::remove_if(groups.begin(), groups.end(),
                               [](const std::unique_ptr<VersionGroup>& g) { return g->running.empty(); }),
                groups.end());
+  // Graphs stay with their model across uploads (filled in place, the worker's
+  // two models alternate), but beyond two models those no group uses go.
+  for (auto it = decode_graphs_.begin(); decode_graphs_.size() > 2 && it != decode_graphs_.end();) {
+    const bool used = std::any_of(groups.begin(), groups.end(), [&](const std::unique_ptr<VersionGroup>& g) {
+      return g->policy.model->get() == it->first;
+    });
+    it = used ? std::next(it) : decode_graphs_.erase(it);
+  }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   lock.lock();
   running_ = static_cast<int32_t>(running_count());

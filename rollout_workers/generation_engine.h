@@ -49,11 +49,13 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "core/model/cuda_decode_graphs.h"
 #include "core/model/text_generator.h"
 #include "core/status.h"
 #include "rollout_workers/versioned_policy.h"
@@ -111,6 +113,10 @@ struct EngineOptions {
   int64_t max_batch_sequences = 64;  // at most this many sequences decode together
   int64_t kv_cache_bytes = 0;        // the paged KV cache's budget; must hold one block at least
   int64_t block_size = 16;           // positions per block
+  // Decoding steps as CUDA graphs (core/model/cuda_decode_graphs.h): a model on
+  // a CUDA device and a CUDA build only (InputError otherwise). Off by default
+  // until a device run has validated it.
+  bool cuda_graphs = false;
 };
 
 class GenerationEngine {
@@ -176,6 +182,8 @@ class GenerationEngine {
   std::shared_ptr<VersionedPolicy> policy_;
   EngineOptions options_;
   std::unique_ptr<PagedKvCache> pool_;  // engine thread only, after construction
+  // Engine thread only: each served model's decode graphs, while a version group uses it.
+  std::map<const Qwen2ForCausalLMImpl*, std::unique_ptr<CudaDecodeGraphs>> decode_graphs_;
   int64_t kv_blocks_ = 0, block_bytes_ = 0;  // the pool's, fixed at construction: any thread reads them
   std::deque<Preempted> preempted_;     // engine thread only: resumed before anything is admitted
   uint64_t admissions_ = 0;             // engine thread only: numbers sequences in admission order

@@ -56,6 +56,7 @@ RolloutServer::RolloutServer(const RolloutServerOptions& options) : host_(option
   release_compute_threads();  // decoding runs on the engine's thread from here on
   EngineOptions engine;
   engine.max_batch_sequences = options.max_batch_sequences;
+  engine.cuda_graphs = options.cuda_graphs;
   const torch::Device device = served->model->embed_tokens->weight.device();
   engine.kv_cache_bytes =
       options.kv_cache_bytes > 0 ? options.kv_cache_bytes : default_kv_cache_bytes(device, processes_sharing_host());

@@ -24,6 +24,7 @@ struct RolloutServerOptions {
   // The paged KV cache's budget in bytes; 0: kv_cache_budget.h's default,
   // read once the model (and its standby copy) are in memory.
   int64_t kv_cache_bytes = 0;
+  bool cuda_graphs = false;  // decoding steps as CUDA graphs (GenerationEngine's EngineOptions)
   std::string device = "cpu";             // cpu | cuda | cuda:N: where the model, KV cache and forward run
   std::optional<std::string> auth_token;
   int max_message_bytes = 64 << 20;       // per message, both directions

@@ -84,7 +84,7 @@ AttendKvHead selected_kernel() {
 }  // namespace
 
 PagedDecodeBatch::PagedDecodeBatch(PagedKvCache& cache, const std::vector<const PagedKvCache::BlockTable*>& tables)
-    : cache_(cache) {
+    : cache_(cache), size_(static_cast<int64_t>(tables.size())) {
   TORCH_CHECK(!tables.empty(), "PagedDecodeBatch: no sequences");
   size_t most_blocks = 0;
   std::vector<int64_t> new_slots;
@@ -101,6 +101,20 @@ PagedDecodeBatch::PagedDecodeBatch(PagedKvCache& cache, const std::vector<const 
   new_slots_ = torch::tensor(new_slots, torch::kInt64).to(cache.keys(0).device());
 }
 
+PagedDecodeBatch::PagedDecodeBatch(PagedKvCache& cache, torch::Tensor new_slots, torch::Tensor gather_slots,
+                                   torch::Tensor gather_valid)
+    : cache_(cache),
+      size_(new_slots.size(0)),
+      fixed_shapes_(true),
+      new_slots_(std::move(new_slots)),
+      gather_slots_(std::move(gather_slots)),
+      gather_valid_(std::move(gather_valid)) {
+  TORCH_CHECK(new_slots_.dim() == 1 && gather_slots_.dim() == 2 && gather_slots_.size(0) == size_ &&
+                  gather_valid_.sizes() == gather_slots_.sizes() && gather_valid_.scalar_type() == torch::kBool,
+              "PagedDecodeBatch: new_slots (b,), gather_slots (b, context) and bool gather_valid of its shape expected, "
+              "got ", new_slots_.sizes(), ", ", gather_slots_.sizes(), ", ", gather_valid_.sizes());
+}
+
 torch::Tensor PagedDecodeBatch::attend(int64_t layer, const torch::Tensor& q, const torch::Tensor& k,
                                        const torch::Tensor& v, double scale) {
   const int64_t b = size();
@@ -110,8 +124,8 @@ torch::Tensor PagedDecodeBatch::attend(int64_t layer, const torch::Tensor& q, co
               q.sizes(), ", ", k.sizes(), ", ", v.sizes());
   cache_.write(layer, new_slots_, k.squeeze(2), v.squeeze(2));
   const torch::Tensor& keys = cache_.keys(layer);
-  const bool kernel = !torch::GradMode::is_enabled() && keys.device().is_cpu() && keys.scalar_type() == torch::kFloat32 &&
-                      q.scalar_type() == torch::kFloat32;
+  const bool kernel = !fixed_shapes_ && !torch::GradMode::is_enabled() && keys.device().is_cpu() &&
+                      keys.scalar_type() == torch::kFloat32 && q.scalar_type() == torch::kFloat32;
   return kernel ? attend_on_cpu(layer, q, scale) : attend_by_gathering(layer, q, scale);
 }
 

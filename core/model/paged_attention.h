@@ -32,8 +32,14 @@ class PagedDecodeBatch {
  public:
   // Each table must hold one more position than it has written (reserve()).
   PagedDecodeBatch(PagedKvCache& cache, const std::vector<const PagedKvCache::BlockTable*>& tables);
+  // Fixed shapes, always the gathering path (what a CUDA graph captures,
+  // static_decode_step.h): row r writes at new_slots[r] (b,) and attends to
+  // the slots gather_slots[r] (b, context) where gather_valid[r] (bool) is
+  // true, all on the pool's device. The tensors are read at attend(), so the
+  // caller may refill them between steps.
+  PagedDecodeBatch(PagedKvCache& cache, torch::Tensor new_slots, torch::Tensor gather_slots, torch::Tensor gather_valid);
 
-  int64_t size() const { return static_cast<int64_t>(lengths_.size()); }
+  int64_t size() const { return size_; }
 
   // q (b, heads, 1, d), k and v (b, kv_heads, 1, d) of `layer`: writes k and v
   // at each row's new position, returns the attended values (b, heads, d) in
@@ -46,7 +52,9 @@ class PagedDecodeBatch {
   torch::Tensor attend_by_gathering(int64_t layer, const torch::Tensor& q, double scale);
 
   PagedKvCache& cache_;
-  std::vector<int64_t> lengths_;  // positions each row attends to, the new one included
+  int64_t size_ = 0;
+  bool fixed_shapes_ = false;
+  std::vector<int64_t> lengths_;  // positions each row attends to, the new one included (not fixed_shapes_)
   torch::Tensor new_slots_;       // (b,) int64 on the pool's device
   torch::Tensor block_tables_;    // (b, most blocks) int64 on the CPU, rows padded with 0
   torch::Tensor gather_slots_, gather_valid_;  // (b, longest) on the device, made on first use

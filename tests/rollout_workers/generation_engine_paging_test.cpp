@@ -160,6 +160,46 @@ TEST_F(GenerationEnginePagingTest, ASequenceNoPoolOfThisBudgetHoldsFailsItsReque
   expect_as_generate_alone(fits, greedy(20), run(fits, greedy(20)));
 }
 
+// Label gpu (engine_cuda in CMakeLists.txt): skips without a CUDA device. The
+// engine on the device, plain and through CUDA graphs, gives generate()'s
+// greedy tokens there; the margins are read on a CPU copy of the model.
+TEST_F(GenerationEnginePagingTest, OnCudaGreedyTokensAreGeneratesWithAndWithoutCudaGraphs) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  Qwen2ForCausalLM on_cpu(model_->config());
+  on_cpu->eval();
+  {
+    torch::NoGradGuard no_grad;
+    const auto source = model_->named_parameters();
+    for (auto& item : on_cpu->named_parameters()) item.value().copy_(source[item.key()]);
+  }
+  model_->to(torch::kCUDA);
+  policy_ = std::make_shared<VersionedPolicy>(model_, /*version=*/0);
+  const std::vector<int64_t> a = {11, 12, 13, 14, 15, 16}, b = {40, 41, 42, 43, 44, 45, 46, 47};
+  const std::vector<SequenceRequest> sequences = {{a, 1, 0}, {a, 2, 1}, {a, 3, 2}, {b, 4, 3}, {{7, 8, 9}, 6, 4}};
+  const GenerationOptions options = greedy(20);
+  for (const bool graphs : {false, true}) {
+    if (graphs && !CudaDecodeGraphs::available()) continue;
+    EngineOptions engine_options;
+    engine_options.max_batch_sequences = 8;
+    engine_options.block_size = 4;
+    engine_options.kv_cache_bytes = 64 * block_bytes(4);
+    engine_options.cuda_graphs = graphs;
+    engine_ = std::make_unique<GenerationEngine>(policy_, engine_options);
+    const Outcome outcome = run(sequences, options);
+    ASSERT_EQ(outcome.end, GenerationRequest::End::kCompleted) << outcome.failure.to_string();
+    for (const SequenceRequest& sequence : sequences) {
+      const GeneratedSequence alone = generate(model_, {sequence.prompt}, {sequence.seed}, options)[0];
+      const GeneratedSequence& served = outcome.sequences.at(sequence.tag).generated;
+      EXPECT_EQ(served.tokens, alone.tokens) << "sequence " << sequence.tag << (graphs ? " with graphs" : "");
+      for (size_t i = 0; i < alone.log_probs.size() && i < served.log_probs.size(); ++i) {
+        EXPECT_NEAR(served.log_probs[i], alone.log_probs[i], 1e-4) << "sequence " << sequence.tag << " token " << i;
+      }
+      EXPECT_GT(testing_support::smallest_greedy_margin(on_cpu, sequence.prompt, alone.tokens), 1e-3);
+    }
+    engine_.reset();
+  }
+}
+
 int64_t peak_resident_bytes() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);

@@ -86,6 +86,9 @@ LocalWorkerPool::LocalWorkerPool(const LocalWorkerPoolOptions& options) {
                                             "--port", "0", "--port-file", port_files.back(), "--threads",
                                             std::to_string(options.threads), "--max-batch",
                                             std::to_string(options.max_batch), "--drain-seconds", "5"};
+      if (options.cuda_graphs) arguments.push_back("--cuda-graphs");
+      arguments.push_back("--device");
+      arguments.push_back(options.device);
       if (!options.kv_cache_memory.empty()) {
         arguments.push_back("--kv-cache-memory");
         arguments.push_back(options.kv_cache_memory);

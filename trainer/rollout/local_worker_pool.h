@@ -23,6 +23,8 @@ struct LocalWorkerPoolOptions {
   int64_t threads = 1;                         // LibTorch threads per worker
   int64_t max_batch = 64;
   std::string kv_cache_memory;                 // --kv-cache-memory; empty: the workers' default
+  bool cuda_graphs = false;                    // --cuda-graphs
+  std::string device = "cpu";                  // --device
   // Processes sharing this host's memory, the workers included, which the
   // workers' default KV budget divides free memory by (DELTARL_PROCESSES_PER_HOST).
   int64_t processes_per_host = 1;

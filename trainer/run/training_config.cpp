@@ -152,6 +152,8 @@ const std::vector<KeyBinding>& key_bindings() {
         DELTARL_KEY(int64_t, rollout, worker_threads),
         DELTARL_KEY(int64_t, rollout, worker_max_batch),
         DELTARL_KEY(std::string, rollout, worker_kv_cache_memory),
+        DELTARL_KEY(bool, rollout, worker_cuda_graphs),
+        DELTARL_KEY(std::string, rollout, worker_device),
         DELTARL_KEY(std::string, rollout, auth_token_file),
         DELTARL_KEY(int64_t, rollout, samples_per_prompt),
         DELTARL_KEY(double, rollout, temperature),
@@ -372,6 +374,8 @@ void TrainingConfig::validate() const {
           "is empty and rollout.spawn_local is 0: give worker addresses or spawn some");
   require(rollout.worker_threads >= 0, *this, "rollout.worker_threads", "must be ≥ 0");
   require(rollout.worker_max_batch >= 1, *this, "rollout.worker_max_batch", "must be ≥ 1");
+  require(rollout.worker_device == "cpu" || rollout.worker_device.rfind("cuda", 0) == 0, *this, "rollout.worker_device",
+          "must be cpu, cuda or cuda:N, not \"" + rollout.worker_device + "\"");
   if (!rollout.worker_kv_cache_memory.empty()) {
     try {
       parse_memory_size(rollout.worker_kv_cache_memory, "rollout.worker_kv_cache_memory");

@@ -39,6 +39,8 @@ struct RolloutSection {
   int64_t worker_threads = 0;        // threads per spawned worker; 0: cores / spawn_local
   int64_t worker_max_batch = 64;     // sequences a spawned worker decodes together
   std::string worker_kv_cache_memory;  // a spawned worker's KV cache budget ("20GiB"); empty: the worker's default
+  bool worker_cuda_graphs = false;     // spawned workers decode through CUDA graphs (--cuda-graphs)
+  std::string worker_device = "cpu";   // where spawned workers generate: cpu, cuda or cuda:N (--device)
   std::string auth_token_file;       // shared token for the workers (else $DELTARL_ROLLOUT_TOKEN)
   int64_t samples_per_prompt = 8;    // G
   double temperature = 1.0;

@@ -148,6 +148,8 @@ std::unique_ptr<RolloutSource> TrainingRun::start_rollout_workers(const PromptDa
   options.local_workers.threads = config_.rollout.worker_threads;  // ≤ 0: the host's threads, shared
   options.local_workers.max_batch = config_.rollout.worker_max_batch;
   options.local_workers.kv_cache_memory = config_.rollout.worker_kv_cache_memory;
+  options.local_workers.cuda_graphs = config_.rollout.worker_cuda_graphs;
+  options.local_workers.device = config_.rollout.worker_device;
   // This host's learner ranks and the workers they spawn share its memory.
   const char* local_ranks = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
   options.local_workers.processes_per_host =
