@@ -1,6 +1,7 @@
-// PackedLinear: a Linear layer's weight copied once into the layout an
-// AVX-512 matrix-product kernel reads straight through, for the products of
-// decoding (a few to a few hundred rows against a fixed weight, no gradients).
+// PackedLinear: a Linear layer's weight copied once into the layout a
+// matrix-product kernel of ours reads straight through (AVX-512, or AVX2 with
+// FMA), for the products of decoding (a few to a few hundred rows against a
+// fixed weight, no gradients).
 // BLAS libraries re-pack the weight on every call: on the 2-core AMD EPYC
 // (Zen 4) CI machine MKL spent as long packing as multiplying at batch 64.
 //
@@ -19,7 +20,7 @@
 //
 // Numerics: fp32 products summed in input order with fused multiply-adds, so
 // results differ from ATen's BLAS by rounding, within the usual error bound of
-// an fp32 dot product.
+// an fp32 dot product; the AVX-512 and AVX2 kernels give the same results.
 #pragma once
 
 #include <cstdint>
@@ -33,8 +34,9 @@ namespace deltarl {
 
 class PackedLinear {
  public:
-  // True when this build and CPU can run the kernel (x86-64 with AVX-512F)
-  // and DELTARL_CPU_KERNELS (core/cpu_kernels.h) does not cap it below avx512.
+  // True when this build and CPU can run a kernel (x86-64 with AVX-512F, or
+  // with AVX2 and FMA) and DELTARL_CPU_KERNELS (core/cpu_kernels.h) does not
+  // cap it at portable. The AVX2 kernel runs where the cap is avx2.
   static bool supported();
 
   PackedLinear() = default;

@@ -191,7 +191,7 @@ struct Qwen2ForCausalLMImpl : torch::nn::Module {
   //     put them); drops the packs.
   //   kPacked: kFused, then packs every decoder product and the logits' for
   //     PackedLinear's CPU kernel (one extra copy of those weights) when it can
-  //     run them: x86-64 with AVX-512F, float32 weights on the CPU, and
+  //     run them: x86-64 with AVX-512F or AVX2+FMA, float32 weights on the CPU, and
   //     DELTARL_PACKED_PRODUCTS not set to 0; otherwise prepares kFused.
   // Returns the form prepared. Forwards without gradients use it while Note
   // [Inference form staleness] holds: call again after a write the version
