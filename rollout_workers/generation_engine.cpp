@@ -38,11 +38,22 @@ GenerationEngine::GenerationEngine(std::shared_ptr<VersionedPolicy> policy, Engi
                      std::to_string(block) + " bytes for this model); raise --kv-cache-memory " +
                      "(rollout.worker_kv_cache_memory)");
   }
+  if (options_.cuda_graphs && blocks < 2) {
+    throw InputError("with CUDA graphs the KV cache needs two blocks at least (one is the padding rows' scratch): " +
+                     std::to_string(2 * block) + " bytes; raise --kv-cache-memory");
+  }
   pool_ = model->make_paged_cache(options_.block_size, blocks);
-  kv_blocks_ = blocks;
+  kv_blocks_ = blocks - graph_scratch_blocks();
   block_bytes_ = block;
+  take_graph_scratch_block();
   free_kv_blocks_ = blocks;
   thread_ = std::thread([this] { run(); });
+}
+
+void GenerationEngine::take_graph_scratch_block() {
+  if (!options_.cuda_graphs) return;
+  graph_scratch_ = {};
+  TORCH_CHECK(pool_->reserve(graph_scratch_, 1), "a new KV pool has no block for the CUDA graphs' scratch");
 }
 
 int64_t GenerationEngine::minimum_kv_cache_bytes(int64_t positions) const {
@@ -68,14 +79,14 @@ std::shared_ptr<GenerationRequest> GenerationEngine::submit(std::vector<Sequence
   }
   // A sequence the pool could never hold fails its request now, not after a wait.
   for (const auto& sequence : sequences) {
-    const int64_t positions = static_cast<int64_t>(sequence.prompt.size()) + options.max_new_tokens;
+    const int64_t positions = static_cast<int64_t>(sequence.prompt.size()) + request->options_.max_new_tokens;
     if (PagedKvCache::blocks_for(positions, options_.block_size) <= kv_blocks_) continue;
     request->ended_ = true;
     lock.unlock();
     request->on_end_(GenerationRequest::End::kFailed,
                      Status(StatusCode::kInvalidArgument,
                             "a prompt of " + std::to_string(sequence.prompt.size()) + " tokens plus max_new_tokens " +
-                                std::to_string(options.max_new_tokens) + " needs a KV cache of at least " +
+                                std::to_string(request->options_.max_new_tokens) + " needs a KV cache of at least " +
                                 std::to_string(minimum_kv_cache_bytes(positions)) + " bytes; this worker's holds " +
                                 std::to_string(kv_blocks_ * block_bytes_) + " (--kv-cache-memory, rollout.worker_kv_cache_memory)"));
     return request;
@@ -320,14 +331,16 @@ void GenerationEngine::admit(Groups& groups, std::unique_lock<std::mutex>& lock)
     const std::shared_ptr<GenerationRequest> request = queue_.front().request;
     const std::vector<int64_t> shared_prompt = queue_.front().sequence.prompt;
     const int64_t prompt = static_cast<int64_t>(shared_prompt.size());
-    const int64_t prompt_blocks = PagedKvCache::blocks_for(prompt, block_size);
-    const int64_t per_sample = prompt % block_size != 0 ? 1 : 0;  // its copy of the partly filled last block
+    // The last sample keeps the prompt's own blocks; every other one shares
+    // them and takes one block of its own: the copy of a partly filled last
+    // block, or the block its first token opens. The first sample's cost is
+    // blocks_for(prompt + 1), which submit() checked against the pool.
     Admitted group;
-    int64_t blocks = prompt_blocks;
+    int64_t blocks = PagedKvCache::blocks_for(prompt + 1, block_size);
     while (!queue_.empty() && !batch_full(admitted_sequences + group.samples.size()) &&
            queue_.front().request == request && queue_.front().sequence.prompt == shared_prompt &&
-           blocks + per_sample <= room(admitted_sequences + group.samples.size())) {
-      blocks += per_sample;
+           blocks + (group.samples.empty() ? 0 : 1) <= room(admitted_sequences + group.samples.size())) {
+      if (!group.samples.empty()) blocks += 1;
       group.samples.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
@@ -335,8 +348,6 @@ void GenerationEngine::admit(Groups& groups, std::unique_lock<std::mutex>& lock)
       waited = !batch_full(admitted_sequences);
       break;
     }
-    // Counted at the peak: every prompt of this admission is prefilled before
-    // its samples copy the partly filled last block and the prompt's own goes back.
     free_blocks -= blocks;
     admitted_sequences += group.samples.size();
     admitted.push_back(std::move(group));
@@ -374,19 +385,25 @@ void GenerationEngine::admit(Groups& groups, std::unique_lock<std::mutex>& lock)
         tables.push_back(&prompt_tables[g]);
       }
       const torch::Tensor logits = prefill(group, prompts, tables);
-      // Each sample shares its prompt's blocks and samples from its row.
+      // Each sample shares its prompt's blocks (the last one takes them over)
+      // and samples from its row.
       std::vector<int64_t> rows;
       for (size_t g = 0; g < admitted.size(); ++g) {
-        for (auto& pending : admitted[g].samples) {
+        auto& samples = admitted[g].samples;
+        for (size_t i = 0; i < samples.size(); ++i) {
           Running sequence;
-          sequence.pending = std::move(pending);
-          sequence.random.seed(sequence.pending.sequence.seed);
+          sequence.random.seed(samples[i].sequence.seed);
           sequence.admission = ++admissions_;
-          TORCH_CHECK(pool_->share(prompt_tables[g], sequence.table), "admission: no block for a prompt's copy");
+          if (i + 1 < samples.size()) {
+            TORCH_CHECK(pool_->share(prompt_tables[g], sequence.table), "admission: no block for a prompt's copy");
+          } else {
+            sequence.table = std::move(prompt_tables[g]);
+            prompt_tables[g] = {};
+          }
+          sequence.pending = std::move(samples[i]);  // last: the catch below tells moved entries by this
           fresh.push_back(std::move(sequence));
           rows.push_back(static_cast<int64_t>(g));
         }
-        pool_->release(prompt_tables[g]);
       }
       std::vector<Running*> sampled;
       for (auto& sequence : fresh) sampled.push_back(&sequence);
@@ -472,7 +489,10 @@ void GenerationEngine::step(VersionGroup& group) {
   torch::Tensor logits;  // one token for every sequence, each at its own position
   if (options_.cuda_graphs) {
     auto& graphs = decode_graphs_[model.get()];
-    if (!graphs) graphs = std::make_unique<CudaDecodeGraphs>(model, *pool_, options_.max_batch_sequences);
+    if (!graphs) {
+      graphs = std::make_unique<CudaDecodeGraphs>(model, *pool_, options_.max_batch_sequences,
+                                                  graph_scratch_.blocks.front() * pool_->block_size());
+    }
     logits = graphs->decode(tokens, tables);
   } else {
     PagedDecodeBatch paged(*pool_, tables);
@@ -509,21 +529,24 @@ void GenerationEngine::run() {
       for (auto& group : groups) {
         for (auto& sequence : group->running) {
           if (!sequence.pending.request || sequence.released) continue;
+          sequence.table = {};  // the pool goes with the rest: no block is given back to it
           fail(*sequence.pending.request, failure);
           release(sequence, group->policy.version, /*deliver=*/false);
         }
       }
       for (auto& entry : preempted_) {
         if (!entry.sequence.pending.request || entry.sequence.released) continue;
+        entry.sequence.table = {};
         fail(*entry.sequence.pending.request, failure);
         release(entry.sequence, entry.policy.version, /*deliver=*/false);
       }
       groups.clear();
       preempted_.clear();
-      decode_graphs_.clear();  // they hold blocks of the pool that goes next
+      decode_graphs_.clear();  // captured over the pool that goes next
       // Whatever the failure left allocated goes with a fresh pool.
       pool_.reset();
-      pool_ = (*policy_->snapshot().model)->make_paged_cache(options_.block_size, kv_blocks_);
+      pool_ = (*policy_->snapshot().model)->make_paged_cache(options_.block_size, kv_blocks_ + graph_scratch_blocks());
+      take_graph_scratch_block();
       lock.lock();
       running_ = 0;
     }

@@ -178,13 +178,18 @@ class GenerationEngine {
   static void take_next_tokens(const torch::Tensor& logits, std::vector<Running*>& sequences);
   void deliver_end_if_done(const std::shared_ptr<GenerationRequest>& request, std::unique_lock<std::mutex>& lock);
   VersionGroup& group_of_version(Groups& groups, const VersionedPolicy::Snapshot& policy);
+  // With CUDA graphs: one block of the pool, in no sequence's table, that the
+  // graphs' padding rows write into; kv_blocks_ then counts the others.
+  void take_graph_scratch_block();
+  int64_t graph_scratch_blocks() const { return options_.cuda_graphs ? 1 : 0; }
 
   std::shared_ptr<VersionedPolicy> policy_;
   EngineOptions options_;
   std::unique_ptr<PagedKvCache> pool_;  // engine thread only, after construction
   // Engine thread only: each served model's decode graphs, while a version group uses it.
   std::map<const Qwen2ForCausalLMImpl*, std::unique_ptr<CudaDecodeGraphs>> decode_graphs_;
-  int64_t kv_blocks_ = 0, block_bytes_ = 0;  // the pool's, fixed at construction: any thread reads them
+  int64_t kv_blocks_ = 0, block_bytes_ = 0;  // blocks sequences can hold, and their bytes: fixed once built
+  PagedKvCache::BlockTable graph_scratch_;  // engine thread only
   std::deque<Preempted> preempted_;     // engine thread only: resumed before anything is admitted
   uint64_t admissions_ = 0;             // engine thread only: numbers sequences in admission order
   mutable std::mutex mutex_;

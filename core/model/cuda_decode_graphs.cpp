@@ -36,16 +36,13 @@ struct CudaDecodeGraphs::Graph {
 
 bool CudaDecodeGraphs::available() { return true; }
 
-CudaDecodeGraphs::CudaDecodeGraphs(Qwen2ForCausalLM model, PagedKvCache& cache, int64_t max_batch)
-    : model_(std::move(model)), cache_(cache), max_batch_(max_batch) {
+CudaDecodeGraphs::CudaDecodeGraphs(Qwen2ForCausalLM model, PagedKvCache& cache, int64_t max_batch,
+                                   int64_t scratch_slot)
+    : model_(std::move(model)), cache_(cache), max_batch_(max_batch), scratch_slot_(scratch_slot) {
   if (!model_->model->embed_tokens->weight.is_cuda()) throw InputError("CUDA graphs need a model on a CUDA device");
-  if (!cache_.reserve(scratch_, 1)) throw InputError("CUDA graphs need one free KV block for padding rows");
 }
 
-CudaDecodeGraphs::~CudaDecodeGraphs() {
-  graphs_.clear();  // before the block their padding rows write into goes back
-  cache_.release(scratch_);
-}
+CudaDecodeGraphs::~CudaDecodeGraphs() = default;
 
 torch::Tensor CudaDecodeGraphs::decode(const std::vector<int64_t>& tokens,
                                        const std::vector<const PagedKvCache::BlockTable*>& tables) {
@@ -63,7 +60,7 @@ torch::Tensor CudaDecodeGraphs::decode(const std::vector<int64_t>& tokens,
   auto found = graphs_.find(key);
   const c10::cuda::CUDAGuard on_device(model_->model->embed_tokens->weight.device());
   if (found == graphs_.end()) {
-    auto graph = std::make_unique<Graph>(model_, cache_, key.first, key.second, scratch_.blocks.front() * cache_.block_size());
+    auto graph = std::make_unique<Graph>(model_, cache_, key.first, key.second, scratch_slot_);
     graph->step.set(tokens, tables);
     // Captured on a side stream after one eager run there (cuBLAS and the
     // allocator set up outside the capture), in the pool the graphs share.
@@ -77,8 +74,18 @@ torch::Tensor CudaDecodeGraphs::decode(const std::vector<int64_t>& tokens,
       graph->step.forward();
       const auto pool =
           graphs_.empty() ? decltype(graph->graph.pool()){0, 0} : graphs_.begin()->second->graph.pool();
-      graph->graph.capture_begin(pool);
-      graph->logits = graph->step.forward();
+      // Thread-local: a weight upload's CUDA calls on a gRPC thread meanwhile
+      // must neither fail nor break this capture.
+      graph->graph.capture_begin(pool, cudaStreamCaptureModeThreadLocal);
+      try {
+        graph->logits = graph->step.forward();
+      } catch (...) {
+        try {
+          graph->graph.capture_end();  // close the capture; the graph is dropped
+        } catch (...) {
+        }
+        throw;
+      }
       graph->graph.capture_end();
     }
     at::cuda::CUDAEvent captured;
@@ -100,8 +107,9 @@ struct CudaDecodeGraphs::Graph {};
 
 bool CudaDecodeGraphs::available() { return false; }
 
-CudaDecodeGraphs::CudaDecodeGraphs(Qwen2ForCausalLM model, PagedKvCache& cache, int64_t max_batch)
-    : model_(std::move(model)), cache_(cache), max_batch_(max_batch) {
+CudaDecodeGraphs::CudaDecodeGraphs(Qwen2ForCausalLM model, PagedKvCache& cache, int64_t max_batch,
+                                   int64_t scratch_slot)
+    : model_(std::move(model)), cache_(cache), max_batch_(max_batch), scratch_slot_(scratch_slot) {
   throw InputError("CUDA graphs need deltarl built against a CUDA LibTorch; this build has none");
 }
 

@@ -35,10 +35,10 @@ class CudaDecodeGraphs {
  public:
   static bool available();
 
-  // Takes one block of `cache` for the padding rows' scratch slot (released
-  // on destruction). InputError when this build has no CUDA LibTorch, the
-  // model is not on a CUDA device, or no block is free.
-  CudaDecodeGraphs(Qwen2ForCausalLM model, PagedKvCache& cache, int64_t max_batch);
+  // `scratch_slot`: a slot of a block of `cache` the caller keeps out of
+  // every table (the padding rows write there). InputError when this build
+  // has no CUDA LibTorch or the model is not on a CUDA device.
+  CudaDecodeGraphs(Qwen2ForCausalLM model, PagedKvCache& cache, int64_t max_batch, int64_t scratch_slot);
   ~CudaDecodeGraphs();
   CudaDecodeGraphs(const CudaDecodeGraphs&) = delete;
   CudaDecodeGraphs& operator=(const CudaDecodeGraphs&) = delete;
@@ -55,7 +55,7 @@ class CudaDecodeGraphs {
   Qwen2ForCausalLM model_;
   PagedKvCache& cache_;
   int64_t max_batch_;
-  PagedKvCache::BlockTable scratch_;
+  int64_t scratch_slot_;
   std::vector<const void*> parameter_addresses_;  // where the captured graphs read the weights
   std::map<std::pair<int64_t, int64_t>, std::unique_ptr<Graph>> graphs_;  // by (batch, context) bucket
 };

@@ -27,8 +27,9 @@ torch::Tensor on(const torch::Tensor& host, torch::Device device) {
 
 // The inverse CDF of each row of `probabilities` (rows, vocab) fp64 at `u`
 // (rows,): the first token whose cumulative mass exceeds u, in vocabulary
-// order. The searchsorted over a running sum gives what a sequential loop
-// `cumulative += p[i]; if (u < cumulative) return i;` gives.
+// order. On the CPU the running sum is sequential, so the searchsorted gives
+// what the loop `cumulative += p[i]; if (u < cumulative) return i;` gives; a
+// GPU's parallel scan sums in another order (rounding only).
 torch::Tensor inverse_cdf(const torch::Tensor& probabilities, const torch::Tensor& u) {
   const torch::Tensor cumulative = probabilities.cumsum(/*dim=*/1);
   const torch::Tensor index =
@@ -42,7 +43,8 @@ torch::Tensor inverse_cdf(const torch::Tensor& probabilities, const torch::Tenso
 torch::Tensor inverse_cdf_in_nucleus(const torch::Tensor& probabilities, const torch::Tensor& u,
                                      const torch::Tensor& top_p) {
   torch::Tensor sorted, order;
-  std::tie(sorted, order) = probabilities.sort(/*dim=*/1, /*descending=*/true);
+  // Stable: tied probabilities (frequent from bf16 logits) keep vocabulary order on every device.
+  std::tie(sorted, order) = probabilities.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true);
   const torch::Tensor cumulative = sorted.cumsum(/*dim=*/1);
   const torch::Tensor preceding =
       torch::cat({torch::zeros_like(cumulative.narrow(1, 0, 1)), cumulative.narrow(1, 0, cumulative.size(1) - 1)}, 1);

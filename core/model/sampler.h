@@ -13,9 +13,9 @@
 // consumes none. The draw u ∈ [0, 1) is its top 53 bits × 2⁻⁵³. The token is
 // the inverse CDF at u of p = softmax(logits / T) computed in fp32 and widened
 // to fp64: the first token whose cumulative probability exceeds u (in
-// vocabulary order when top_p = 1; in descending probability with u scaled to
-// the nucleus's mass when top_p < 1, the nucleus being the tokens whose
-// preceding mass is below top_p).
+// vocabulary order when top_p = 1; in descending probability, ties in
+// vocabulary order, with u scaled to the nucleus's mass when top_p < 1, the
+// nucleus being the tokens whose preceding mass is below top_p).
 #pragma once
 
 #include <cstdint>

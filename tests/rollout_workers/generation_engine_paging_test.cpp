@@ -255,6 +255,22 @@ TEST(GenerationEngineMemory, ThePeakResidentMemoryStaysWithinTheBudget) {
       << "once: " << all_at_once << " B)";
 }
 
+// A sequence the pool holds exactly is served: a prompt whose last block is
+// partly filled costs no extra copy for the group's last sample (admission
+// once counted one, and such a sequence waited forever).
+TEST_F(GenerationEnginePagingTest, ASequenceThatFillsThePoolExactlyIsServed) {
+  start(/*max_batch=*/4, /*block_size=*/4, /*blocks=*/2);
+  const std::vector<SequenceRequest> sequences = {{{5, 6, 7, 8, 9, 10}, 0, 0}};  // 6 + 2 positions: 2 blocks
+  expect_as_generate_alone(sequences, greedy(2), run(sequences, greedy(2)));
+  // And a group of two, prefilled once: the prompt's 2 blocks, the other
+  // sample's copy, and the 1-block reserve kept once anything is admitted.
+  start(/*max_batch=*/4, /*block_size=*/4, /*blocks=*/4);
+  const std::vector<SequenceRequest> pair = {{{5, 6, 7, 8, 9, 10}, 0, 0}, {{5, 6, 7, 8, 9, 10}, 1, 1}};
+  expect_as_generate_alone(pair, greedy(2), run(pair, greedy(2)));
+  EXPECT_EQ(engine_->statistics().prefill_rows, 1);
+  expect_every_block_returned();
+}
+
 TEST_F(GenerationEnginePagingTest, ABudgetBelowOneBlockIsAnInputErrorNamingBoth) {
   EngineOptions options;
   options.block_size = 16;

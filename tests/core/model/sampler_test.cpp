@@ -202,7 +202,8 @@ TEST(Sampler, NucleusRowsFollowTheDocumentedRuleTokenForToken) {
     for (uint64_t seed = 0; seed < 40; ++seed) {
       std::mt19937_64 stream(seed), reference_stream(seed);
       torch::Tensor sorted, order;
-      std::tie(sorted, order) = torch::softmax(logits / 0.8f, /*dim=*/0).to(torch::kFloat64).sort(0, true);
+      std::tie(sorted, order) =
+          torch::softmax(logits / 0.8f, /*dim=*/0).to(torch::kFloat64).sort(/*stable=*/true, 0, true);
       const double* mass = sorted.data_ptr<double>();
       int64_t kept = 0;
       double kept_mass = 0;
