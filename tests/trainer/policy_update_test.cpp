@@ -78,8 +78,7 @@ TEST(PolicyUpdate, OldLogProbPassMatchesTheUpdatesForwardExactly) {
   for (const auto& s : samples) ASSERT_EQ(s.old_log_probs.size(), s.response_ids.size());
 
   SingleProcessCommunicator communicator;
-  StepStatistics statistics(2, 1.0);
-  for (const auto& s : samples) statistics.add_sample(s.group, static_cast<int64_t>(s.response_ids.size()), s.reward);
+  StepStatistics statistics = StepStatistics::of_samples(samples, /*num_groups=*/2, /*alpha=*/1.0);
   statistics.all_reduce(communicator);
   const LossWeightTable weights(options.aggregation, statistics);
   const AdvantageTable advantages(options.advantage, statistics);
@@ -119,8 +118,7 @@ TEST(PolicyUpdate, TheMemoryMechanismsGiveThePlainGradient) {
       const std::vector<RolloutSample> samples = {sample(0, 0, {10, 11, 12, 13}, 1.0), sample(0, 1, {20, 21}, 0.0),
                                                   sample(0, 2, {30, 31, 32}, 0.0)};
       SingleProcessCommunicator communicator;
-      StepStatistics statistics(1, 1.0);
-      for (const auto& s : samples) statistics.add_sample(s.group, static_cast<int64_t>(s.response_ids.size()), s.reward);
+      StepStatistics statistics = StepStatistics::of_samples(samples, /*num_groups=*/1, /*alpha=*/1.0);
       statistics.all_reduce(communicator);
       const LossWeightTable weights(options.aggregation, statistics);
       const AdvantageTable advantages(options.advantage, statistics);
