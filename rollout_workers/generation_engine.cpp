@@ -11,6 +11,7 @@
 #include "core/input_error.h"
 #include "core/log.h"
 #include "core/model/last_position_logits.h"
+#include "core/model/left_padded_batch.h"
 #include "core/model/sampler.h"
 
 namespace deltarl {
@@ -251,23 +252,12 @@ torch::Tensor GenerationEngine::prefill(VersionGroup& group, const std::vector<s
                                         const std::vector<PagedKvCache::BlockTable*>& tables) {
   Qwen2ForCausalLM& model = *group.policy.model;
   const auto device = model->model->embed_tokens->weight.device();
-  // One left-padded batch, one row per prompt.
   const int64_t count = static_cast<int64_t>(prompts.size());
-  int64_t longest = 0;
-  for (const auto& prompt : prompts) longest = std::max(longest, static_cast<int64_t>(prompt.size()));
-  std::vector<int64_t> id_values(static_cast<size_t>(count * longest), 0), mask_values(id_values.size(), 0);
-  for (int64_t i = 0; i < count; ++i) {
-    const auto& prompt = prompts[static_cast<size_t>(i)];
-    const int64_t offset = i * longest + longest - static_cast<int64_t>(prompt.size());
-    std::copy(prompt.begin(), prompt.end(), id_values.begin() + offset);
-    std::fill_n(mask_values.begin() + offset, prompt.size(), int64_t{1});
-  }
-  const torch::Tensor ids = torch::tensor(id_values).view({count, longest});
-  const torch::Tensor mask = torch::tensor(mask_values).view({count, longest});
-  const torch::Tensor positions = (mask.cumsum(1) - 1).clamp_min(0);
+  const LeftPaddedBatch padded = left_pad(prompts);
+  const int64_t longest = padded.longest;
   KvCache dense = model->make_cache(count, longest);
   const torch::Tensor logits =
-      last_position_logits(model, ids.to(device), mask.to(device), positions.to(device), &dense);  // (count, vocab)
+      last_position_logits(model, padded.ids.to(device), padded.mask.to(device), padded.positions.to(device), &dense);  // (count, vocab)
   for (int64_t i = 0; i < count; ++i) {
     PagedKvCache::BlockTable& table = *tables[static_cast<size_t>(i)];
     const int64_t length = static_cast<int64_t>(prompts[static_cast<size_t>(i)].size());

@@ -305,6 +305,11 @@ grpc::ServerUnaryReactor* RolloutService::GetStatus(grpc::CallbackServerContext*
     reply->set_model("qwen2 " + std::to_string(config.num_hidden_layers) + "x" + std::to_string(config.hidden_size) +
                      " vocab " + std::to_string(config.vocab_size));
     reply->set_build(this_build().description());
+    reply->set_kv_blocks(statistics.kv_blocks);
+    reply->set_free_kv_blocks(statistics.free_kv_blocks);
+    reply->set_admission_waits(statistics.admission_waits);
+    reply->set_preemptions(statistics.preemptions);
+    reply->set_prefill_rows(statistics.prefill_rows);
   } catch (...) {
     reactor->Finish(to_grpc(current_exception_status("GetStatus")));
     return reactor;

@@ -71,18 +71,29 @@ __mmask16 column_mask(int64_t columns) {
 // a panel is four 8-float vectors, so 3 rows' 12 accumulators and the 4 weight
 // vectors fill the 16 registers. The same fused multiply-adds in the same
 // order as the AVX-512 kernel: the two give identical results.
+//
+// More than 3 rows pass over a panel in slices of kDepthAvx2 input indices
+// (16 KiB of panel, which stays in L1 while every 3 rows go over it) with the
+// sums parked in memory between slices: a panel is then read from memory once
+// per step instead of once per 3 rows, and parking a float changes no bit.
 constexpr int64_t kRowsAvx2 = 3;
+constexpr int64_t kDepthAvx2 = 128;
+// Into L2: L1 (32 KiB on Zen 3) holds the slice being read and the rows.
+#define DELTARL_PANEL_PREFETCH_HINT _MM_HINT_T1
 
+// sums (kRowCount × 32 floats, 32-byte aligned) += input[r][k] · panel[k][c]
+// for k in [0, depth), in order; meanwhile asks for `prefetch_lines` cache
+// lines from `prefetch` on (the next slice's share of this group).
 template <int64_t kRowCount>
-__attribute__((target("avx2,fma"))) void panel_product_avx2(const float* input, int64_t input_stride,
-                                                             const float* panel, int64_t in, const float* bias,
-                                                             float* out, int64_t out_stride, int64_t columns) {
+__attribute__((target("avx2,fma"))) void panel_slice_avx2(const float* input, int64_t input_stride,
+                                                           const float* panel, int64_t depth, float* parked,
+                                                           const char* prefetch, int64_t prefetch_lines) {
   __m256 sums[kRowCount][4];
-  for (int64_t j = 0; j < 4; ++j) {
-    const __m256 start = bias != nullptr ? _mm256_loadu_ps(bias + 8 * j) : _mm256_setzero_ps();
-    for (int64_t r = 0; r < kRowCount; ++r) sums[r][j] = start;
+  for (int64_t r = 0; r < kRowCount; ++r) {
+    for (int64_t j = 0; j < 4; ++j) sums[r][j] = _mm256_load_ps(parked + r * kPanel + 8 * j);
   }
-  for (int64_t k = 0; k < in; ++k, panel += kPanel) {
+  for (int64_t k = 0; k < depth; ++k, panel += kPanel) {
+    if (k < prefetch_lines) _mm_prefetch(prefetch + 64 * k, DELTARL_PANEL_PREFETCH_HINT);
     const __m256 w0 = _mm256_loadu_ps(panel), w1 = _mm256_loadu_ps(panel + 8), w2 = _mm256_loadu_ps(panel + 16),
                  w3 = _mm256_loadu_ps(panel + 24);
     for (int64_t r = 0; r < kRowCount; ++r) {
@@ -94,16 +105,44 @@ __attribute__((target("avx2,fma"))) void panel_product_avx2(const float* input, 
     }
   }
   for (int64_t r = 0; r < kRowCount; ++r) {
-    alignas(32) float row[kPanel];
-    for (int64_t j = 0; j < 4; ++j) _mm256_store_ps(row + 8 * j, sums[r][j]);
-    std::copy(row, row + columns, out + r * out_stride);  // the last panel's padding columns stay out
+    for (int64_t j = 0; j < 4; ++j) _mm256_store_ps(parked + r * kPanel + 8 * j, sums[r][j]);
   }
 }
 
-using PanelProductAvx2 = void (*)(const float*, int64_t, const float*, int64_t, const float*, float*, int64_t,
-                                  int64_t);
-constexpr PanelProductAvx2 kPanelProductsAvx2[kRowsAvx2 + 1] = {nullptr, panel_product_avx2<1>,
-                                                                 panel_product_avx2<2>, panel_product_avx2<3>};
+using PanelSliceAvx2 = void (*)(const float*, int64_t, const float*, int64_t, float*, const char*, int64_t);
+constexpr PanelSliceAvx2 kPanelSlicesAvx2[kRowsAvx2 + 1] = {nullptr, panel_slice_avx2<1>, panel_slice_avx2<2>,
+                                                             panel_slice_avx2<3>};
+
+// rows [0, count) × one panel: out[r][c] = bias[c] + Σ_k input[r][k] · panel[k][c].
+void panel_product_avx2(const float* input, int64_t input_stride, int64_t count, const float* panel, int64_t in,
+                        const float* bias, float* out, int64_t out_stride, int64_t columns) {
+  alignas(32) float parked[kRowChunk * kPanel];
+  for (int64_t r = 0; r < count; ++r) {
+    for (int64_t c = 0; c < kPanel; ++c) parked[r * kPanel + c] = bias != nullptr ? bias[c] : 0.0f;
+  }
+  // A single group of rows reads the panel once whatever the depth, and the
+  // hardware prefetcher keeps up with it. Several groups spend most of a
+  // slice's time in L1, where that prefetcher does not advance: each group
+  // asks for its share of the next slice's lines (past this panel's end: the
+  // next panel's first slice, which is next in memory).
+  const int64_t depth = count <= kRowsAvx2 ? in : kDepthAvx2;
+  const int64_t groups = (count + kRowsAvx2 - 1) / kRowsAvx2;
+  const int64_t slice_lines = depth * kPanel * static_cast<int64_t>(sizeof(float)) / 64;
+  const int64_t lines_per_group = groups > 1 ? (slice_lines + groups - 1) / groups : 0;
+  for (int64_t k = 0; k < in; k += depth) {
+    const int64_t slice = std::min(depth, in - k);
+    const char* next_slice = reinterpret_cast<const char*>(panel + (k + slice) * kPanel);
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t r = g * kRowsAvx2;
+      kPanelSlicesAvx2[std::min(kRowsAvx2, count - r)](input + r * input_stride + k, input_stride, panel + k * kPanel,
+                                                        slice, parked + r * kPanel, next_slice + 64 * g * lines_per_group,
+                                                        std::min(lines_per_group, slice));
+    }
+  }
+  for (int64_t r = 0; r < count; ++r) {
+    std::copy(parked + r * kPanel, parked + r * kPanel + columns, out + r * out_stride);  // padding columns stay out
+  }
+}
 #endif
 
 bool cpu_float(const torch::Tensor& x) { return x.device().is_cpu() && x.scalar_type() == torch::kFloat32; }
@@ -187,11 +226,8 @@ torch::Tensor PackedLinear::forward(const torch::Tensor& input) const {
         const int64_t first_column = p * kPanel, columns = std::min(kPanel, out_columns - first_column);
         const float* panel_bias = bias != nullptr ? bias + first_column : nullptr;
         if (!avx512) {
-          for (int64_t r = chunk; r < chunk_end; r += kRowsAvx2) {
-            const int64_t n = std::min(kRowsAvx2, chunk_end - r);
-            kPanelProductsAvx2[n](input_data + r * row_stride, row_stride, packed + p * panel_floats, in_, panel_bias,
-                                  out_data + r * out_columns + first_column, out_columns, columns);
-          }
+          panel_product_avx2(input_data + chunk * row_stride, row_stride, chunk_end - chunk, packed + p * panel_floats,
+                             in_, panel_bias, out_data + chunk * out_columns + first_column, out_columns, columns);
           continue;
         }
         const __mmask16 low = column_mask(columns), high = column_mask(columns - 16);

@@ -10,6 +10,10 @@
 
 #include "core/kernel_versions.h"
 
+#ifdef DELTARL_TORCH_HAS_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
 // Built like inference_kernels.cpp (-fopenmp-simd for the reductions'
 // pragmas): the loop is written once and compiled again for AVX2 and AVX-512,
 // chosen at run time (core/kernel_versions.h).
@@ -126,7 +130,8 @@ torch::Tensor PagedDecodeBatch::attend(int64_t layer, const torch::Tensor& q, co
   const torch::Tensor& keys = cache_.keys(layer);
   const bool kernel = !fixed_shapes_ && !torch::GradMode::is_enabled() && keys.device().is_cpu() &&
                       keys.scalar_type() == torch::kFloat32 && q.scalar_type() == torch::kFloat32;
-  return kernel ? attend_on_cpu(layer, q, scale) : attend_by_gathering(layer, q, scale);
+  if (kernel) return attend_on_cpu(layer, q, scale);
+  return fixed_shapes_ ? attend_padded(layer, q, scale) : attend_packed(layer, q, scale);
 }
 
 torch::Tensor PagedDecodeBatch::attend_on_cpu(int64_t layer, const torch::Tensor& q, double scale) const {
@@ -161,29 +166,78 @@ torch::Tensor PagedDecodeBatch::attend_on_cpu(int64_t layer, const torch::Tensor
   return out;
 }
 
-torch::Tensor PagedDecodeBatch::attend_by_gathering(int64_t layer, const torch::Tensor& q, double scale) {
+#ifdef DELTARL_TORCH_HAS_CUDA
+namespace {
+
+// PyTorch's own FlashAttention-2 (varlen) takes the packed keys and values on
+// GPUs of compute capability 8.0 on, in half precision, for head sizes up to
+// 256 in multiples of 8.
+bool flash_attention_takes(const torch::Tensor& q, const torch::Tensor& keys) {
+  const auto dtype = q.scalar_type();
+  const int64_t d = q.size(-1);
+  return keys.is_cuda() && keys.scalar_type() == dtype && (dtype == torch::kBFloat16 || dtype == torch::kHalf) &&
+         d % 8 == 0 && d <= 256 && at::cuda::getCurrentDeviceProperties()->major >= 8;
+}
+
+}  // namespace
+#endif
+
+torch::Tensor PagedDecodeBatch::attend_packed(int64_t layer, const torch::Tensor& q, double scale) {
   const int64_t b = size(), heads = q.size(1), d = q.size(3);
   const torch::Tensor& keys = cache_.keys(layer);
   const int64_t kv_heads = keys.size(1), groups = heads / kv_heads;
-  if (!gather_slots_.defined()) {
-    // Each row's slots, padded with its first slot (any valid index) and masked.
-    const int64_t longest = *std::max_element(lengths_.begin(), lengths_.end());
-    std::vector<int64_t> slots(static_cast<size_t>(b * longest));
-    std::vector<uint8_t> valid(static_cast<size_t>(b * longest), 0);
+  if (!packed_slots_.defined()) {
+    // Row after row, each row's own slots: positions [0, length) of its blocks.
+    std::vector<int64_t> slots;
+    std::vector<int32_t> starts = {0};
     const int64_t block_size = cache_.block_size(), most_blocks = block_tables_.size(1);
     const int64_t* tables = block_tables_.data_ptr<int64_t>();
     for (int64_t r = 0; r < b; ++r) {
-      for (int64_t t = 0; t < longest; ++t) {
-        const bool inside = t < lengths_[static_cast<size_t>(r)];
-        const int64_t position = inside ? t : 0;
-        slots[static_cast<size_t>(r * longest + t)] =
-            tables[r * most_blocks + position / block_size] * block_size + position % block_size;
-        valid[static_cast<size_t>(r * longest + t)] = inside ? 1 : 0;
+      const int64_t length = lengths_[static_cast<size_t>(r)];
+      for (int64_t t = 0; t < length; ++t) {
+        slots.push_back(tables[r * most_blocks + t / block_size] * block_size + t % block_size);
       }
+      starts.push_back(static_cast<int32_t>(slots.size()));
     }
-    gather_slots_ = torch::tensor(slots, torch::kInt64).view({b, longest}).to(keys.device());
-    gather_valid_ = torch::tensor(valid, torch::kUInt8).view({b, longest}).to(torch::kBool).to(keys.device());
+    packed_slots_ = torch::tensor(slots, torch::kInt64).to(keys.device());
+    row_starts_ = torch::tensor(starts, torch::kInt32).to(keys.device());
   }
+  // (total, kv_heads, d): every row's keys and values one after another.
+  const torch::Tensor packed_keys = keys.index_select(0, packed_slots_).to(q.scalar_type());
+  const torch::Tensor packed_values = cache_.values(layer).index_select(0, packed_slots_).to(q.scalar_type());
+  const torch::Tensor queries = q.reshape({b, heads, d});
+#ifdef DELTARL_TORCH_HAS_CUDA
+  if (flash_attention_takes(q, keys)) {
+    // One query per row: query starts 0, 1, ..., b; not causal (it sees all its keys).
+    if (!query_starts_.defined()) {
+      query_starts_ = torch::arange(b + 1, torch::TensorOptions().dtype(torch::kInt32).device(keys.device()));
+    }
+    const int64_t longest = *std::max_element(lengths_.begin(), lengths_.end());
+    return std::get<0>(at::_flash_attention_forward(queries, packed_keys, packed_values, query_starts_, row_starts_,
+                                                     /*max_q=*/1, /*max_k=*/longest, /*dropout_p=*/0.0,
+                                                     /*is_causal=*/false, /*return_debug_mask=*/false, scale));
+  }
+#endif
+  // Elsewhere, row by row over its own keys: (kv, groups, d) · (kv, d, length).
+  std::vector<torch::Tensor> rows;
+  rows.reserve(static_cast<size_t>(b));
+  int64_t start = 0;
+  for (int64_t r = 0; r < b; ++r) {
+    const int64_t length = lengths_[static_cast<size_t>(r)];
+    const torch::Tensor row_keys = packed_keys.narrow(0, start, length).permute({1, 2, 0});     // (kv, d, length)
+    const torch::Tensor row_values = packed_values.narrow(0, start, length).permute({1, 0, 2});  // (kv, length, d)
+    const torch::Tensor scores = torch::matmul(queries[r].view({kv_heads, groups, d}), row_keys) * scale;
+    const torch::Tensor weights = torch::softmax(scores, /*dim=*/-1, torch::kFloat32).to(q.scalar_type());
+    rows.push_back(torch::matmul(weights, row_values).reshape({heads, d}));
+    start += length;
+  }
+  return torch::stack(rows);
+}
+
+torch::Tensor PagedDecodeBatch::attend_padded(int64_t layer, const torch::Tensor& q, double scale) {
+  const int64_t b = size(), heads = q.size(1), d = q.size(3);
+  const torch::Tensor& keys = cache_.keys(layer);
+  const int64_t kv_heads = keys.size(1), groups = heads / kv_heads;
   const int64_t longest = gather_slots_.size(1);
   const auto gathered = [&](const torch::Tensor& pool) {  // (b, kv_heads, longest, d)
     return pool.index_select(0, gather_slots_.view({-1})).view({b, longest, kv_heads, d}).permute({0, 2, 1, 3});

@@ -13,10 +13,15 @@
 // On the CPU in float32, a kernel of deltarl's own reads each (sequence,
 // kv head)'s keys and values straight from the pool (versions for AVX-512,
 // AVX2 and plain x86-64, core/cpu_kernels.h); it equals the dense decode path
-// up to the order of the sums. Elsewhere (CUDA, bfloat16) the keys and values
-// are gathered from the blocks into (b, kv_heads, longest, head_dim) and
-// attended with a mask: correct everywhere, padded to the longest sequence,
-// until a paged-attention library kernel replaces it on GPUs.
+// up to the order of the sums. Elsewhere the rows' positions are gathered
+// from the blocks into one packed (total positions, kv_heads, head_dim) run,
+// row after row, with no padding: on CUDA GPUs from Ampere on in bfloat16 or
+// float16, PyTorch's FlashAttention-2 kernel for variable-length batches
+// attends over it; otherwise each row attends over its own part.
+//
+// The fixed-shape form (what a CUDA graph captures) gathers a padded
+// (b, kv_heads, context, head_dim) batch under a mask instead: its shapes
+// cannot follow the rows' lengths.
 #pragma once
 
 #include <cstdint>
@@ -49,7 +54,8 @@ class PagedDecodeBatch {
 
  private:
   torch::Tensor attend_on_cpu(int64_t layer, const torch::Tensor& q, double scale) const;
-  torch::Tensor attend_by_gathering(int64_t layer, const torch::Tensor& q, double scale);
+  torch::Tensor attend_packed(int64_t layer, const torch::Tensor& q, double scale);
+  torch::Tensor attend_padded(int64_t layer, const torch::Tensor& q, double scale);
 
   PagedKvCache& cache_;
   int64_t size_ = 0;
@@ -57,7 +63,9 @@ class PagedDecodeBatch {
   std::vector<int64_t> lengths_;  // positions each row attends to, the new one included (not fixed_shapes_)
   torch::Tensor new_slots_;       // (b,) int64 on the pool's device
   torch::Tensor block_tables_;    // (b, most blocks) int64 on the CPU, rows padded with 0
-  torch::Tensor gather_slots_, gather_valid_;  // (b, longest) on the device, made on first use
+  torch::Tensor packed_slots_;    // (total,) int64 on the device, made on first use (not fixed_shapes_)
+  torch::Tensor row_starts_, query_starts_;    // (b + 1,) int32 on the device: where each row's run starts
+  torch::Tensor gather_slots_, gather_valid_;  // (b, context) on the device (fixed_shapes_)
 };
 
 }  // namespace deltarl

@@ -4,6 +4,7 @@
 
 #include "core/input_error.h"
 #include "core/model/last_position_logits.h"
+#include "core/model/left_padded_batch.h"
 
 namespace deltarl {
 
@@ -43,17 +44,9 @@ std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vect
   torch::NoGradGuard no_grad;
   const auto device = model->model->embed_tokens->weight.device();
   const int64_t batch = static_cast<int64_t>(prompts.size());
-  // Left padding: every prompt ends at the same column, so new tokens line up.
-  torch::Tensor ids = torch::zeros({batch, longest}, torch::kInt64);
-  torch::Tensor mask = torch::zeros({batch, longest + options.max_new_tokens}, torch::kInt64);
-  for (int64_t row = 0; row < batch; ++row) {
-    const auto& prompt = prompts[static_cast<size_t>(row)];
-    const int64_t offset = longest - static_cast<int64_t>(prompt.size());
-    ids[row].narrow(0, offset, static_cast<int64_t>(prompt.size())).copy_(torch::tensor(prompt));
-    mask[row].narrow(0, offset, static_cast<int64_t>(prompt.size())).fill_(1);
-  }
-  mask = mask.to(device);
-  torch::Tensor positions = (mask.narrow(1, 0, longest).cumsum(1) - 1).clamp_min(0);
+  const LeftPaddedBatch padded = left_pad(prompts, /*mask_room=*/options.max_new_tokens);
+  torch::Tensor mask = padded.mask.to(device);
+  const torch::Tensor positions = padded.positions.to(device);
   KvCache cache = model->make_cache(batch, longest + options.max_new_tokens);
 
   std::vector<GeneratedSequence> results(static_cast<size_t>(batch));
@@ -65,7 +58,7 @@ std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vect
   const std::vector<double> log_prob_temperatures(static_cast<size_t>(batch), options.log_prob_temperature());
   std::vector<bool> done(static_cast<size_t>(batch), false);
   // (b, vocab): the prefill's last position, then each decode step's one.
-  torch::Tensor last = last_position_logits(model, ids.to(device), mask.narrow(1, 0, longest), positions, &cache);
+  torch::Tensor last = last_position_logits(model, padded.ids.to(device), mask.narrow(1, 0, longest), positions, &cache);
   torch::Tensor next_positions = positions.select(1, longest - 1) + 1;  // (b,)
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
     // Finished rows draw too (their streams are not used again), so the batch stays one call.

@@ -91,6 +91,29 @@ TEST_F(RolloutServiceTest, StatusReportsVersionAndHealth) {
   EXPECT_EQ(status.policy_version(), 0u);
   EXPECT_TRUE(status.healthy());
   EXPECT_EQ(status.model(), "qwen2 4x128 vocab 512");
+  EXPECT_GT(status.kv_blocks(), 0);
+  EXPECT_LE(status.free_kv_blocks(), status.kv_blocks());
+}
+
+// The engine's KV-cache counters travel in WorkerStatus: a run of three
+// prompt groups prefills one row per group (the server's engine is shared by
+// the tests, so at least three more than before).
+TEST_F(RolloutServiceTest, StatusCarriesTheKvCacheCounters) {
+  const auto ask = [&] {
+    grpc::ClientContext context;
+    v1::WorkerStatus status;
+    EXPECT_TRUE(stub_->GetStatus(&context, v1::GetStatusRequest(), &status).ok());
+    return status;
+  };
+  const v1::WorkerStatus before = ask();
+  grpc::Status status;
+  EXPECT_EQ(run(request(3, 2, 4), &status).size(), 6u);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const v1::WorkerStatus after = ask();
+  EXPECT_GE(after.prefill_rows(), before.prefill_rows() + 3);
+  EXPECT_GE(after.admission_waits(), before.admission_waits());
+  EXPECT_GE(after.preemptions(), before.preemptions());
+  EXPECT_EQ(after.kv_blocks(), before.kv_blocks());
 }
 
 TEST_F(RolloutServiceTest, EveryGroupAndSampleArrivesOnceWithTheLearnersLogProbs) {

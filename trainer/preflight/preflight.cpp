@@ -123,6 +123,8 @@ json ask_worker(const std::string& address, const std::optional<std::string>& to
   report["model"] = reply.model();
   report["policy_version"] = reply.policy_version();
   report["healthy"] = reply.healthy();
+  report["kv_blocks"] = reply.kv_blocks();
+  report["free_kv_blocks"] = reply.free_kv_blocks();
   return report;
 }
 

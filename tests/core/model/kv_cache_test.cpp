@@ -6,52 +6,53 @@
 namespace deltarl {
 namespace {
 
-// Per-row mode writes each row's new key and value at that row's own length,
-// whatever the layout of the fresh keys (here a transposed view, as the
-// model's q/k/v split gives), and returns views up to the longest row.
-TEST(KvCache, PerRowStepWritesEachRowAtItsOwnLength) {
+using torch::indexing::Slice;
+
+// update() writes at [length, length + new) of every row and returns views of
+// all cached positions; the length moves only with advance().
+TEST(KvCache, UpdateWritesAtTheLengthAndAdvanceMovesIt) {
   torch::manual_seed(3);
-  const int64_t rows = 3, kv_heads = 2, head_dim = 4, capacity = 10;
+  const int64_t batch = 2, kv_heads = 2, head_dim = 4, capacity = 10;
   for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
-    KvCache cache(/*num_layers=*/2, /*batch=*/4, kv_heads, capacity, head_dim, torch::TensorOptions().dtype(dtype));
-    const torch::Tensor keys_before = cache.keys(1).clone();
-    cache.use_row_lengths({5, 2, 7});
-    // (rows, 1, kv, d) transposed to (rows, kv, 1, d): not contiguous.
-    const torch::Tensor fresh_keys = torch::randn({rows, 1, kv_heads, head_dim}).to(dtype).transpose(1, 2);
-    const torch::Tensor fresh_values = torch::randn({rows, 1, kv_heads, head_dim}).to(dtype).transpose(1, 2);
-    auto [keys, values] = cache.update(1, fresh_keys, fresh_values);
-    EXPECT_EQ(keys.sizes(), (std::vector<int64_t>{rows, kv_heads, 8, head_dim}));
-    const std::vector<int64_t> lengths = {5, 2, 7};
-    torch::Tensor expected = keys_before.clone();
-    for (int64_t r = 0; r < rows; ++r) {
-      EXPECT_TRUE(torch::equal(keys[r].select(1, lengths[r]), fresh_keys[r].select(1, 0)));
-      EXPECT_TRUE(torch::equal(values[r].select(1, lengths[r]), fresh_values[r].select(1, 0)));
-      expected[r].select(1, lengths[r]).copy_(fresh_keys[r].select(1, 0));
-    }
-    // Nothing else in the layer changed (other rows, columns, the unused fourth row).
-    EXPECT_TRUE(torch::equal(cache.keys(1), expected));
-    cache.advance(1);
-    EXPECT_EQ(cache.row_lengths(), (std::vector<int64_t>{6, 3, 8}));
+    KvCache cache(/*num_layers=*/2, batch, kv_heads, capacity, head_dim, torch::TensorOptions().dtype(dtype));
+    // (batch, new, kv, d) transposed to (batch, kv, new, d): not contiguous, as the model's split gives.
+    const torch::Tensor first_keys = torch::randn({batch, 3, kv_heads, head_dim}).to(dtype).transpose(1, 2);
+    const torch::Tensor first_values = torch::randn({batch, 3, kv_heads, head_dim}).to(dtype).transpose(1, 2);
+    auto [keys, values] = cache.update(1, first_keys, first_values);
+    EXPECT_EQ(keys.sizes(), (std::vector<int64_t>{batch, kv_heads, 3, head_dim}));
+    EXPECT_TRUE(torch::equal(keys, first_keys));
+    EXPECT_TRUE(torch::equal(values, first_values));
+    EXPECT_EQ(cache.length(), 0);
+    cache.advance(3);
+
+    const torch::Tensor next_keys = torch::randn({batch, kv_heads, 1, head_dim}).to(dtype);
+    const torch::Tensor next_values = torch::randn({batch, kv_heads, 1, head_dim}).to(dtype);
+    std::tie(keys, values) = cache.update(1, next_keys, next_values);
+    EXPECT_EQ(keys.size(2), 4);
+    EXPECT_TRUE(torch::equal(keys.narrow(2, 0, 3), first_keys));
+    EXPECT_TRUE(torch::equal(keys.narrow(2, 3, 1), next_keys));
+    EXPECT_TRUE(torch::equal(values.narrow(2, 3, 1), next_values));
+    // Nothing past the written positions, nor in the other layer, changed.
+    EXPECT_TRUE(torch::equal(cache.keys(1).index({Slice(), Slice(), Slice(4)}),
+                             torch::zeros({batch, kv_heads, capacity - 4, head_dim}, dtype)));
+    EXPECT_TRUE(torch::equal(cache.keys(0), torch::zeros({batch, kv_heads, capacity, head_dim}, dtype)));
   }
 }
 
-TEST(KvCache, PerRowStepPastCapacityOrOfTheWrongShapeIsAnError) {
+TEST(KvCache, WritesPastCapacityOrOfAnotherBatchAreErrors) {
   KvCache cache(1, 2, 1, 4, 2, torch::TensorOptions());
-  cache.use_row_lengths({4, 1});
-  const torch::Tensor fresh = torch::zeros({2, 1, 1, 2});
-  EXPECT_THROW(cache.update(0, fresh, fresh), c10::Error);
-  cache.use_row_lengths({3, 1});
-  const torch::Tensor two_heads = torch::zeros({2, 2, 1, 2}), wide = torch::zeros({2, 1, 1, 3});
-  EXPECT_THROW(cache.update(0, two_heads, two_heads), c10::Error);
-  EXPECT_THROW(cache.update(0, wide, wide), c10::Error);
-  EXPECT_THROW(cache.use_row_lengths({-1, 0}), c10::Error);
-  EXPECT_THROW(cache.use_row_lengths({5, 0}), c10::Error);
+  EXPECT_THROW(cache.update(0, torch::zeros({2, 1, 5, 2}), torch::zeros({2, 1, 5, 2})), c10::Error);
+  EXPECT_THROW(cache.update(0, torch::zeros({3, 1, 1, 2}), torch::zeros({3, 1, 1, 2})), c10::Error);
+  cache.advance(4);
+  EXPECT_THROW(cache.update(0, torch::zeros({2, 1, 1, 2}), torch::zeros({2, 1, 1, 2})), c10::Error);
+  EXPECT_THROW(cache.advance(1), c10::Error);
+  cache.reset();
+  EXPECT_EQ(cache.length(), 0);
+  EXPECT_NO_THROW(cache.update(0, torch::zeros({2, 1, 1, 2}), torch::zeros({2, 1, 1, 2})));
 }
 
-TEST(KvCache, PerRowStepWithGradientsKeepsTheHistory) {
-  // With gradients the step goes through indexed assignment, which autograd records.
+TEST(KvCache, UpdateWithGradientsKeepsTheHistory) {
   KvCache cache(1, 1, 1, 3, 2, torch::TensorOptions());
-  cache.use_row_lengths({1});
   const torch::Tensor fresh = torch::ones({1, 1, 1, 2}, torch::requires_grad());
   auto [keys, values] = cache.update(0, fresh * 2, fresh * 3);
   (keys.sum() + values.sum()).backward();

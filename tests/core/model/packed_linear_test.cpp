@@ -49,15 +49,20 @@ TEST_F(PackedLinearTest, MatchesTheLayersForEveryShape) {
 
 // Each output is bias, then one fused multiply-add per input in input order:
 // the AVX-512 and the AVX2 kernel (the avx2 variant of this test) both give
-// exactly what this scalar loop gives, so they agree bit for bit.
+// exactly what this scalar loop gives, so they agree bit for bit. 300 inputs
+// and 5 rows: the AVX2 kernel's slices of the input (parked sums) included.
 TEST_F(PackedLinearTest, EachOutputIsFusedMultiplyAddsInInputOrder) {
-  const torch::Tensor x = torch::randn({5, 37}), w = torch::randn({45, 37}), b = torch::randn({45});
-  torch::Tensor expected = torch::empty({5, 45});
-  for (int64_t r = 0; r < 5; ++r) {
-    for (int64_t c = 0; c < 45; ++c) {
-      float sum = b[c].item<float>();
-      for (int64_t k = 0; k < 37; ++k) sum = std::fma(x[r][k].item<float>(), w[c][k].item<float>(), sum);
-      expected[r][c] = sum;
+  const int64_t rows = 5, out = 45, in = 300;
+  const torch::Tensor x = torch::randn({rows, in}), w = torch::randn({out, in}), b = torch::randn({out});
+  torch::Tensor expected = torch::empty({rows, out});
+  const auto xs = x.accessor<float, 2>(), ws = w.accessor<float, 2>();
+  const auto bs = b.accessor<float, 1>();
+  auto sums = expected.accessor<float, 2>();
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < out; ++c) {
+      float sum = bs[c];
+      for (int64_t k = 0; k < in; ++k) sum = std::fma(xs[r][k], ws[c][k], sum);
+      sums[r][c] = sum;
     }
   }
   EXPECT_TRUE(torch::equal(PackedLinear({w}, {b}).forward(x), expected));

@@ -70,6 +70,7 @@ std::vector<torch::Tensor> paged_steps(Qwen2ForCausalLM& model, const std::vecto
                                        const std::vector<std::vector<int64_t>>& fed, int64_t block_size,
                                        int64_t shared_from) {
   torch::NoGradGuard no_grad;
+  const auto device = model->model->embed_tokens->weight.device();
   auto cache = model->make_paged_cache(block_size, /*num_blocks=*/64);
   std::vector<PagedKvCache::BlockTable> tables(prompts.size());
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -79,9 +80,9 @@ std::vector<torch::Tensor> paged_steps(Qwen2ForCausalLM& model, const std::vecto
     }
     const int64_t length = static_cast<int64_t>(prompts[i].size());
     KvCache dense = model->make_cache(1, length);
-    model->forward(torch::tensor(prompts[i]).unsqueeze(0), {}, {}, &dense);
+    model->forward(torch::tensor(prompts[i]).unsqueeze(0).to(device), {}, {}, &dense);
     EXPECT_TRUE(cache->reserve(tables[i], length));
-    const torch::Tensor slots = torch::tensor(cache->slots(tables[i], 0, length), torch::kInt64);
+    const torch::Tensor slots = torch::tensor(cache->slots(tables[i], 0, length), torch::kInt64).to(device);
     for (int64_t layer = 0; layer < cache->num_layers(); ++layer) {
       cache->write(layer, slots, dense.keys(layer)[0].permute({1, 0, 2}), dense.values(layer)[0].permute({1, 0, 2}));
     }
@@ -99,7 +100,8 @@ std::vector<torch::Tensor> paged_steps(Qwen2ForCausalLM& model, const std::vecto
     }
     PagedDecodeBatch batch(*cache, pointers);
     const int64_t b = static_cast<int64_t>(prompts.size());
-    steps.push_back(model->decode_paged(torch::tensor(tokens).view({b, 1}), torch::tensor(positions).view({b, 1}), batch));
+    steps.push_back(model->decode_paged(torch::tensor(tokens).view({b, 1}).to(device),
+                                        torch::tensor(positions).view({b, 1}).to(device), batch));
     for (auto& table : tables) table.length += 1;
   }
   return steps;
@@ -109,18 +111,21 @@ std::vector<torch::Tensor> paged_steps(Qwen2ForCausalLM& model, const std::vecto
 std::vector<torch::Tensor> dense_steps(Qwen2ForCausalLM& model, const std::vector<int64_t>& prompt,
                                        const std::vector<int64_t>& fed) {
   torch::NoGradGuard no_grad;
+  const auto device = model->model->embed_tokens->weight.device();
   KvCache dense = model->make_cache(1, static_cast<int64_t>(prompt.size() + fed.size()));
-  model->forward(torch::tensor(prompt).unsqueeze(0), {}, {}, &dense);
+  model->forward(torch::tensor(prompt).unsqueeze(0).to(device), {}, {}, &dense);
   std::vector<torch::Tensor> steps;
-  for (const int64_t token : fed) steps.push_back(model->forward(torch::tensor({token}).view({1, 1}), {}, {}, &dense)[0][0]);
+  for (const int64_t token : fed) {
+    steps.push_back(model->forward(torch::tensor({token}).view({1, 1}).to(device), {}, {}, &dense)[0][0]);
+  }
   return steps;
 }
 
-void expect_paged_matches_dense(torch::Dtype dtype, double tolerance) {
+void expect_paged_matches_dense(torch::Dtype dtype, double tolerance, torch::Device device = torch::kCPU) {
   torch::manual_seed(4);
   Qwen2Config config = Qwen2Config::preset("tiny", /*vocab_size=*/512);
   Qwen2ForCausalLM model(config);
-  model->to(dtype);
+  model->to(device, dtype);
   model->eval();
   const std::vector<std::vector<int64_t>> prompts = {
       {5, 6, 7}, {9, 8, 7, 6, 5, 4, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}, {5, 6, 7}};
@@ -133,7 +138,8 @@ void expect_paged_matches_dense(torch::Dtype dtype, double tolerance) {
   for (size_t i = 0; i < prompts.size(); ++i) {
     const std::vector<torch::Tensor> dense = dense_steps(model, prompts[i], fed[i]);
     for (size_t step = 0; step < dense.size(); ++step) {
-      const double difference = (paged[step][static_cast<int64_t>(i)] - dense[step]).abs().max().item<double>();
+      const double difference =
+          (paged[step][static_cast<int64_t>(i)] - dense[step]).abs().max().to(torch::kCPU).item<double>();
       EXPECT_LE(difference, tolerance) << "sequence " << i << " step " << step;
     }
   }
@@ -141,10 +147,18 @@ void expect_paged_matches_dense(torch::Dtype dtype, double tolerance) {
 
 TEST(PagedDecode, TheCpuKernelGivesEachSequenceItsDenseLogits) { expect_paged_matches_dense(torch::kFloat32, 1e-5); }
 
-// Float64 weights take the gathering path (the kernel is float32's); the
+// Float64 weights take the packed path (the kernel is float32's); the
 // logits themselves come out in float32, hence the same bound.
-TEST(PagedDecode, TheGatheringPathGivesEachSequenceItsDenseLogits) {
-  expect_paged_matches_dense(torch::kFloat64, 1e-5);
+TEST(PagedDecode, ThePackedPathGivesEachSequenceItsDenseLogits) { expect_paged_matches_dense(torch::kFloat64, 1e-5); }
+
+// On a GPU: float32 takes the packed path row by row; bfloat16, from Ampere
+// on, PyTorch's FlashAttention-2 over the packed rows, against the dense
+// cache's SDPA in bfloat16 (logits of the tiny model are of order 1, bfloat16
+// keeps 8 bits).
+TEST(PagedDecodeCuda, ThePackedPathAndFlashAttentionGiveEachSequenceItsDenseLogits) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  expect_paged_matches_dense(torch::kFloat32, 1e-4, torch::kCUDA);
+  expect_paged_matches_dense(torch::kBFloat16, 5e-2, torch::kCUDA);
 }
 
 }  // namespace
