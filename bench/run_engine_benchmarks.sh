@@ -10,7 +10,7 @@
 # Each side gets 2 threads and runs alone. Needs git (for the baseline) and,
 # for the transformers column, a Python with torch and transformers (PYTHON).
 #
-#   [BASELINE=rev] [PRESET=qwen2.5-0.5b] [NEW_TOKENS=64] [REPEATS=2] [PYTHON=python3] bash bench/run_engine_benchmarks.sh [BUILD_DIR]
+#   [BASELINE=rev] [PRESET=qwen2.5-0.5b] [NEW_TOKENS=64] [REPEATS=2] [PYTHON=python3] [SIDES="baseline paged transformers"] bash bench/run_engine_benchmarks.sh [BUILD_DIR]
 #
 # The baseline is built once into ${DELTARL_CACHE_DIR:-~/.cache/deltarl}/baseline-REV.
 set -euo pipefail
@@ -21,6 +21,7 @@ preset="${PRESET:-qwen2.5-0.5b}"
 new_tokens="${NEW_TOKENS:-64}"
 repeats="${REPEATS:-2}"
 python="${PYTHON:-python3}"  # for the transformers column: one with torch and transformers
+sides=" ${SIDES:-baseline paged transformers} "  # which to measure
 cache="${DELTARL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/deltarl}/baseline-$baseline"
 work="$(mktemp -d)"
 worker_pid=""
@@ -30,7 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [[ ! -x "$cache/build/cli/deltarl" ]]; then
+if [[ "$sides" == *" baseline "* && ! -x "$cache/build/cli/deltarl" ]]; then
   echo "building the baseline deltarl at $baseline into $cache (once)" >&2
   rm -rf "$cache/src" && mkdir -p "$cache/src"
   git -C "$root" archive "$baseline" | tar -x -C "$cache/src"
@@ -88,13 +89,17 @@ measure() {  # label
   "$bench" --worker "$address" --label "$1" --prompts 8 --samples 8 --prompt-tokens 200 \
     --new-tokens "$new_tokens" --repeats "$repeats" || echo "bench: $1 with 8 x 8 samples failed ($?)" >&2
 }
-start_worker "$cache/build/cli/deltarl"
-measure baseline | tee -a "$work/results.jsonl"
-stop_worker
+if [[ "$sides" == *" baseline "* ]]; then
+  start_worker "$cache/build/cli/deltarl"
+  measure baseline | tee -a "$work/results.jsonl"
+  stop_worker
+fi
 start_worker "$build/cli/deltarl"
 measure paged | tee -a "$work/results.jsonl"
 stop_worker
-if "$python" -c 'import torch, transformers' 2>/dev/null; then
+if [[ "$sides" != *" transformers "* ]]; then
+  :
+elif "$python" -c 'import torch, transformers' 2>/dev/null; then
   OMP_NUM_THREADS=2 "$python" "$root/bench/reference/transformers_bench.py" model "$work/model" --threads 2 \
     --train-batch 0 --sample --prompt 32 --new-tokens "$new_tokens" --decode-batches 1,8,64 --repeats "$repeats" \
     --group-prompts 8 --group-samples 8 --group-prompt-tokens 200 2>"$work/transformers.log" |
@@ -119,14 +124,15 @@ print("\n| requests | baseline tokens/s | paged tokens/s | paged / baseline | tr
 print("|---|---|---|---|---|---|---|---|")
 for key in sorted({k[1:] for k in runs}, key=lambda k: (k[2], k[0] * k[1])):
     old, new = runs.get(("baseline",) + key), runs.get(("paged",) + key)
-    if not old or not new:
+    if not new:
         continue
     prompts, samples, prompt_tokens = key
     batch = prompts * samples
     what = f"{prompts} x {samples} samples, {prompt_tokens}-token prompts" if samples > 1 else f"batch {batch}, {prompt_tokens}-token prompts"
     ref = reference.get(batch) if samples == 1 and prompt_tokens == 32 else group_reference.get(key)
     ref_text = f"{ref['tokens_per_s']:.1f} | {new['tokens_per_s'] / ref['tokens_per_s']:.2f}" if ref else "– | –"
-    print(f"| {what} | {old['tokens_per_s']:.1f} | {new['tokens_per_s']:.1f} | {new['tokens_per_s'] / old['tokens_per_s']:.2f} | "
+    old_text = f"{old['tokens_per_s']:.1f} | {new['tokens_per_s']:.1f} | {new['tokens_per_s'] / old['tokens_per_s']:.2f}" if old else f"– | {new['tokens_per_s']:.1f} | –"
+    print(f"| {what} | {old_text} | "
           f"{ref_text} | {new['seconds_per_step']:.3f} | {bound / new['seconds_per_step']:.2f} |")
 print("\nDecoding alone (the runs with twice the new tokens minus the first ones, per added token):")
 print("\n| batch | baseline s/step | paged s/step | bound / paged step |")
