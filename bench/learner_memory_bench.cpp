@@ -26,7 +26,7 @@
 #include <random>
 #include <string>
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 #include "core/tensor_memory_reuse.h"
 #include "trainer/algorithm/step_updates.h"
 #include "trainer/comm/single_process_communicator.h"
@@ -70,8 +70,8 @@ int main(int argc, char** argv) {
   const int64_t before_model = peak_resident_bytes();
 
   torch::manual_seed(static_cast<uint64_t>(integer("--seed")));
-  const Qwen2Config config = Qwen2Config::preset(args.at("--preset"));
-  Qwen2ForCausalLM model(config);
+  const ModelConfig config = ModelConfig::preset(args.at("--preset"));
+  CausalLM model(config);
   if (args.at("--dtype") == "bfloat16") model->to(torch::kBFloat16);
   model->model->activation_checkpointing = integer("--activation-checkpointing") != 0;
   AdamW optimizer(model->named_parameters(), AdamWOptions{});

@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   }
   torch::set_num_threads(threads);
   torch::manual_seed(0);
-  deltarl::Qwen2ForCausalLM model = deltarl::load_pretrained(folder);
+  deltarl::CausalLM model = deltarl::load_pretrained(folder);
   const int64_t vocab = model->config().vocab_size;
 
   // Training: forward + backward of the mean next-token cross-entropy.

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "core/model/packed_linear.h"
-#include "core/model/qwen2_config.h"
+#include "core/model/model_config.h"
 #include "core/tensor_memory_reuse.h"
 
 namespace {
@@ -67,15 +67,18 @@ int main(int argc, char** argv) {
   torch::set_num_threads(threads);
   torch::NoGradGuard no_grad;
   torch::manual_seed(1);
-  const deltarl::Qwen2Config config = deltarl::Qwen2Config::preset(preset);
+  const deltarl::ModelConfig config = deltarl::ModelConfig::preset(preset);
   const int64_t h = config.hidden_size, kv = config.num_key_value_heads * config.head_dim();
+  const int64_t q = config.num_attention_heads * config.head_dim();  // h for Qwen2 and Llama, 2h for Qwen3-0.6B
   struct Product {
     std::vector<torch::Tensor> weights, biases;
   };
   auto random = [](int64_t out, int64_t in) { return torch::randn({out, in}) * 0.02; };
   const std::vector<Product> products = {
-      {{random(h, h), random(kv, h), random(kv, h)}, {torch::randn({h}), torch::randn({kv}), torch::randn({kv})}},
-      {{random(h, h)}, {}},
+      {{random(q, h), random(kv, h), random(kv, h)},
+       config.attention_bias ? std::vector<torch::Tensor>{torch::randn({q}), torch::randn({kv}), torch::randn({kv})}
+                             : std::vector<torch::Tensor>{}},
+      {{random(h, q)}, {}},
       {{random(config.intermediate_size, h), random(config.intermediate_size, h)}, {}},
       {{random(h, config.intermediate_size)}, {}},
       {{random(config.vocab_size, h)}, {}},

@@ -38,9 +38,9 @@ double seconds_since(Clock::time_point start) { return std::chrono::duration<dou
 std::string make_model(const std::string& preset, torch::ScalarType dtype, uint64_t seed) {
   const std::string folder = deltarl::make_temporary_directory("deltarl_bench_");
   torch::manual_seed(seed);
-  deltarl::Qwen2Config config = deltarl::Qwen2Config::preset(preset);
+  deltarl::ModelConfig config = deltarl::ModelConfig::preset(preset);
   config.tie_word_embeddings = true;
-  deltarl::Qwen2ForCausalLM model(config);
+  deltarl::CausalLM model(config);
   deltarl::save_pretrained(model, folder, dtype);
   deltarl::copy_file(deltarl::countdown_tokenizer_path(), deltarl::join_path(folder, "tokenizer.json"));
   return folder;
@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
   torch::set_num_threads(2);
   const bool own_model = model_folder.empty();
   const std::string folder = own_model ? make_model("small", torch::kFloat32, 1) : model_folder;
-  deltarl::Qwen2ForCausalLM local = deltarl::load_pretrained(folder);
+  deltarl::CausalLM local = deltarl::load_pretrained(folder);
   local->eval();
   local->prepare_inference(deltarl::LinearForm::kFused);
   deltarl::RolloutServerOptions server_options;
@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
     arguments.SetMaxSendMessageSize(64 << 20);
     auto big_stub = deltarl::v1::RolloutService::NewStub(
         grpc::CreateCustomChannel(big_server.address(), grpc::InsecureChannelCredentials(), arguments));
-    deltarl::Qwen2ForCausalLM weights = deltarl::load_pretrained(big);
+    deltarl::CausalLM weights = deltarl::load_pretrained(big);
     deltarl::v1::LoadWeightsReply reply;
     const auto start = Clock::now();
     deltarl::PublishOptions publish;

@@ -11,6 +11,7 @@
 #include "core/file_system.h"
 #include "core/input_error.h"
 #include "core/model/hf_checkpoint.h"
+#include "core/tokenizer/chat_format.h"
 #include "trainer/evaluation/task_evaluation.h"
 
 namespace deltarl {
@@ -29,7 +30,9 @@ void register_eval_command(CLI::App& app, Status* status) {
   command->add_option("--prompt-template", options->evaluation.prompts.prompt_template,
                       "as data.prompt_template (default: the task's own)")
       ->capture_default_str();
-  command->add_flag("--chat", options->evaluation.prompts.chat, "wrap prompts as a ChatML user turn");
+  command->add_flag("--chat", options->evaluation.prompts.chat,
+                    "wrap prompts as a user turn in the model's chat format (tokenizer_config.json's "
+                    "chat_template, else config.json's model_type)");
   command->add_option("--samples", options->evaluation.samples_per_prompt, "samples per prompt")->capture_default_str();
   command->add_option("--temperature", options->evaluation.temperature, "0: greedy")->capture_default_str();
   command->add_option("--top-p", options->evaluation.top_p)->capture_default_str();
@@ -44,8 +47,14 @@ void register_eval_command(CLI::App& app, Status* status) {
       if (options->evaluation.samples_per_prompt < 1) throw InputError("--samples must be ≥ 1");
       if (options->evaluation.batch_size < 1) throw InputError("--batch-size must be ≥ 1");
       if (options->threads > 0) torch::set_num_threads(static_cast<int>(options->threads));
-      Qwen2ForCausalLM model = load_pretrained(options->model);
+      CausalLM model = load_pretrained(options->model);
       const Tokenizer tokenizer = Tokenizer::from_file(join_path(options->model, "tokenizer.json"));
+      if (options->evaluation.prompts.chat) {
+        options->evaluation.prompts.chat_format = ChatFormat::of_model_folder(options->model);
+      }
+      if (model->config().family == ModelFamily::kLlama) {
+        options->evaluation.prompts.bos_token_id = model->config().bos_token_id;
+      }
       options->evaluation.prompts.max_prompt_tokens =
           model->config().max_position_embeddings - options->evaluation.max_new_tokens;
       const EvaluationResult r = evaluate_task(model, tokenizer, options->data, options->evaluation);

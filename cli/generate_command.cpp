@@ -19,6 +19,7 @@ struct GenerateOptions {
   std::string model_folder;
   std::string prompt;
   bool chat = false;
+  bool no_thinking = false;
   bool show_log_probs = false;
   uint64_t seed = 0;
   GenerationOptions generation;
@@ -27,16 +28,21 @@ struct GenerateOptions {
 void run(const GenerateOptions& options) {
   const std::string tokenizer_path = join_path(options.model_folder, "tokenizer.json");
   const Tokenizer tokenizer = Tokenizer::from_file(tokenizer_path);
-  Qwen2ForCausalLM model = load_pretrained(options.model_folder);
+  CausalLM model = load_pretrained(options.model_folder);
   model->eval();
   // The learner's form, so --show-log-probs prints what the trainer would compute (Note [Inference form numerics]).
   model->prepare_inference(LinearForm::kFused);
-  const std::string text = options.chat ? format_chat({{"user", options.prompt}}) : options.prompt;
+  std::string text = options.prompt;
+  if (options.chat) {
+    ChatFormat chat_format = ChatFormat::of_model_folder(options.model_folder);
+    chat_format.thinking = !options.no_thinking;
+    text = chat_format.render({{"user", options.prompt}});
+  }
   std::vector<int64_t> prompt;
   for (int32_t id : tokenizer.encode(text)) prompt.push_back(id);
   GenerationOptions generation = options.generation;
   for (int64_t id : model->config().eos_token_ids) generation.stop_token_ids.push_back(id);
-  for (const char* stop : {"<|im_end|>", "<|endoftext|>"}) {
+  for (const char* stop : {"<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>"}) {
     if (auto id = tokenizer.token_to_id(stop)) generation.stop_token_ids.push_back(*id);
   }
   const GeneratedSequence result = generate(model, {prompt}, {options.seed}, generation)[0];
@@ -53,11 +59,15 @@ void run(const GenerateOptions& options) {
 
 void register_generate_command(CLI::App& app, Status* status) {
   auto options = std::make_shared<GenerateOptions>();
-  CLI::App* command = app.add_subcommand("generate", "Generate text with a Hugging Face Qwen2 checkpoint folder");
+  CLI::App* command = app.add_subcommand("generate", "Generate text with a Hugging Face checkpoint folder (Qwen2, Qwen3, Llama 3)");
   command->add_option("--model", options->model_folder, "folder with config.json, model.safetensors, tokenizer.json")
       ->required();
   command->add_option("--prompt", options->prompt, "the prompt text")->required();
-  command->add_flag("--chat", options->chat, "wrap the prompt in the Qwen chat format as a user turn");
+  command->add_flag("--chat", options->chat,
+                    "wrap the prompt as a user turn in the model's chat format (tokenizer_config.json's "
+                    "chat_template, else config.json's model_type: ChatML, Qwen3 or Llama 3)");
+  command->add_flag("--no-thinking", options->no_thinking,
+                    "with --chat and Qwen3's format: end the prompt with an empty <think></think> block");
   command->add_option("--temperature", options->generation.sampling.temperature, "0 is greedy")->capture_default_str();
   command->add_option("--top-p", options->generation.sampling.top_p, "nucleus sampling mass")->capture_default_str();
   command->add_option("--max-new-tokens", options->generation.max_new_tokens)->capture_default_str();

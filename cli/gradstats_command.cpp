@@ -40,7 +40,7 @@ nlohmann::ordered_json moments_json(const EstimatorMoments& moments) {
 void run_live_gradstats(GradstatsOptions& options) {
   if (options.data.empty()) throw InputError("gradstats --model needs --data FILE (the task's prompts)");
   options.live.seed = options.study.seed;
-  Qwen2ForCausalLM model = load_pretrained(options.model);
+  CausalLM model = load_pretrained(options.model);
   const Tokenizer tokenizer = Tokenizer::from_file(join_path(options.model, "tokenizer.json"));
   const LiveStudyResult result = run_live_study(model, tokenizer, options.data, options.live);
   std::cout << "deltarl gradstats --model " << options.model << ": " << result.samples << " responses ("

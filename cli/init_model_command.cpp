@@ -22,8 +22,9 @@ void register_init_model_command(CLI::App& app, Status* status) {
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand("init-model", "Write a randomly initialized preset model as a HF checkpoint");
-  command->add_option("--preset", options->preset, "tiny | small | qwen2.5-0.5b | qwen2.5-1.5b | qwen2.5-3b | qwen2.5-7b")
-      ->capture_default_str();
+  std::string presets;
+  for (const std::string& name : ModelConfig::preset_names()) presets += (presets.empty() ? "" : " | ") + name;
+  command->add_option("--preset", options->preset, presets)->capture_default_str();
   command->add_option("--out", options->out, "checkpoint folder to create")->required();
   command->add_option("--tokenizer", options->tokenizer,
                       "tokenizer.json to ship with it (default for tiny/small: the CountDown tokenizer)");
@@ -34,7 +35,7 @@ void register_init_model_command(CLI::App& app, Status* status) {
       if (options->dtype != "float32" && options->dtype != "bfloat16") {
         throw InputError("--dtype must be float32 or bfloat16, got " + options->dtype);
       }
-      const Qwen2Config config =
+      const ModelConfig config =
           write_preset_checkpoint(options->preset, options->tokenizer, options->out, options->seed,
                                   options->dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32);
       std::cout << "wrote " << options->out << ": " << options->preset << ", " << config.parameter_count()

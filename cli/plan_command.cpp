@@ -40,7 +40,7 @@ void register_plan_command(CLI::App& app, Status* status) {
       } else if (config.train.device == "cuda") {
         throw InputError(config.source + ": train.device is cuda: give the GPU's memory with --gpu-memory (80GiB)");
       }
-      const Qwen2Config model = plan_model_config(config.model.path);
+      const ModelConfig model = plan_model_config(config.model.path);
       const MemoryPlan plan = plan_memory(model, config, plan_options);
       if (options->json == "-") {
         std::cout << memory_plan_json(plan).dump(2) << std::endl;

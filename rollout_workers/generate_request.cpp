@@ -9,7 +9,7 @@ namespace deltarl {
 
 namespace {
 
-GenerationOptions parse_sampling(const v1::GenerateRequest& request, const Qwen2Config& config) {
+GenerationOptions parse_sampling(const v1::GenerateRequest& request, const ModelConfig& config) {
   const v1::SamplingParams& sampling = request.sampling();
   GenerationOptions options;
   options.sampling.temperature = sampling.temperature();
@@ -31,7 +31,7 @@ GenerationOptions parse_sampling(const v1::GenerateRequest& request, const Qwen2
 
 }  // namespace
 
-GenerateWork validate_generate_request(const v1::GenerateRequest& request, const Qwen2Config& config,
+GenerateWork validate_generate_request(const v1::GenerateRequest& request, const ModelConfig& config,
                                        int64_t max_sequences) {
   if (request.prompts_size() == 0) throw InputError("prompts is empty");
   if (request.samples_per_prompt() < 1 || request.samples_per_prompt() > kMaxSamplesPerPrompt) {

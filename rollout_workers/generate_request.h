@@ -14,7 +14,7 @@
 
 #include "deltarl/v1/rollout.pb.h"
 
-#include "core/model/qwen2_config.h"
+#include "core/model/model_config.h"
 #include "core/model/text_generator.h"
 #include "core/tasks/task_verifier.h"
 #include "rollout_workers/generation_engine.h"
@@ -36,7 +36,7 @@ struct GenerateWork {
 // than `max_sequences` sequences, sampling parameters out of range, ids
 // outside the vocabulary, a prompt that does not fit the context with
 // max_new_tokens, an unknown task or a bad task payload.
-GenerateWork validate_generate_request(const v1::GenerateRequest& request, const Qwen2Config& config,
+GenerateWork validate_generate_request(const v1::GenerateRequest& request, const ModelConfig& config,
                                        int64_t max_sequences);
 
 }  // namespace deltarl

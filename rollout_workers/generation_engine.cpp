@@ -21,14 +21,14 @@ GenerationEngine::GenerationEngine(std::shared_ptr<VersionedPolicy> policy, Engi
   options_.max_batch_sequences = std::max<int64_t>(1, options_.max_batch_sequences);
   if (options_.block_size < 1) throw InputError("the KV cache's block size must be >= 1, got " + std::to_string(options_.block_size));
   const VersionedPolicy::Snapshot served = policy_->snapshot();
-  const Qwen2ForCausalLM& model = *served.model;
+  const CausalLM& model = *served.model;
   if (options_.cuda_graphs && !CudaDecodeGraphs::available()) {
     throw InputError("CUDA graphs need deltarl built against a CUDA LibTorch; this build has none");
   }
   if (options_.cuda_graphs && !model->model->embed_tokens->weight.is_cuda()) {
     throw InputError("CUDA graphs need the model on a CUDA device (--device cuda)");
   }
-  const Qwen2Config& config = model->config();
+  const ModelConfig& config = model->config();
   const int64_t block = PagedKvCache::block_bytes(config.num_hidden_layers, config.num_key_value_heads,
                                                   config.head_dim(), options_.block_size,
                                                   model->model->embed_tokens->weight.scalar_type());
@@ -250,7 +250,7 @@ GenerationEngine::VersionGroup& GenerationEngine::group_of_version(Groups& group
 
 torch::Tensor GenerationEngine::prefill(VersionGroup& group, const std::vector<std::vector<int64_t>>& prompts,
                                         const std::vector<PagedKvCache::BlockTable*>& tables) {
-  Qwen2ForCausalLM& model = *group.policy.model;
+  CausalLM& model = *group.policy.model;
   const auto device = model->model->embed_tokens->weight.device();
   const int64_t count = static_cast<int64_t>(prompts.size());
   const LeftPaddedBatch padded = left_pad(prompts);
@@ -464,7 +464,7 @@ void GenerationEngine::make_room_for_next_tokens(Groups& groups) {
 }
 
 void GenerationEngine::step(VersionGroup& group) {
-  Qwen2ForCausalLM& model = *group.policy.model;
+  CausalLM& model = *group.policy.model;
   const auto device = model->model->embed_tokens->weight.device();
   const int64_t batch = static_cast<int64_t>(group.running.size());
   std::vector<int64_t> tokens, positions;

@@ -187,7 +187,7 @@ class GenerationEngine {
   EngineOptions options_;
   std::unique_ptr<PagedKvCache> pool_;  // engine thread only, after construction
   // Engine thread only: each served model's decode graphs, while a version group uses it.
-  std::map<const Qwen2ForCausalLMImpl*, std::unique_ptr<CudaDecodeGraphs>> decode_graphs_;
+  std::map<const CausalLMImpl*, std::unique_ptr<CudaDecodeGraphs>> decode_graphs_;
   int64_t kv_blocks_ = 0, block_bytes_ = 0;  // blocks sequences can hold, and their bytes: fixed once built
   PagedKvCache::BlockTable graph_scratch_;  // engine thread only
   std::deque<Preempted> preempted_;     // engine thread only: resumed before anything is admitted

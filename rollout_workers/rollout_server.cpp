@@ -44,11 +44,11 @@ torch::Device serving_device(const std::string& name) {
 RolloutServer::RolloutServer(const RolloutServerOptions& options) : host_(options.bind_address) {
   auto tokenizer = std::make_shared<const Tokenizer>(Tokenizer::from_file(join_path(options.model_folder, "tokenizer.json")));
   this_build();  // fingerprint the executable now, not inside the first GetStatus reactor
-  Qwen2ForCausalLM served = load_pretrained(options.model_folder);
+  CausalLM served = load_pretrained(options.model_folder);
   served->to(serving_device(options.device));
   policy_ = std::make_shared<VersionedPolicy>(served, /*version=*/0);
   if (options.preallocate_standby) {
-    Qwen2ForCausalLM standby(served->config());
+    CausalLM standby(served->config());
     const torch::Tensor& reference = served->model->embed_tokens->weight;
     standby->to(reference.device(), reference.scalar_type());
     policy_->provide_standby(standby);

@@ -86,7 +86,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::Completion> {
   void start(std::shared_ptr<GenerationEngine> engine, std::shared_ptr<const Tokenizer> tokenizer,
              const v1::GenerateRequest& request, const RolloutServiceOptions& options) {
     const VersionedPolicy::Snapshot policy = engine->policy().snapshot();
-    const Qwen2Config& config = (*policy.model)->config();
+    const ModelConfig& config = (*policy.model)->config();
     if (request.min_policy_version() > policy.version) {
       Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                           "worker serves policy version " + std::to_string(policy.version) + ", request needs >= " +
@@ -227,7 +227,7 @@ class LoadWeightsReactor final : public grpc::ServerReadReactor<v1::WeightChunk>
   void apply() {
     Status result;
     try {
-      Qwen2ForCausalLM model{nullptr};
+      CausalLM model{nullptr};
       if (!standby_) standby_ = policy_->take_retired();  // freed while the chunks arrived
       result = upload_->finish(&model, standby_.get());
       if (result.ok()) {
@@ -253,7 +253,7 @@ class LoadWeightsReactor final : public grpc::ServerReadReactor<v1::WeightChunk>
   std::shared_ptr<VersionedPolicy> policy_;
   v1::LoadWeightsReply* reply_;
   v1::WeightChunk chunk_;
-  std::shared_ptr<Qwen2ForCausalLM> standby_;  // declared before upload_, which points into it
+  std::shared_ptr<CausalLM> standby_;  // declared before upload_, which points into it
   std::optional<WeightUpload> upload_;
 };
 
@@ -296,14 +296,14 @@ grpc::ServerUnaryReactor* RolloutService::GetStatus(grpc::CallbackServerContext*
   try {
     const EngineStatistics statistics = engine_->statistics();
     const VersionedPolicy::Snapshot policy = engine_->policy().snapshot();
-    const Qwen2Config& config = (*policy.model)->config();
+    const ModelConfig& config = (*policy.model)->config();
     reply->set_policy_version(policy.version);
     reply->set_queued_sequences(statistics.queued_sequences);
     reply->set_running_sequences(statistics.running_sequences);
     reply->set_tokens_per_second(statistics.tokens_per_second);
     reply->set_healthy(true);
-    reply->set_model("qwen2 " + std::to_string(config.num_hidden_layers) + "x" + std::to_string(config.hidden_size) +
-                     " vocab " + std::to_string(config.vocab_size));
+    reply->set_model(std::string(model_type_name(config.family)) + " " + std::to_string(config.num_hidden_layers) +
+                     "x" + std::to_string(config.hidden_size) + " vocab " + std::to_string(config.vocab_size));
     reply->set_build(this_build().description());
     reply->set_kv_blocks(statistics.kv_blocks);
     reply->set_free_kv_blocks(statistics.free_kv_blocks);

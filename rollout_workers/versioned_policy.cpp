@@ -12,16 +12,16 @@ namespace {
 // past the version counters (Note [Inference form staleness]), so every
 // installed model is prepared afresh; a spare is only fused (packs would be
 // replaced before it serves).
-void prepare_for_serving(Qwen2ForCausalLM& model, LinearForm form) {
+void prepare_for_serving(CausalLM& model, LinearForm form) {
   model->eval();
   model->prepare_inference(form);
 }
 
 }  // namespace
 
-VersionedPolicy::VersionedPolicy(Qwen2ForCausalLM model, uint64_t version) {
+VersionedPolicy::VersionedPolicy(CausalLM model, uint64_t version) {
   prepare_for_serving(model, LinearForm::kPacked);
-  current_ = {std::make_shared<Qwen2ForCausalLM>(std::move(model)), version};
+  current_ = {std::make_shared<CausalLM>(std::move(model)), version};
 }
 
 VersionedPolicy::Snapshot VersionedPolicy::snapshot() const {
@@ -29,9 +29,9 @@ VersionedPolicy::Snapshot VersionedPolicy::snapshot() const {
   return current_;
 }
 
-void VersionedPolicy::install(Qwen2ForCausalLM model, uint64_t version) {
+void VersionedPolicy::install(CausalLM model, uint64_t version) {
   prepare_for_serving(model, LinearForm::kPacked);
-  auto next = std::make_shared<Qwen2ForCausalLM>(std::move(model));
+  auto next = std::make_shared<CausalLM>(std::move(model));
   std::lock_guard<std::mutex> lock(mutex_);
   if (version <= current_.version) {
     throw std::invalid_argument("policy version " + std::to_string(version) + " is not newer than " +
@@ -41,7 +41,7 @@ void VersionedPolicy::install(Qwen2ForCausalLM model, uint64_t version) {
   current_ = {std::move(next), version};
 }
 
-std::shared_ptr<Qwen2ForCausalLM> VersionedPolicy::take_retired() {
+std::shared_ptr<CausalLM> VersionedPolicy::take_retired() {
   std::lock_guard<std::mutex> lock(mutex_);
   // Snapshots held by running batches share the pointer: only a sole owner may be overwritten.
   if (!retired_ || retired_.use_count() != 1) return nullptr;
@@ -51,14 +51,14 @@ std::shared_ptr<Qwen2ForCausalLM> VersionedPolicy::take_retired() {
   return std::move(retired_);
 }
 
-void VersionedPolicy::provide_standby(Qwen2ForCausalLM model) {
+void VersionedPolicy::provide_standby(CausalLM model) {
   prepare_for_serving(model, LinearForm::kFused);
-  auto standby = std::make_shared<Qwen2ForCausalLM>(std::move(model));
+  auto standby = std::make_shared<CausalLM>(std::move(model));
   std::lock_guard<std::mutex> lock(mutex_);
   retired_ = std::move(standby);
 }
 
-void VersionedPolicy::return_standby(std::shared_ptr<Qwen2ForCausalLM> model) {
+void VersionedPolicy::return_standby(std::shared_ptr<CausalLM> model) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!retired_) retired_ = std::move(model);
 }

@@ -22,7 +22,7 @@ std::optional<torch::ScalarType> weight_dtype(const std::string& name) {
 
 }  // namespace
 
-WeightUpload::WeightUpload(const Qwen2ForCausalLM& current, uint64_t current_version, Qwen2ForCausalLM* target)
+WeightUpload::WeightUpload(const CausalLM& current, uint64_t current_version, CausalLM* target)
     : config_(current->config()), target_(target), current_version_(current_version) {
   for (const auto& item : current->named_parameters(/*recurse=*/true)) {
     expected_shapes_[item.key()] = item.value().sizes().vec();
@@ -103,7 +103,7 @@ Status WeightUpload::add(const v1::WeightChunk& chunk) {
   return Status();
 }
 
-Status WeightUpload::finish(Qwen2ForCausalLM* model, const Qwen2ForCausalLM* late_target) {
+Status WeightUpload::finish(CausalLM* model, const CausalLM* late_target) {
   if (!saw_last_chunk_) return Status(StatusCode::kInvalidArgument, "the upload ended before a chunk marked last_chunk");
   for (const auto& [name, shape] : expected_shapes_) {
     auto it = tensors_.find(name);
@@ -120,13 +120,13 @@ Status WeightUpload::finish(Qwen2ForCausalLM* model, const Qwen2ForCausalLM* lat
       return Status(StatusCode::kDataLoss, "tensor \"" + name + "\": CRC-32C mismatch (corrupted in transit?)");
     }
   }
-  Qwen2ForCausalLM filled{nullptr};
+  CausalLM filled{nullptr};
   if (target_ != nullptr) {
     filled = *target_;
   } else if (late_target != nullptr) {
     filled = *late_target;
   } else {
-    filled = Qwen2ForCausalLM(config_);
+    filled = CausalLM(config_);
     filled->to(served_options_.device(), served_options_.dtype().toScalarType());
   }
   torch::NoGradGuard no_grad;

@@ -20,7 +20,7 @@
 
 #include "deltarl/v1/rollout.pb.h"
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 #include "core/status.h"
 
 namespace deltarl {
@@ -29,7 +29,7 @@ class WeightUpload {
  public:
   // `current` is the model being served (for names, shapes and config);
   // `target`, when not null, must outlive the upload.
-  WeightUpload(const Qwen2ForCausalLM& current, uint64_t current_version, Qwen2ForCausalLM* target = nullptr);
+  WeightUpload(const CausalLM& current, uint64_t current_version, CausalLM* target = nullptr);
 
   // kInvalidArgument / kFailedPrecondition naming the tensor and the reason.
   Status add(const v1::WeightChunk& chunk);
@@ -39,7 +39,7 @@ class WeightUpload {
   // (kInvalidArgument for a missing or incomplete tensor, kDataLoss for a
   // checksum): the target when there is one, else `late_target` (a standby
   // that became free during the upload) filled now, else a new model.
-  Status finish(Qwen2ForCausalLM* model, const Qwen2ForCausalLM* late_target = nullptr);
+  Status finish(CausalLM* model, const CausalLM* late_target = nullptr);
 
   uint64_t version() const { return version_; }
   uint64_t tensor_count() const { return tensors_.size(); }
@@ -61,10 +61,10 @@ class WeightUpload {
     bool has_checksum = false;
   };
 
-  Qwen2Config config_;
+  ModelConfig config_;
   torch::TensorOptions served_options_;  // device and dtype of the served weights
   std::map<std::string, std::vector<int64_t>> expected_shapes_;
-  Qwen2ForCausalLM* target_;
+  CausalLM* target_;
   std::map<std::string, torch::Tensor> target_parameters_;
   uint64_t current_version_;
   uint64_t version_ = 0;

@@ -27,7 +27,7 @@ int64_t power_of_two_at_least(int64_t value, int64_t floor) {
 }  // namespace
 
 struct CudaDecodeGraphs::Graph {
-  Graph(Qwen2ForCausalLM model, PagedKvCache& cache, int64_t batch, int64_t context, int64_t scratch_slot)
+  Graph(CausalLM model, PagedKvCache& cache, int64_t batch, int64_t context, int64_t scratch_slot)
       : step(std::move(model), cache, batch, context, scratch_slot) {}
   StaticDecodeStep step;
   at::cuda::CUDAGraph graph;
@@ -36,7 +36,7 @@ struct CudaDecodeGraphs::Graph {
 
 bool CudaDecodeGraphs::available() { return true; }
 
-CudaDecodeGraphs::CudaDecodeGraphs(Qwen2ForCausalLM model, PagedKvCache& cache, int64_t max_batch,
+CudaDecodeGraphs::CudaDecodeGraphs(CausalLM model, PagedKvCache& cache, int64_t max_batch,
                                    int64_t scratch_slot)
     : model_(std::move(model)), cache_(cache), max_batch_(max_batch), scratch_slot_(scratch_slot) {
   if (!model_->model->embed_tokens->weight.is_cuda()) throw InputError("CUDA graphs need a model on a CUDA device");
@@ -107,7 +107,7 @@ struct CudaDecodeGraphs::Graph {};
 
 bool CudaDecodeGraphs::available() { return false; }
 
-CudaDecodeGraphs::CudaDecodeGraphs(Qwen2ForCausalLM model, PagedKvCache& cache, int64_t max_batch,
+CudaDecodeGraphs::CudaDecodeGraphs(CausalLM model, PagedKvCache& cache, int64_t max_batch,
                                    int64_t scratch_slot)
     : model_(std::move(model)), cache_(cache), max_batch_(max_batch), scratch_slot_(scratch_slot) {
   throw InputError("CUDA graphs need deltarl built against a CUDA LibTorch; this build has none");

@@ -27,7 +27,7 @@
 #include <torch/types.h>
 
 #include "core/model/paged_kv_cache.h"
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 
 namespace deltarl {
 
@@ -38,7 +38,7 @@ class CudaDecodeGraphs {
   // `scratch_slot`: a slot of a block of `cache` the caller keeps out of
   // every table (the padding rows write there). InputError when this build
   // has no CUDA LibTorch or the model is not on a CUDA device.
-  CudaDecodeGraphs(Qwen2ForCausalLM model, PagedKvCache& cache, int64_t max_batch, int64_t scratch_slot);
+  CudaDecodeGraphs(CausalLM model, PagedKvCache& cache, int64_t max_batch, int64_t scratch_slot);
   ~CudaDecodeGraphs();
   CudaDecodeGraphs(const CudaDecodeGraphs&) = delete;
   CudaDecodeGraphs& operator=(const CudaDecodeGraphs&) = delete;
@@ -52,7 +52,7 @@ class CudaDecodeGraphs {
 
  private:
   struct Graph;
-  Qwen2ForCausalLM model_;
+  CausalLM model_;
   PagedKvCache& cache_;
   int64_t max_batch_;
   int64_t scratch_slot_;

@@ -13,7 +13,7 @@
 // optimizer steps write through them into the fused tensor. Anything that gives
 // a part new storage instead (`to()` to another device or dtype, assigning a
 // new tensor) leaves the parts outside the fused tensor: forward() then
-// refuses to run until fuse() again. Qwen2ForCausalLM fuses only in
+// refuses to run until fuse() again. CausalLM fuses only in
 // prepare_inference(), whose staleness rule (Note [Inference form staleness],
 // inference_forms.h) sends its forwards to the parts before that can happen.
 //

@@ -70,9 +70,9 @@ std::vector<std::string> HfCheckpoint::names() const {
   return result;
 }
 
-Qwen2ForCausalLM load_pretrained(const std::string& folder, torch::Device device,
+CausalLM load_pretrained(const std::string& folder, torch::Device device,
                                  std::optional<torch::ScalarType> dtype) {
-  Qwen2Config config = Qwen2Config::from_file(join_path(folder, "config.json"));
+  ModelConfig config = ModelConfig::from_file(join_path(folder, "config.json"));
   HfCheckpoint checkpoint(folder);
   if (!checkpoint.contains("lm_head.weight")) config.tie_word_embeddings = true;
   // Before the model allocates what config.json asks for: a config from another
@@ -89,7 +89,7 @@ Qwen2ForCausalLM load_pretrained(const std::string& folder, torch::Device device
                      " parameters but the checkpoint's weights hold " + std::to_string(stored_elements) +
                      " (config and weights from different models?)");
   }
-  Qwen2ForCausalLM model(config);
+  CausalLM model(config);
   std::map<std::string, bool> used;
   {
     torch::NoGradGuard no_grad;
@@ -110,14 +110,14 @@ Qwen2ForCausalLM load_pretrained(const std::string& folder, torch::Device device
   }
   for (const auto& name : checkpoint.names()) {
     if (used.count(name) || is_derived_buffer(name) || (name == "lm_head.weight" && config.tie_word_embeddings)) continue;
-    throw InputError(checkpoint.file_of(name) + ": unexpected tensor \"" + name + "\" (not part of a Qwen2 model with "
-                     "this config.json)");
+    throw InputError(checkpoint.file_of(name) + ": unexpected tensor \"" + name + "\" (not part of a " +
+                     std::string(model_type_name(config.family)) + " model with this config.json)");
   }
   model->to(device, dtype.value_or(config.dtype));
   return model;
 }
 
-void save_pretrained(Qwen2ForCausalLM& model, const std::string& folder, torch::ScalarType dtype,
+void save_pretrained(CausalLM& model, const std::string& folder, torch::ScalarType dtype,
                      int64_t max_shard_bytes) {
   if (!is_directory(folder)) throw InputError("save_pretrained: folder \"" + folder + "\" does not exist");
   std::vector<std::vector<std::pair<std::string, torch::Tensor>>> shards(1);
@@ -150,7 +150,7 @@ void save_pretrained(Qwen2ForCausalLM& model, const std::string& folder, torch::
     writer.commit();
     remove_file(join_path(folder, kSingleFile));
   }
-  Qwen2Config config = model->config();
+  ModelConfig config = model->config();
   config.dtype = dtype;
   AtomicFileWriter writer(join_path(folder, "config.json"));
   writer.stream() << config.to_json().dump(2) << "\n";

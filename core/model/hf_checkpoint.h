@@ -2,7 +2,7 @@
 // shards listed in model.safetensors.index.json). What deltarl saves loads in
 // `transformers` unchanged, and the other way round.
 //
-//   Qwen2ForCausalLM model = load_pretrained("Qwen2.5-0.5B/", torch::kCUDA, torch::kBFloat16);
+//   CausalLM model = load_pretrained("Qwen2.5-0.5B/", torch::kCUDA, torch::kBFloat16);
 //   save_pretrained(model, "out/step-100", torch::kBFloat16);
 //
 // A missing lm_head.weight means tied embeddings. A corrupt, truncated or
@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 #include "core/safetensors.h"
 
 namespace deltarl {
@@ -39,13 +39,13 @@ class HfCheckpoint {
 };
 
 // Loads config.json and the weights. `dtype` overrides the stored dtype.
-Qwen2ForCausalLM load_pretrained(const std::string& folder, torch::Device device = torch::kCPU,
+CausalLM load_pretrained(const std::string& folder, torch::Device device = torch::kCPU,
                                  std::optional<torch::ScalarType> dtype = std::nullopt);
 
 // Writes config.json and model.safetensors (or shards of at most
 // `max_shard_bytes` with an index) into `folder`, which must exist. Each file is
 // written atomically; stale files of the other layout are removed.
-void save_pretrained(Qwen2ForCausalLM& model, const std::string& folder,
+void save_pretrained(CausalLM& model, const std::string& folder,
                      torch::ScalarType dtype = torch::kFloat32, int64_t max_shard_bytes = int64_t{5} << 30);
 
 }  // namespace deltarl

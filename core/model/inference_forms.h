@@ -1,6 +1,6 @@
 // The three forms of the model's Linear layers, and the one rule that says when
 // the two inference forms may stand in for the training one. A model builds
-// its inference forms only in Qwen2ForCausalLM::prepare_inference(form); every
+// its inference forms only in CausalLM::prepare_inference(form); every
 // forward without gradients then checks the rule once and runs the prepared
 // form, or the training layers when it no longer holds.
 //

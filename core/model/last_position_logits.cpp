@@ -2,7 +2,7 @@
 
 namespace deltarl {
 
-torch::Tensor last_position_logits(Qwen2ForCausalLM& model, const torch::Tensor& input_ids,
+torch::Tensor last_position_logits(CausalLM& model, const torch::Tensor& input_ids,
                                    const torch::Tensor& attention_mask, const torch::Tensor& position_ids,
                                    KvCache* cache) {
   const torch::Tensor hidden = model->hidden_states(input_ids, attention_mask, position_ids, cache);  // (b, s, h)

@@ -15,13 +15,13 @@
 #include <torch/torch.h>
 
 #include "core/model/kv_cache.h"
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 
 namespace deltarl {
 
 // input_ids (b, s); attention_mask (b, past + s) or undefined; position_ids
-// (b, s) or undefined, as for Qwen2ForCausalLMImpl::forward.
-torch::Tensor last_position_logits(Qwen2ForCausalLM& model, const torch::Tensor& input_ids,
+// (b, s) or undefined, as for CausalLMImpl::forward.
+torch::Tensor last_position_logits(CausalLM& model, const torch::Tensor& input_ids,
                                    const torch::Tensor& attention_mask = {}, const torch::Tensor& position_ids = {},
                                    KvCache* cache = nullptr);
 

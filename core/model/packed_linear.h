@@ -14,7 +14,7 @@
 // false once any of them has another storage or offset, shape or version
 // counter, and a write the version counter does not see (a memcpy, as weight
 // uploads do; FusedProjection's fused weight written in place) must be
-// followed by a new PackedLinear. Qwen2ForCausalLM builds its packs in
+// followed by a new PackedLinear. CausalLM builds its packs in
 // prepare_inference(LinearForm::kPacked). The copy costs as much memory as the
 // weights.
 //

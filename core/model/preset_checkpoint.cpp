@@ -10,14 +10,14 @@
 
 namespace deltarl {
 
-Qwen2Config write_preset_checkpoint(const std::string& preset, const std::string& tokenizer_path,
+ModelConfig write_preset_checkpoint(const std::string& preset, const std::string& tokenizer_path,
                                     const std::string& folder, uint64_t seed, torch::ScalarType dtype) {
-  const bool tiny = preset == "tiny" || preset == "small";
+  const bool tiny = preset == "tiny" || preset == "small" || preset == "tiny-qwen3" || preset == "tiny-llama";
   if (tokenizer_path.empty() && !tiny) throw InputError("--tokenizer is required for preset " + preset);
   const std::string tokenizer_file = tokenizer_path.empty() ? countdown_tokenizer_path() : tokenizer_path;
   const Tokenizer tokenizer = Tokenizer::from_file(tokenizer_file);
-  Qwen2Config config =
-      Qwen2Config::preset(preset, tiny ? std::optional<int64_t>(tokenizer.vocab_size()) : std::nullopt);
+  ModelConfig config =
+      ModelConfig::preset(preset, tiny ? std::optional<int64_t>(tokenizer.vocab_size()) : std::nullopt);
   if (tokenizer.vocab_size() > config.vocab_size) {
     throw InputError(tokenizer_file + " has " + std::to_string(tokenizer.vocab_size()) +
                      " tokens, more than the preset's vocab_size " + std::to_string(config.vocab_size));
@@ -32,7 +32,7 @@ Qwen2Config write_preset_checkpoint(const std::string& preset, const std::string
   }
   make_directories(folder);
   torch::manual_seed(seed);
-  Qwen2ForCausalLM model(config);
+  CausalLM model(config);
   save_pretrained(model, folder, dtype);
   copy_file(tokenizer_file, join_path(folder, "tokenizer.json"));
   return config;

@@ -9,14 +9,14 @@
 
 #include <torch/types.h>
 
-#include "core/model/qwen2_config.h"
+#include "core/model/model_config.h"
 
 namespace deltarl {
 
 // `tokenizer_path` "" means the shipped CountDown tokenizer (tiny/small only).
 // Throws InputError when `folder` already holds a checkpoint, the tokenizer does
 // not fit the preset, or the preset is unknown. Returns the config written.
-Qwen2Config write_preset_checkpoint(const std::string& preset, const std::string& tokenizer_path,
+ModelConfig write_preset_checkpoint(const std::string& preset, const std::string& tokenizer_path,
                                     const std::string& folder, uint64_t seed,
                                     torch::ScalarType dtype = torch::kFloat32);
 

@@ -13,7 +13,7 @@ torch::TensorOptions on_device_of(const PagedKvCache& cache, torch::Dtype dtype)
 
 }  // namespace
 
-StaticDecodeStep::StaticDecodeStep(Qwen2ForCausalLM model, PagedKvCache& cache, int64_t batch, int64_t context,
+StaticDecodeStep::StaticDecodeStep(CausalLM model, PagedKvCache& cache, int64_t batch, int64_t context,
                                    int64_t scratch_slot)
     : model_(std::move(model)),
       cache_(cache),

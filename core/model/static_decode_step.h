@@ -21,14 +21,14 @@
 
 #include "core/model/paged_attention.h"
 #include "core/model/paged_kv_cache.h"
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 
 namespace deltarl {
 
 class StaticDecodeStep {
  public:
   // `scratch_slot`: a slot of a block the caller keeps out of every table.
-  StaticDecodeStep(Qwen2ForCausalLM model, PagedKvCache& cache, int64_t batch, int64_t context, int64_t scratch_slot);
+  StaticDecodeStep(CausalLM model, PagedKvCache& cache, int64_t batch, int64_t context, int64_t scratch_slot);
 
   int64_t batch() const { return batch_; }
   int64_t context() const { return context_; }
@@ -41,7 +41,7 @@ class StaticDecodeStep {
   torch::Tensor forward();
 
  private:
-  Qwen2ForCausalLM model_;
+  CausalLM model_;
   PagedKvCache& cache_;
   int64_t batch_, context_, scratch_slot_;
   torch::Tensor tokens_, positions_;                         // (batch, 1) int64 on the device

@@ -18,13 +18,13 @@ void GenerationOptions::validate() const {
   if (max_new_tokens < 1) throw InputError("max_new_tokens must be >= 1, got " + std::to_string(max_new_tokens));
 }
 
-std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+std::vector<GeneratedSequence> generate(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
                                         const std::vector<uint64_t>& seeds, const GenerationOptions& options) {
   options.validate();
   if (prompts.empty() || seeds.size() != prompts.size()) {
     throw InputError("generate: need at least one prompt and one seed per prompt");
   }
-  const Qwen2Config& config = model->config();
+  const ModelConfig& config = model->config();
   int64_t longest = 0;
   for (size_t i = 0; i < prompts.size(); ++i) {
     if (prompts[i].empty()) throw InputError("prompt " + std::to_string(i) + " is empty");

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 #include "core/model/sampler.h"
 
 namespace deltarl {
@@ -40,7 +40,7 @@ struct GeneratedSequence {
 // prompt. Prompt plus max_new_tokens must fit max_position_embeddings. Decodes
 // with the inference form the caller prepared (model->prepare_inference(), see
 // core/model/inference_forms.h), the training layers when none is valid.
-std::vector<GeneratedSequence> generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+std::vector<GeneratedSequence> generate(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
                                         const std::vector<uint64_t>& seeds, const GenerationOptions& options);
 
 }  // namespace deltarl

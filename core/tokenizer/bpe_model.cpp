@@ -8,8 +8,8 @@ namespace deltarl {
 
 BpeModel::BpeModel(std::unordered_map<std::string, int32_t> vocab,
                    const std::vector<std::pair<std::string, std::string>>& merges,
-                   const std::string& source)
-    : vocab_(std::move(vocab)) {
+                   const std::string& source, bool ignore_merges)
+    : vocab_(std::move(vocab)), ignore_merges_(ignore_merges) {
   for (int byte = 0; byte < 256; ++byte) {
     auto it = vocab_.find(alphabet_.symbol(static_cast<uint8_t>(byte)));
     if (it == vocab_.end()) {
@@ -85,9 +85,16 @@ void BpeModel::encode_piece(std::string_view piece, std::vector<int32_t>& ids) c
     }
   }
   std::vector<int32_t> symbols;
-  symbols.reserve(piece.size());
-  for (char byte : piece) symbols.push_back(byte_symbol_ids_[static_cast<uint8_t>(byte)]);
-  merge_symbols(symbols);
+  if (ignore_merges_) {
+    std::string mapped;
+    for (char byte : piece) mapped += alphabet_.symbol(static_cast<uint8_t>(byte));
+    if (auto whole = vocab_.find(mapped); whole != vocab_.end()) symbols.push_back(whole->second);
+  }
+  if (symbols.empty()) {
+    symbols.reserve(piece.size());
+    for (char byte : piece) symbols.push_back(byte_symbol_ids_[static_cast<uint8_t>(byte)]);
+    merge_symbols(symbols);
+  }
   ids.insert(ids.end(), symbols.begin(), symbols.end());
   std::lock_guard<std::mutex> lock(cache_mutex_);
   if (cache_.size() >= kMaxCachedPieces) cache_.clear();

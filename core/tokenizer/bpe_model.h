@@ -1,7 +1,9 @@
 // BpeModel: byte-level BPE over a vocabulary and a ranked merge list, as in
 // Hugging Face `tokenizers`' BPE model (no dropout, no byte fallback, no
 // continuing-subword prefix). encode_piece() turns one pre-tokenized piece into
-// ids by repeatedly merging the adjacent pair of lowest rank, leftmost first.
+// ids by repeatedly merging the adjacent pair of lowest rank, leftmost first;
+// with ignore_merges (Llama 3's tokenizer), a piece that is itself in the
+// vocabulary is that one token, whatever the merges would make of it.
 // Results are cached per piece; safe to call from several threads.
 #pragma once
 
@@ -23,7 +25,8 @@ class BpeModel {
   // symbol is missing from the vocabulary, or a merge (by index) names a token
   // that is not in it, or produces one that is not.
   BpeModel(std::unordered_map<std::string, int32_t> vocab,
-           const std::vector<std::pair<std::string, std::string>>& merges, const std::string& source);
+           const std::vector<std::pair<std::string, std::string>>& merges, const std::string& source,
+           bool ignore_merges = false);
 
   // Appends the ids of `piece` (raw UTF-8 bytes, before the byte-level mapping).
   void encode_piece(std::string_view piece, std::vector<int32_t>& ids) const;
@@ -44,6 +47,7 @@ class BpeModel {
   ByteLevelAlphabet alphabet_;
   std::unordered_map<std::string, int32_t> vocab_;
   std::unordered_map<uint64_t, Merge> merges_;
+  bool ignore_merges_;
   int32_t byte_symbol_ids_[256];
 
   static constexpr size_t kMaxCachedPieces = 1 << 18;

@@ -30,7 +30,7 @@ namespace deltarl {
 
 // Text of the generated `ids`, special tokens skipped, ids the tokenizer has no
 // text for decoded as nothing (Note [Output ids beyond the tokenizer]).
-// `model_vocab_size` is the model's output size (Qwen2Config::vocab_size).
+// `model_vocab_size` is the model's output size (ModelConfig::vocab_size).
 // Throws InputError for an id outside [0, model_vocab_size).
 std::string response_text(const Tokenizer& tokenizer, const std::vector<int64_t>& ids, int64_t model_vocab_size);
 

@@ -120,9 +120,7 @@ Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& 
     unsupported(source, "model.continuing_subword_prefix", model.value("continuing_subword_prefix", json()),
                 "subword prefixes and suffixes are not supported");
   }
-  if (model.contains("ignore_merges") && model["ignore_merges"] == true) {
-    unsupported(source, "model.ignore_merges", true, "not supported");
-  }
+  const bool ignore_merges = json_field<bool>(model, "ignore_merges", source + ": model").value_or(false);
 
   const json& vocab_json = require(model, "vocab", source, "model.");
   if (!vocab_json.is_object()) unsupported(source, "model.vocab", vocab_json.type_name(), "expected an object");
@@ -196,7 +194,7 @@ Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& 
   }
 
   tokenizer.vocab_size_ = largest_id + 1;
-  auto bpe = std::make_shared<BpeModel>(std::move(vocab), merges, source);
+  auto bpe = std::make_shared<BpeModel>(std::move(vocab), merges, source, ignore_merges);
   tokenizer.id_to_token_.assign(static_cast<size_t>(tokenizer.vocab_size_), nullptr);
   for (const auto& [token, id] : bpe->vocab()) tokenizer.id_to_token_[static_cast<size_t>(id)] = &token;
   tokenizer.model_ = std::move(bpe);

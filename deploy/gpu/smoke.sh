@@ -89,7 +89,7 @@ NCCL_HOME="$nccl_home" cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=
   -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" -DTORCH_CUDA_ARCH_LIST=9.0 \
   -DMPI_C_COMPILER="$deps/usr/bin/mpicc" -DProtobuf_PROTOC_EXECUTABLE="$deps/usr/bin/protoc" \
   >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; fail "configure"; }
-targets=(deltarl worker_generation_bench qwen2_parity_test sampler_test weight_upload_test generation_engine_paging_test
+targets=(deltarl worker_generation_bench model_parity_test sampler_test weight_upload_test generation_engine_paging_test
          paged_kv_cache_test static_decode_step_test nccl_communicator_mpi_test)
 cmake --build "$build" --parallel "$(nproc)" $(printf -- '--target %s ' "${targets[@]}") >"$out/build.log" 2>&1 ||
   { grep -m 20 -B 2 -A 8 "error" "$out/build.log"; fail "build"; }

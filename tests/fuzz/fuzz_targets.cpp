@@ -7,7 +7,7 @@ const std::vector<TargetEntry>& fuzz_targets() {
   static const std::vector<TargetEntry> targets = {
       {"safetensors", "SafetensorsFile (header, dtypes, shapes, offsets) and every tensor it hands out", 400,
        make_safetensors_target},
-      {"config_json", "config.json through load_pretrained (Qwen2Config, then the weights)", 400,
+      {"config_json", "config.json through load_pretrained (ModelConfig, then the weights)", 400,
        make_config_json_target},
       {"checkpoint_index", "model.safetensors.index.json through load_pretrained (sharded checkpoints)", 300,
        make_checkpoint_index_target},

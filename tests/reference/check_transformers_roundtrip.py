@@ -22,13 +22,15 @@ except ImportError as error:  # pragma: no cover
 def main():
     root = pathlib.Path(sys.argv[1])
     worst = 0.0
-    for name in ("tied", "untied"):
+    classes = {"qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM", "llama": "LlamaForCausalLM"}
+    for family, tying in [(f, t) for f in classes for t in ("tied", "untied")]:
+        name = f"{family}-{tying}"
         folder = root / name
         config = AutoConfig.from_pretrained(folder)
         model = AutoModelForCausalLM.from_pretrained(folder, torch_dtype=torch.float32,
                                                      attn_implementation="eager").eval()
-        assert type(model).__name__ == "Qwen2ForCausalLM", type(model).__name__
-        assert config.tie_word_embeddings == (name == "tied"), config.tie_word_embeddings
+        assert type(model).__name__ == classes[family], type(model).__name__
+        assert config.tie_word_embeddings == (tying == "tied"), config.tie_word_embeddings
         expected = load_file(str(folder / "expected.safetensors"))
         with torch.no_grad():
             logits = model(input_ids=expected["input_ids"], attention_mask=expected["attention_mask"]).logits

@@ -46,10 +46,11 @@ def make_model(tied: bool, seed: int) -> Qwen2ForCausalLM:
     return model
 
 
-def cases(model: Qwen2ForCausalLM, seed: int) -> dict:
+def cases(model, seed: int, lengths=(7, 12, 4), greedy_prompt_length=6, margins=False) -> dict:
+    """The parity cases of `model` (any family). With `margins`, also
+    greedy_margins: each greedy step's top-two logit gap (1, steps)."""
     generator = torch.Generator().manual_seed(seed)
     vocab = model.config.vocab_size
-    lengths = [7, 12, 4]
     seq = max(lengths)
     out = {}
     # Right padding: real tokens first, pad id 0 after them.
@@ -72,11 +73,14 @@ def cases(model: Qwen2ForCausalLM, seed: int) -> dict:
         out["left_logits"] = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
     out["left_ids"], out["left_mask"], out["left_positions"] = ids, mask, positions
     # Greedy generation through transformers' own KV cache.
-    prompt = torch.randint(3, vocab, (1, 6), generator=generator)
+    prompt = torch.randint(3, vocab, (1, greedy_prompt_length), generator=generator)
     with torch.no_grad():
         generated = model.generate(prompt, max_new_tokens=10, do_sample=False, eos_token_id=None,
-                                   pad_token_id=0, use_cache=True)
-    out["greedy_prompt"], out["greedy_tokens"] = prompt, generated[:, prompt.shape[1]:]
+                                   pad_token_id=0, use_cache=True, output_scores=True, return_dict_in_generate=True)
+    out["greedy_prompt"], out["greedy_tokens"] = prompt, generated.sequences[:, prompt.shape[1]:]
+    if margins:
+        top_two = torch.stack(generated.scores).float().topk(2, dim=-1).values  # (steps, 1, 2)
+        out["greedy_margins"] = (top_two[..., 0] - top_two[..., 1]).reshape(1, -1)
     return {name: tensor.contiguous() for name, tensor in out.items()}
 
 

@@ -18,11 +18,11 @@
 #include <cmath>
 #include <torch/torch.h>
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 
 namespace deltarl::testing_support {
 
-inline void make_output_rows_dominant(Qwen2ForCausalLM& model, int64_t first_row, double k = 40.0) {
+inline void make_output_rows_dominant(CausalLM& model, int64_t first_row, double k = 40.0) {
   torch::NoGradGuard no_grad;
   ASSERT_FALSE(model->lm_head.is_empty()) << "needs an untied output layer (tie_word_embeddings false)";
   const int64_t hidden = model->config().hidden_size;

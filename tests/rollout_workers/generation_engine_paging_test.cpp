@@ -32,17 +32,17 @@ class GenerationEnginePagingTest : public ::testing::Test {
  protected:
   void SetUp() override {
     torch::manual_seed(21);
-    Qwen2Config config = Qwen2Config::preset("tiny", /*vocab_size=*/512);
+    ModelConfig config = ModelConfig::preset("tiny", /*vocab_size=*/512);
     config.max_position_embeddings = 96;
     config.tie_word_embeddings = false;
-    model_ = Qwen2ForCausalLM(config);
+    model_ = CausalLM(config);
     model_->eval();
     policy_ = std::make_shared<VersionedPolicy>(model_, /*version=*/0);
   }
 
   // Bytes of one block of `block_size` positions of this model.
   int64_t block_bytes(int64_t block_size) const {
-    const Qwen2Config& config = model_->config();
+    const ModelConfig& config = model_->config();
     return PagedKvCache::block_bytes(config.num_hidden_layers, config.num_key_value_heads, config.head_dim(),
                                      block_size, torch::kFloat32);
   }
@@ -99,7 +99,7 @@ class GenerationEnginePagingTest : public ::testing::Test {
     EXPECT_EQ(engine_->statistics().free_kv_blocks, engine_->statistics().kv_blocks);
   }
 
-  Qwen2ForCausalLM model_{nullptr};
+  CausalLM model_{nullptr};
   std::shared_ptr<VersionedPolicy> policy_;
   std::unique_ptr<GenerationEngine> engine_;
 };
@@ -165,7 +165,7 @@ TEST_F(GenerationEnginePagingTest, ASequenceNoPoolOfThisBudgetHoldsFailsItsReque
 // greedy tokens there; the margins are read on a CPU copy of the model.
 TEST_F(GenerationEnginePagingTest, OnCudaGreedyTokensAreGeneratesWithAndWithoutCudaGraphs) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  Qwen2ForCausalLM on_cpu(model_->config());
+  CausalLM on_cpu(model_->config());
   on_cpu->eval();
   {
     torch::NoGradGuard no_grad;
@@ -214,9 +214,9 @@ int64_t peak_resident_bytes() {
 // before is this case's own.)
 TEST(GenerationEngineMemory, ThePeakResidentMemoryStaysWithinTheBudget) {
   torch::manual_seed(3);
-  Qwen2Config config = Qwen2Config::preset("small", /*vocab_size=*/512);
+  ModelConfig config = ModelConfig::preset("small", /*vocab_size=*/512);
   config.max_position_embeddings = 320;
-  Qwen2ForCausalLM model(config);
+  CausalLM model(config);
   model->eval();
   const int64_t block_size = 16, blocks = 64;
   const int64_t block_bytes = PagedKvCache::block_bytes(config.num_hidden_layers, config.num_key_value_heads,

@@ -29,10 +29,10 @@ class GenerationEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
     torch::manual_seed(11);
-    Qwen2Config config = Qwen2Config::preset("tiny", /*vocab_size=*/512);
+    ModelConfig config = ModelConfig::preset("tiny", /*vocab_size=*/512);
     config.max_position_embeddings = 64;
     config.tie_word_embeddings = false;
-    model_ = Qwen2ForCausalLM(config);
+    model_ = CausalLM(config);
     model_->eval();
   }
 
@@ -81,7 +81,7 @@ class GenerationEngineTest : public ::testing::Test {
     for (const auto& sequence : next.sequences) EXPECT_EQ(sequence.generated.tokens.size(), 6u);
   }
 
-  Qwen2ForCausalLM model_{nullptr};
+  CausalLM model_{nullptr};
   std::shared_ptr<VersionedPolicy> policy_;
   std::unique_ptr<GenerationEngine> engine_;
 };
@@ -157,10 +157,10 @@ TEST_F(GenerationEngineTest, AFailedStepFailsItsRequestWithTheCause) {
 TEST_F(GenerationEngineTest, AnIdleEngineHoldsNoModelSoTheRetiredOneCanBeReused) {
   start_engine();
   expect_served_normally();
-  Qwen2ForCausalLM next(model_->config());
+  CausalLM next(model_->config());
   next->eval();
   policy_->install(next, /*version=*/1);
-  std::shared_ptr<Qwen2ForCausalLM> retired;
+  std::shared_ptr<CausalLM> retired;
   // The engine drops the group just after the request's end is delivered.
   for (int attempt = 0; attempt < 500 && retired == nullptr; ++attempt) {
     retired = policy_->take_retired();

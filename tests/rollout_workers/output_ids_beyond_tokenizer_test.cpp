@@ -32,10 +32,10 @@ class OutputIdsBeyondTokenizerTest : public ::testing::Test {
     const Tokenizer tokenizer = Tokenizer::from_file(countdown_tokenizer_path());
     tokenizer_size_ = tokenizer.vocab_size();
     torch::manual_seed(17);
-    Qwen2Config config = Qwen2Config::preset("tiny", /*vocab_size=*/tokenizer_size_ + 256);
+    ModelConfig config = ModelConfig::preset("tiny", /*vocab_size=*/tokenizer_size_ + 256);
     config.max_position_embeddings = 96;
     config.tie_word_embeddings = false;
-    Qwen2ForCausalLM model(config);
+    CausalLM model(config);
     {
       // Padding rows as a checkpoint may ship them, never likely: zero logits, below
       // the largest real one (so greedy decoding without the bias never picks them).
@@ -134,7 +134,7 @@ TEST_F(OutputIdsBeyondTokenizerTest, TheWorkerStreamsThemWithARewardAndTheLearne
   }
 
   // The learner: one policy update on these samples, log-probs recomputed from the checkpoint.
-  Qwen2ForCausalLM learner = load_pretrained(*folder_);
+  CausalLM learner = load_pretrained(*folder_);
   AdamW optimizer(learner->named_parameters(), AdamWOptions{0.9, 0.999, 1e-8, 0.0});
   PolicyUpdateOptions options;
   options.aggregation.max_response_length = kMaxNewTokens;

@@ -28,9 +28,9 @@ class RolloutServiceTest : public ::testing::Test {
   static void SetUpTestSuite() {
     folder_ = new std::string(make_temporary_directory("deltarl_worker_"));
     torch::manual_seed(5);
-    Qwen2Config config = Qwen2Config::preset("tiny");
+    ModelConfig config = ModelConfig::preset("tiny");
     config.max_position_embeddings = 96;
-    Qwen2ForCausalLM model(config);
+    CausalLM model(config);
     save_pretrained(model, *folder_);
     copy_file(countdown_tokenizer_path(), join_path(*folder_, "tokenizer.json"));
     RolloutServerOptions options;
@@ -123,7 +123,7 @@ TEST_F(RolloutServiceTest, EveryGroupAndSampleArrivesOnceWithTheLearnersLogProbs
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(completions.size(), 12u);
   std::set<std::pair<uint64_t, int>> seen;
-  Qwen2ForCausalLM learner = load_pretrained(*folder_);
+  CausalLM learner = load_pretrained(*folder_);
   learner->eval();
   torch::NoGradGuard no_grad;
   for (const auto& c : completions) {
@@ -224,7 +224,7 @@ TEST_F(RolloutServiceTest, ACancelledStreamEndsAndTheWorkerKeepsServing) {
 TEST_F(RolloutServiceTest, ASequenceIsStreamedTheMomentItFinishes) {
   // Greedy outputs of two prompts, computed locally; a stop token that only the
   // first emits, early, makes it finish long before the second.
-  Qwen2ForCausalLM local = load_pretrained(*folder_);
+  CausalLM local = load_pretrained(*folder_);
   local->eval();
   const std::vector<int64_t> a = {20, 27, 34, 41, 48}, b = {21, 28, 35, 42, 49, 56};
   GenerationOptions greedy;
@@ -263,7 +263,7 @@ TEST_F(RolloutServiceTest, ANewRequestJoinsARunningBatch) {
   // A long greedy generation (checked locally not to stop early) is running when
   // a short request arrives: with continuous batching the short one is admitted
   // into the running batch and finishes first.
-  Qwen2ForCausalLM local = load_pretrained(*folder_);
+  CausalLM local = load_pretrained(*folder_);
   local->eval();
   const std::vector<int64_t> long_prompt = {30, 31, 32};
   GenerationOptions greedy;
@@ -304,7 +304,7 @@ TEST_F(RolloutServiceTest, ANewRequestJoinsARunningBatch) {
 TEST(RolloutServiceAuth, TheTokenIsRequiredWhenSet) {
   const std::string folder = make_temporary_directory("deltarl_worker_auth_");
   torch::manual_seed(6);
-  Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
+  CausalLM model(ModelConfig::preset("tiny"));
   save_pretrained(model, folder);
   copy_file(countdown_tokenizer_path(), join_path(folder, "tokenizer.json"));
   RolloutServerOptions options;
@@ -339,7 +339,7 @@ class LoadWeightsTest : public ::testing::Test {
   void SetUp() override {
     folder_ = make_temporary_directory("deltarl_worker_weights_");
     torch::manual_seed(7);
-    Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
+    CausalLM model(ModelConfig::preset("tiny"));
     save_pretrained(model, folder_);
     copy_file(countdown_tokenizer_path(), join_path(folder_, "tokenizer.json"));
     RolloutServerOptions options;
@@ -395,7 +395,7 @@ TEST_F(LoadWeightsTest, NewWeightsChangeTheLogitsExactlyAndTagCompletions) {
   // Version 1 fills the standby allocated at start; version 2 refills the model version 1 retired.
   for (uint64_t version : {1u, 2u}) {
     torch::manual_seed(98 + version);
-    Qwen2ForCausalLM fresh(Qwen2Config::preset("tiny"));
+    CausalLM fresh(ModelConfig::preset("tiny"));
     fresh->eval();
     v1::LoadWeightsReply reply;
     PublishOptions options;
@@ -439,7 +439,7 @@ TEST_F(LoadWeightsTest, ABatchRunningDuringAnUploadFinishesOnItsOwnVersion) {
   v1::Completion completion;
   ASSERT_TRUE(stream->Read(&completion));  // generation under version 0 is under way
   torch::manual_seed(5);
-  Qwen2ForCausalLM fresh(Qwen2Config::preset("tiny"));
+  CausalLM fresh(ModelConfig::preset("tiny"));
   ASSERT_TRUE(publish_weights(*stub_, WeightSnapshot(fresh), 1, {}).ok());
   std::set<uint64_t> versions{completion.policy_version()};
   int received = 1;
@@ -457,7 +457,7 @@ TEST_F(LoadWeightsTest, ABatchRunningDuringAnUploadFinishesOnItsOwnVersion) {
 
 TEST_F(LoadWeightsTest, StaleCorruptOrIncompleteUploadsChangeNothing) {
   torch::manual_seed(100);
-  Qwen2ForCausalLM fresh(Qwen2Config::preset("tiny"));
+  CausalLM fresh(ModelConfig::preset("tiny"));
   ASSERT_TRUE(publish_weights(*stub_, WeightSnapshot(fresh), 2, {}).ok());
   // Not newer:
   EXPECT_EQ(publish_weights(*stub_, WeightSnapshot(fresh), 2, {}).code(), StatusCode::kFailedPrecondition);
@@ -517,7 +517,7 @@ TEST_F(LoadWeightsTest, StaleCorruptOrIncompleteUploadsChangeNothing) {
 // (another dtype); out of order is fine, a gap left by overlapping chunks is not.
 TEST_F(LoadWeightsTest, ChunksInAnyOrderOrDtypeAndGapsAreCaught) {
   torch::manual_seed(300);
-  Qwen2ForCausalLM fresh(Qwen2Config::preset("tiny"));
+  CausalLM fresh(ModelConfig::preset("tiny"));
   auto chunks_of = [&](uint64_t version, torch::ScalarType dtype) {
     std::vector<v1::WeightChunk> chunks;
     for (const auto& item : fresh->named_parameters()) {
@@ -562,7 +562,7 @@ TEST_F(LoadWeightsTest, ChunksInAnyOrderOrDtypeAndGapsAreCaught) {
   status = send(chunks_of(2, torch::kBFloat16));
   ASSERT_TRUE(status.ok()) << status.message();
   EXPECT_EQ(served_version(), 2u);
-  Qwen2ForCausalLM rounded(fresh->config());
+  CausalLM rounded(fresh->config());
   {
     torch::NoGradGuard no_grad;
     auto from = fresh->named_parameters();

@@ -1,6 +1,6 @@
 // WeightUpload's own cast: with no standby to fill, finish() builds a new model
 // and casts it to the served dtype; its RoPE stays fp32 (Note [RoPE in fp32],
-// core/model/qwen2_model.h), as the served model's does. Staging for a model
+// core/model/causal_lm.h), as the served model's does. Staging for a model
 // served on a GPU is pinned (its test, label gpu, skips without CUDA).
 #include "rollout_workers/weight_upload.h"
 
@@ -14,7 +14,7 @@ namespace deltarl {
 namespace {
 
 // Sends every parameter of `served` as one chunk each in `dtype_name`, then finishes.
-Qwen2ForCausalLM upload_all(WeightUpload& upload, const Qwen2ForCausalLM& served, const std::string& dtype_name) {
+CausalLM upload_all(WeightUpload& upload, const CausalLM& served, const std::string& dtype_name) {
   std::vector<torch::Tensor> sent;  // keeps each chunk's bytes alive until finish()
   const auto parameters = served->named_parameters();
   for (size_t i = 0; i < parameters.size(); ++i) {
@@ -34,7 +34,7 @@ Qwen2ForCausalLM upload_all(WeightUpload& upload, const Qwen2ForCausalLM& served
     EXPECT_TRUE(added.ok()) << added.message();
     sent.push_back(tensor);
   }
-  Qwen2ForCausalLM filled{nullptr};
+  CausalLM filled{nullptr};
   const Status finished = upload.finish(&filled);
   EXPECT_TRUE(finished.ok()) << finished.message();
   return filled;
@@ -42,12 +42,12 @@ Qwen2ForCausalLM upload_all(WeightUpload& upload, const Qwen2ForCausalLM& served
 
 TEST(WeightUpload, ANewModelForABf16WorkerKeepsRopeInFp32) {
   torch::manual_seed(0);
-  Qwen2ForCausalLM served(Qwen2Config::preset("tiny"));
+  CausalLM served(ModelConfig::preset("tiny"));
   const torch::Tensor fp32_inv_freq = served->model->inv_freq.clone();
   served->to(torch::kBFloat16);
 
   WeightUpload upload(served, /*current_version=*/0);
-  const Qwen2ForCausalLM filled = upload_all(upload, served, "BF16");
+  const CausalLM filled = upload_all(upload, served, "BF16");
   ASSERT_TRUE(filled);
   ASSERT_EQ(filled->model->embed_tokens->weight.scalar_type(), torch::kBFloat16);
   EXPECT_TRUE(torch::equal(filled->model->embed_tokens->weight, served->model->embed_tokens->weight));
@@ -59,10 +59,10 @@ TEST(WeightUpload, ANewModelForABf16WorkerKeepsRopeInFp32) {
 TEST(WeightUploadCuda, AGpuModelsUploadIsStagedInPinnedMemoryAndArrivesWhole) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   torch::manual_seed(0);
-  Qwen2ForCausalLM served(Qwen2Config::preset("tiny"));
+  CausalLM served(ModelConfig::preset("tiny"));
   served->to(torch::kCUDA);
   WeightUpload upload(served, /*current_version=*/0);
-  const Qwen2ForCausalLM filled = upload_all(upload, served, "F32");
+  const CausalLM filled = upload_all(upload, served, "F32");
   ASSERT_TRUE(filled);
   EXPECT_EQ(upload.pinned_staging_bytes(), upload.byte_count());
   for (const auto& item : filled->named_parameters()) {

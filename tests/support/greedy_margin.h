@@ -12,7 +12,7 @@
 
 #include <torch/torch.h>
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 
 namespace deltarl::testing_support {
 
@@ -21,7 +21,7 @@ namespace deltarl::testing_support {
 // continuation's own tokens fed in (teacher forcing, one no-grad forward). A
 // positive gap everywhere means greedy decoding from `prompt` gives
 // `continuation`; a negative one names a position where it does not.
-inline double smallest_greedy_margin(Qwen2ForCausalLM& model, const std::vector<int64_t>& prompt,
+inline double smallest_greedy_margin(CausalLM& model, const std::vector<int64_t>& prompt,
                                      const std::vector<int64_t>& continuation) {
   torch::NoGradGuard no_grad;
   std::vector<int64_t> ids = prompt;

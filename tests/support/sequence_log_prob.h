@@ -7,13 +7,13 @@
 
 #include <torch/torch.h>
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 #include "core/model/token_log_probs.h"
 #include "trainer/algorithm/rollout_sample.h"
 
 namespace deltarl::testing_support {
 
-inline double sequence_log_prob(Qwen2ForCausalLM& model, const RolloutSample& s) {
+inline double sequence_log_prob(CausalLM& model, const RolloutSample& s) {
   torch::NoGradGuard no_grad;
   std::vector<int64_t> ids(s.prompt_ids.begin(), s.prompt_ids.end());
   ids.insert(ids.end(), s.response_ids.begin(), s.response_ids.end());

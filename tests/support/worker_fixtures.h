@@ -19,7 +19,7 @@ namespace deltarl::testing_support {
 inline std::string write_worker_model(const std::string& prefix) {
   const std::string folder = make_temporary_directory(prefix);
   torch::manual_seed(11);
-  Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
+  CausalLM model(ModelConfig::preset("tiny"));
   save_pretrained(model, folder);
   copy_file(countdown_tokenizer_path(), join_path(folder, "tokenizer.json"));
   return folder;

@@ -23,7 +23,7 @@
 #include <numeric>
 #include <random>
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 #include "trainer/algorithm/step_updates.h"
 #include "tests/support/mixed_reward_batch.h"
 #include "trainer/comm/mpi_communicator.h"
@@ -124,9 +124,9 @@ PolicyUpdateOptions options_for(const Mode& mode, const Learner& learner, size_t
   return options;
 }
 
-Qwen2ForCausalLM starting_model() {
+CausalLM starting_model() {
   torch::manual_seed(11);
-  return Qwen2ForCausalLM(Qwen2Config::preset("tiny", kVocab));
+  return CausalLM(ModelConfig::preset("tiny", kVocab));
 }
 
 std::vector<torch::Tensor> copies(const std::vector<torch::Tensor>& tensors) {
@@ -152,7 +152,7 @@ struct Trace {
 // starts from start_weights[u].
 Trace run_step(const Mode& mode, const Learner& learner, Communicator& communicator,
                std::vector<RolloutSample> mine, const std::vector<std::vector<torch::Tensor>>* start_weights) {
-  Qwen2ForCausalLM model = starting_model();
+  CausalLM model = starting_model();
   model->model->activation_checkpointing = learner.activation_checkpointing;
   AdamW optimizer(model->named_parameters(), AdamWOptions{0.9, 0.999, 1e-8, 0.0});
   PolicyUpdater updater(model, nullptr, optimizer, options_for(mode, learner, mine.size()));

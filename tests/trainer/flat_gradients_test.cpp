@@ -81,7 +81,7 @@ TEST(FlatGradients, HooksFoldNothingOutsideTheGuard) {
   EXPECT_EQ(gradients.full().narrow(0, 0, 512).abs().sum().item<double>(), 0);
 }
 
-// An embedding's sparse gradient (Qwen2ModelImpl::sparse_embedding_gradient),
+// An embedding's sparse gradient (DecoderModelImpl::sparse_embedding_gradient),
 // tied to the output layer or alone, folds to the dense gradient's values:
 // an fp32 table through its .grad view of the buffer, a bf16 one through the
 // fold. Token 3 appears twice, so rows are summed.

@@ -29,14 +29,14 @@ MemoryPlanOptions limit(int64_t bytes, int64_t ranks = 8) {
 constexpr int64_t k80GB = 80'000'000'000;
 
 TEST(MemoryPlanTest, PresetsMatchThePublishedParameterCounts) {
-  EXPECT_EQ(Qwen2Config::preset("qwen2.5-7b").parameter_count(), 7'615'616'512);  // "7.61B"
-  EXPECT_EQ(Qwen2Config::preset("qwen2.5-3b").parameter_count(), 3'085'938'688);  // "3.09B"
-  EXPECT_FALSE(Qwen2Config::preset("qwen2.5-7b").tie_word_embeddings);
-  EXPECT_TRUE(Qwen2Config::preset("qwen2.5-3b").tie_word_embeddings);
+  EXPECT_EQ(ModelConfig::preset("qwen2.5-7b").parameter_count(), 7'615'616'512);  // "7.61B"
+  EXPECT_EQ(ModelConfig::preset("qwen2.5-3b").parameter_count(), 3'085'938'688);  // "3.09B"
+  EXPECT_FALSE(ModelConfig::preset("qwen2.5-7b").tie_word_embeddings);
+  EXPECT_TRUE(ModelConfig::preset("qwen2.5-3b").tie_word_embeddings);
 }
 
 TEST(MemoryPlanTest, StateIsSixteenBytesPerParameterAndZeroShardsTheOptimizer) {
-  const Qwen2Config model = Qwen2Config::preset("qwen2.5-3b");
+  const ModelConfig model = ModelConfig::preset("qwen2.5-3b");
   const int64_t P = model.parameter_count();
   const MemoryPlan fp32 = plan_memory(model, config_with({}), limit(k80GB));
   EXPECT_EQ(fp32.components.weights, 4 * P);
@@ -55,7 +55,7 @@ TEST(MemoryPlanTest, StateIsSixteenBytesPerParameterAndZeroShardsTheOptimizer) {
 }
 
 TEST(MemoryPlanTest, MemoryFeaturesLowerTheirOwnComponents) {
-  const Qwen2Config model = Qwen2Config::preset("qwen2.5-3b");
+  const ModelConfig model = ModelConfig::preset("qwen2.5-3b");
   // train.attention is set after validation, which refuses causal on a LibTorch without SDPA.
   auto with = [&](const std::string& setting, const std::string& attention = "masked") {
     TrainingConfig config = config_with({"rollout.max_new_tokens=2048", "train.micro_batch_size=2", setting});
@@ -81,7 +81,7 @@ TEST(MemoryPlanTest, MemoryFeaturesLowerTheirOwnComponents) {
 }
 
 TEST(MemoryPlanTest, ATooLargeRunSaysItDoesNotFitAndWhatToChange) {
-  const MemoryPlan plan = plan_memory(Qwen2Config::preset("qwen2.5-7b"),
+  const MemoryPlan plan = plan_memory(ModelConfig::preset("qwen2.5-7b"),
                                       config_with({"rollout.max_new_tokens=8192", "train.micro_batch_size=4"}),
                                       limit(k80GB));
   EXPECT_FALSE(plan.fits());
@@ -111,13 +111,13 @@ TEST(MemoryPlanTest, TheRecommendedSevenBSettingsFit) {
   const std::vector<std::string> recommended = {
       "rollout.max_new_tokens=8192", "model.dtype=bfloat16", "train.micro_batch_tokens=16384",
       "train.logits_chunk_tokens=1024", "train.activation_checkpointing=true", "train.zero_stage=1"};
-  const MemoryPlan eight = plan_memory(Qwen2Config::preset("qwen2.5-7b"), config_with(recommended), limit(k80GB, 8));
+  const MemoryPlan eight = plan_memory(ModelConfig::preset("qwen2.5-7b"), config_with(recommended), limit(k80GB, 8));
   EXPECT_TRUE(eight.fits()) << describe_memory_plan(eight);
   EXPECT_TRUE(eight.suggestions.empty());
   std::vector<std::string> with_reference = recommended;
   with_reference.push_back("algorithm.kl_coef=0.05");
   const MemoryPlan reference =
-      plan_memory(Qwen2Config::preset("qwen2.5-7b"), config_with(with_reference), limit(k80GB, 8));
+      plan_memory(ModelConfig::preset("qwen2.5-7b"), config_with(with_reference), limit(k80GB, 8));
   EXPECT_FALSE(reference.fits()) << describe_memory_plan(reference);
   EXPECT_FALSE(reference.suggestions.empty());
 }
@@ -138,11 +138,11 @@ TEST(MemoryPlanTest, BadInputIsNamed) {
             std::string::npos);
   MemoryPlanOptions gpu_without_limit;
   gpu_without_limit.cuda = true;
-  EXPECT_NE(input_error_message([&] { plan_memory(Qwen2Config::preset("tiny"), config_with({}), gpu_without_limit); })
+  EXPECT_NE(input_error_message([&] { plan_memory(ModelConfig::preset("tiny"), config_with({}), gpu_without_limit); })
                 .find("--gpu-memory"),
             std::string::npos);
   const auto budget = config_with({"rollout.max_new_tokens=1024", "train.micro_batch_tokens=1100"});
-  EXPECT_NE(input_error_message([&] { plan_memory(Qwen2Config::preset("tiny"), budget, limit(k80GB)); })
+  EXPECT_NE(input_error_message([&] { plan_memory(ModelConfig::preset("tiny"), budget, limit(k80GB)); })
                 .find("train.micro_batch_tokens 1100 is smaller than the longest sample, 1536 tokens"),
             std::string::npos);
 }

@@ -32,8 +32,8 @@ RolloutSample sample(int64_t group, int32_t index, std::vector<int32_t> response
 
 TEST(PolicyUpdate, RaisesRewardedAndLowersUnrewardedResponses) {
   torch::manual_seed(3);
-  Qwen2Config config = Qwen2Config::preset("tiny", 64);
-  Qwen2ForCausalLM model(config);
+  ModelConfig config = ModelConfig::preset("tiny", 64);
+  CausalLM model(config);
   AdamW optimizer(model->named_parameters(), AdamWOptions{0.9, 0.999, 1e-8, 0.0});
   PolicyUpdateOptions options;
   options.aggregation.max_response_length = 8;
@@ -62,7 +62,7 @@ TEST(PolicyUpdate, RaisesRewardedAndLowersUnrewardedResponses) {
 // bit (ratio exactly 1, PPO-KL exactly 0); after one update they move.
 TEST(PolicyUpdate, OldLogProbPassMatchesTheUpdatesForwardExactly) {
   torch::manual_seed(3);
-  Qwen2ForCausalLM model(Qwen2Config::preset("tiny", 64));
+  CausalLM model(ModelConfig::preset("tiny", 64));
   AdamW optimizer(model->named_parameters(), AdamWOptions{0.9, 0.999, 1e-8, 0.0});
   PolicyUpdateOptions options;
   options.aggregation.max_response_length = 8;
@@ -106,7 +106,7 @@ TEST(PolicyUpdate, TheMemoryMechanismsGiveThePlainGradient) {
   for (torch::ScalarType dtype : {torch::kFloat32, torch::kBFloat16}) {
     for (int64_t chunk : {int64_t{0}, int64_t{3}}) {
       torch::manual_seed(3);
-      Qwen2ForCausalLM model(Qwen2Config::preset("tiny", 64));  // tied embedding
+      CausalLM model(ModelConfig::preset("tiny", 64));  // tied embedding
       model->to(dtype);
       AdamW optimizer(model->named_parameters(), AdamWOptions{0.9, 0.999, 1e-8, 0.0});
       PolicyUpdateOptions options;

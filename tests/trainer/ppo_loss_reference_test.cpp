@@ -94,7 +94,7 @@ struct Gradient {
 };
 
 Gradient deltarl_gradient(AggregationMode mode, int64_t micro_batch_size, const std::vector<RolloutSample>& samples) {
-  Qwen2ForCausalLM model = load_pretrained(kModel);
+  CausalLM model = load_pretrained(kModel);
   AdamW optimizer(model->named_parameters(), AdamWOptions{0.9, 0.999, 1e-8, 0.0});
   PolicyUpdateOptions options;
   options.aggregation.mode = mode;

@@ -37,9 +37,41 @@ TEST(PromptDataset, RendersTemplatesAndPayloads) {
   PromptDataset chat(write_lines("{\"numbers\":[1,2],\"target\":3}\n"), tokenizer, options);
   EXPECT_EQ(tokenizer.decode(chat[0].token_ids),
             "<|im_start|>user\nQ: 3 from 1, 2?<|im_end|>\n<|im_start|>assistant\n");
+  // The model's format: Qwen3's without thinking.
+  options.chat_format = ChatFormat::of_family(ModelFamily::kQwen3);
+  options.chat_format.thinking = false;
+  PromptDataset qwen3(write_lines("{\"numbers\":[1,2],\"target\":3}\n"), tokenizer, options);
+  EXPECT_EQ(tokenizer.decode(qwen3[0].token_ids),
+            "<|im_start|>user\nQ: 3 from 1, 2?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
 
   EXPECT_EQ(PromptDataset::render("math", "math", "{\"question\":\"1+1?\",\"answer\":2}", "x"),
             "1+1?\nPlease reason step by step, and put your final answer within \\boxed{}.");
+}
+
+// Llama: its header format, whose special tokens the Llama-3-style fixture
+// tokenizer splits out, and <|begin_of_text|> first whether or not the prompt
+// is a chat (transformers' Llama tokenizer adds it to plain text).
+TEST(PromptDataset, LlamaPromptsBeginWithTheBosToken) {
+  const Tokenizer tokenizer =
+      Tokenizer::from_file(std::string(DELTARL_TEST_FIXTURES_DIR) + "/llama3-tokenizer/tokenizer.json");
+  const int32_t bos = *tokenizer.token_to_id("<|begin_of_text|>");
+  const int32_t header = *tokenizer.token_to_id("<|start_header_id|>");
+  PromptDatasetOptions options;
+  options.prompt_template = "Q: {target} from {numbers}?";
+  options.bos_token_id = bos;
+  const auto data = write_lines("{\"numbers\":[1,2],\"target\":3}\n");
+  const PromptDataset plain(data, tokenizer, options);
+  EXPECT_EQ(plain[0].token_ids.front(), bos);
+  EXPECT_EQ(tokenizer.decode(plain[0].token_ids), "<|begin_of_text|>Q: 3 from 1, 2?");
+  options.chat = true;
+  options.chat_format = ChatFormat::of_family(ModelFamily::kLlama);
+  const PromptDataset chat(data, tokenizer, options);
+  ASSERT_GT(chat[0].token_ids.size(), 2u);
+  EXPECT_EQ(chat[0].token_ids[0], bos);  // once: the format's own
+  EXPECT_EQ(chat[0].token_ids[1], header);
+  EXPECT_EQ(tokenizer.decode(chat[0].token_ids),
+            "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nQ: 3 from 1, 2?<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n");
 }
 
 TEST(PromptDataset, BadLinesNameFileLineAndField) {

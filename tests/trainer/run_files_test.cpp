@@ -90,7 +90,7 @@ TEST(MetricsLog, ResumeDropsStepsPastTheCheckpoint) {
 TEST(TrainingCheckpoint, AtomicPrunedAndFound) {
   const std::string run = make_temporary_directory("checkpoint-test");
   const std::string folder = join_path(run, "checkpoints");
-  Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
+  CausalLM model(ModelConfig::preset("tiny"));
   AdamW optimizer(model->named_parameters(), AdamWOptions{});
   for (int64_t step : {2, 4, 6}) {
     TrainerState state;

@@ -48,7 +48,7 @@ TEST(SupervisedFinetuning, MemorizesResponsesAndStops) {
   });
   EXPECT_LT(result.final_loss, 0.05 * first_loss);
   // Greedy decoding now reproduces each response and then emits EOS.
-  Qwen2ForCausalLM model = load_pretrained(options.out_folder);
+  CausalLM model = load_pretrained(options.out_folder);
   const Tokenizer tokenizer = Tokenizer::from_file(join_path(options.out_folder, "tokenizer.json"));
   GenerationOptions generation;
   generation.sampling.temperature = 0;
@@ -81,7 +81,7 @@ TEST(SupervisedFinetuning, MemorizesResponsesAndStops) {
 
 TEST(TaskEvaluation, ShardsAddUpToTheWhole) {
   const std::string work = make_temporary_directory("eval-test");
-  Qwen2ForCausalLM model = load_pretrained(tiny_model(join_path(work, "model")));
+  CausalLM model = load_pretrained(tiny_model(join_path(work, "model")));
   const Tokenizer tokenizer = Tokenizer::from_file(join_path(work, "model/tokenizer.json"));
   const std::string data = join_path(work, "test.jsonl");
   {
@@ -133,7 +133,7 @@ EvaluationOptions greedy_evaluation() {
 // is 1 in every row and 100 in EOS's, so the final hidden state's column 0
 // (about 10 after the norm, the layers adding ~0.05) gives EOS a logit near
 // 1000 and every other token one near 10.
-torch::Tensor eos_first_embeddings(Qwen2ForCausalLM& model) {
+torch::Tensor eos_first_embeddings(CausalLM& model) {
   torch::Tensor embeddings = model->model->embed_tokens->weight.detach().clone();
   embeddings.select(/*dim=*/1, /*index=*/0).fill_(1.0);
   embeddings[model->config().eos_token_ids.at(0)][0] = 100.0;
@@ -143,7 +143,7 @@ torch::Tensor eos_first_embeddings(Qwen2ForCausalLM& model) {
 TEST(TaskEvaluation, UsesTheWeightsTheModelHoldsNow) {
   const std::string work = make_temporary_directory("eval-current-weights-test");
   const std::string folder = tiny_model(join_path(work, "model"));
-  Qwen2ForCausalLM model = load_pretrained(folder);
+  CausalLM model = load_pretrained(folder);
   ASSERT_TRUE(model->config().tie_word_embeddings);
   const Tokenizer tokenizer = Tokenizer::from_file(join_path(folder, "tokenizer.json"));
   const std::string data = join_path(work, "test.jsonl");
@@ -176,7 +176,7 @@ TEST(TaskEvaluation, UsesTheWeightsTheModelHoldsNow) {
   embeddings.mutable_grad() = eos_first - initial_embeddings;
   optimizer.step();
   const EvaluationTotals stepped = evaluate_task_totals(model, tokenizer, dataset, data, options);
-  Qwen2ForCausalLM fresh = load_pretrained(folder);
+  CausalLM fresh = load_pretrained(folder);
   {
     torch::NoGradGuard no_grad;
     fresh->model->embed_tokens->weight.copy_(embeddings);

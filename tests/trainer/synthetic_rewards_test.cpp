@@ -25,7 +25,7 @@ TEST(SyntheticRewards, ARandomTinyModelEarnsMixedRewards) {
   const std::string work = make_temporary_directory("synthetic-rewards-test");
   const std::string model_folder = join_path(work, "model");
   write_preset_checkpoint("tiny", "", model_folder, /*seed=*/7);
-  Qwen2ForCausalLM model = load_pretrained(model_folder);
+  CausalLM model = load_pretrained(model_folder);
   const Tokenizer tokenizer = Tokenizer::from_file(join_path(model_folder, "tokenizer.json"));
 
   constexpr int64_t kPrompts = 32, kSamples = 4;

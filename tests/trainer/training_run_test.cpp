@@ -63,7 +63,7 @@ class ScriptedRollouts : public RolloutSource {
     return batch;
   }
   void prefetch(int64_t, uint64_t) override {}
-  std::string publish(Qwen2ForCausalLM&, uint64_t version) override {
+  std::string publish(CausalLM&, uint64_t version) override {
     published.push_back(version);
     return "";
   }

@@ -98,7 +98,7 @@ class RecordingWorker {
 
 // What publish_weights sent before snapshots (e331b50), each upload reading
 // the model itself: the reference the snapshot's bytes must equal.
-std::vector<v1::WeightChunk> chunks_sent_before_snapshots(Qwen2ForCausalLM& model, uint64_t version,
+std::vector<v1::WeightChunk> chunks_sent_before_snapshots(CausalLM& model, uint64_t version,
                                                           size_t chunk_bytes) {
   std::vector<v1::WeightChunk> chunks;
   const auto parameters = model->named_parameters(/*recurse=*/true);
@@ -132,7 +132,7 @@ std::vector<v1::WeightChunk> chunks_sent_before_snapshots(Qwen2ForCausalLM& mode
   return chunks;
 }
 
-uint64_t parameter_bytes(Qwen2ForCausalLM& model) {
+uint64_t parameter_bytes(CausalLM& model) {
   uint64_t bytes = 0;
   for (const auto& parameter : model->parameters()) {
     bytes += static_cast<uint64_t>(parameter.numel()) * parameter.element_size();
@@ -163,7 +163,7 @@ void expect_same_chunks(const std::vector<v1::WeightChunk>& sent, const std::vec
 TEST(WeightPublishing, TheBytesSentAreThoseEveryUploadSentBeforeSnapshots) {
   for (const torch::ScalarType dtype : {torch::kFloat32, torch::kBFloat16}) {
     torch::manual_seed(21);
-    Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
+    CausalLM model(ModelConfig::preset("tiny"));
     model->to(dtype);
     const auto workers = start_workers(2);
     RolloutFleet fleet(addresses_of(workers), std::nullopt);
@@ -182,7 +182,7 @@ TEST(WeightPublishing, TheBytesSentAreThoseEveryUploadSentBeforeSnapshots) {
 
 TEST(WeightPublishing, OneSnapshotPerVersionWhateverTheNumberOfWorkers) {
   torch::manual_seed(22);
-  Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
+  CausalLM model(ModelConfig::preset("tiny"));
   const auto workers = start_workers(3);
   WorkerRegistry registry(addresses_of(workers), std::nullopt);
   RolloutFleet fleet(registry);
@@ -209,7 +209,7 @@ TEST(WeightPublishing, OneSnapshotPerVersionWhateverTheNumberOfWorkers) {
 
 TEST(WeightPublishing, OneSnapshotSentTwiceSendsTheSameBytes) {
   torch::manual_seed(23);
-  Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
+  CausalLM model(ModelConfig::preset("tiny"));
   const auto workers = start_workers(1);
   WorkerRegistry registry(addresses_of(workers), std::nullopt);
   const WeightSnapshot snapshot(model);
@@ -233,7 +233,7 @@ TEST(WeightPublishing, EveryCallToAWorkerCarriesTheRegistrysBearerToken) {
     ASSERT_TRUE(fleet.newest_version(&newest, /*deadline_seconds=*/10).ok());
     EXPECT_EQ(newest, 7u);
     torch::manual_seed(24);
-    Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
+    CausalLM model(ModelConfig::preset("tiny"));
     PublishOptions options;
     options.auth_token = "ignored: the registry's token goes";
     ASSERT_TRUE(fleet.publish(model, /*version=*/8, options).ok());

@@ -66,7 +66,7 @@ TEST_F(SharedRegistryTest, AWorkerTheClientFoundDeadIsNotSentWeights) {
   EXPECT_NE(registry.last_error(0), "");
 
   torch::manual_seed(5);
-  Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
+  CausalLM model(ModelConfig::preset("tiny"));
   PublishReport report;
   ASSERT_TRUE(fleet.publish(model, /*version=*/1, PublishOptions(), 0, 1, &report).ok());
   EXPECT_EQ(report.workers_sent, 1);  // b only: a is not tried again
@@ -77,7 +77,7 @@ TEST_F(SharedRegistryTest, AWorkerTheClientFoundDeadIsNotSentWeights) {
 TEST_F(SharedRegistryTest, AWorkerThatRefusedWeightsIsNotSentPrompts) {
   WorkerProcess a(*folder_), b(*folder_);
   torch::manual_seed(6);
-  Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
+  CausalLM model(ModelConfig::preset("tiny"));
   WorkerRegistry registry({a.address(), b.address()}, std::nullopt);
   // a already serves version 5: it refuses 3 as stale, yet would still generate for min version 3.
   ASSERT_TRUE(publish_weights(registry.stub(0), WeightSnapshot(model), /*version=*/5, PublishOptions()).ok());

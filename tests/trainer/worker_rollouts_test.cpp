@@ -34,7 +34,7 @@ class WorkerRolloutsTest : public ::testing::Test {
   static void SetUpTestSuite() {
     folder_ = new std::string(make_temporary_directory("deltarl_worker_rollouts_"));
     torch::manual_seed(11);
-    model_ = new Qwen2ForCausalLM(Qwen2Config::preset("tiny"));
+    model_ = new CausalLM(ModelConfig::preset("tiny"));
     save_pretrained(*model_, *folder_);
     copy_file(countdown_tokenizer_path(), join_path(*folder_, "tokenizer.json"));
     const std::string data = join_path(*folder_, "train.jsonl");
@@ -85,12 +85,12 @@ class WorkerRolloutsTest : public ::testing::Test {
 
   SingleProcessCommunicator host_;
   static std::string* folder_;
-  static Qwen2ForCausalLM* model_;
+  static CausalLM* model_;
   static Tokenizer* tokenizer_;
   static PromptDataset* dataset_;
 };
 std::string* WorkerRolloutsTest::folder_ = nullptr;
-Qwen2ForCausalLM* WorkerRolloutsTest::model_ = nullptr;
+CausalLM* WorkerRolloutsTest::model_ = nullptr;
 Tokenizer* WorkerRolloutsTest::tokenizer_ = nullptr;
 PromptDataset* WorkerRolloutsTest::dataset_ = nullptr;
 

@@ -26,7 +26,7 @@
 
 #include "core/file_system.h"
 #include "core/model/hf_checkpoint.h"
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 #include "tests/support/mixed_reward_batch.h"
 #include "trainer/algorithm/step_updates.h"
 #include "trainer/comm/mpi_communicator.h"
@@ -79,9 +79,9 @@ PolicyUpdateOptions options_for(int64_t stage) {
   return options;
 }
 
-Qwen2ForCausalLM starting_model(torch::ScalarType dtype) {
+CausalLM starting_model(torch::ScalarType dtype) {
   torch::manual_seed(11);
-  Qwen2ForCausalLM model(Qwen2Config::preset("tiny", kVocab));
+  CausalLM model(ModelConfig::preset("tiny", kVocab));
   model->to(dtype);
   return model;
 }
@@ -94,7 +94,7 @@ torch::Tensor flat(const std::vector<torch::Tensor>& tensors) {
 
 // The fp32 weights AdamW updates: the parameters, or the masters of bf16 ones.
 torch::Tensor fp32_weights(const std::vector<std::pair<std::string, torch::Tensor>>& state,
-                           Qwen2ForCausalLM& model) {
+                           CausalLM& model) {
   if (model->parameters().front().scalar_type() == torch::kFloat32) return flat(model->parameters());
   std::vector<torch::Tensor> masters;
   for (const auto& [name, tensor] : state) {
@@ -104,7 +104,7 @@ torch::Tensor fp32_weights(const std::vector<std::pair<std::string, torch::Tenso
 }
 
 struct Learner {
-  Qwen2ForCausalLM model{nullptr};
+  CausalLM model{nullptr};
   std::unique_ptr<AdamW> optimizer;
 };
 

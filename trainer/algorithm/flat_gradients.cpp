@@ -15,7 +15,7 @@ namespace {
 void fold_parameter(torch::Tensor& parameter, const torch::Tensor& into) {
   torch::NoGradGuard no_grad;
   const torch::Tensor& grad = parameter.grad();
-  if (grad.is_sparse()) {  // an embedding's (Qwen2ModelImpl::sparse_embedding_gradient)
+  if (grad.is_sparse()) {  // an embedding's (DecoderModelImpl::sparse_embedding_gradient)
     into.view(parameter.sizes()).add_(grad.to(torch::kFloat32));
   } else {
     into.add_(grad.reshape({-1}).to(torch::kFloat32));

@@ -102,7 +102,7 @@ PaddedBatch pad_batch(const std::vector<SamplePointer>& batch, torch::Device dev
 }
 
 // (b, r, h) hidden states at the positions that predict each response token.
-torch::Tensor response_hidden(Qwen2ForCausalLM& model, const PaddedBatch& batch) {
+torch::Tensor response_hidden(CausalLM& model, const PaddedBatch& batch) {
   torch::Tensor hidden = model->hidden_states(batch.input_ids, batch.attention_mask);  // (b, s, h)
   return hidden.gather(1, batch.positions.unsqueeze(-1).expand({-1, -1, hidden.size(2)}));
 }
@@ -118,7 +118,7 @@ enum class Entropy { kNone, kMetric, kDifferentiable };
 // full (b, r, vocab) logits, or with chunk_tokens > 0 through the chunked
 // output layer, which never holds them (core/model/chunked_output_layer.h)
 // and, given output_weight_gradient, adds the output weight's gradient there.
-ResponseTokens response_tokens(Qwen2ForCausalLM& model, const PaddedBatch& batch, double temperature,
+ResponseTokens response_tokens(CausalLM& model, const PaddedBatch& batch, double temperature,
                                int64_t chunk_tokens, Entropy entropy,
                                const torch::Tensor& output_weight_gradient = {}) {
   const torch::Tensor hidden = response_hidden(model, batch);
@@ -142,7 +142,7 @@ ResponseTokens response_tokens(Qwen2ForCausalLM& model, const PaddedBatch& batch
 }  // namespace
 
 
-PolicyUpdater::PolicyUpdater(Qwen2ForCausalLM& model, Qwen2ForCausalLM* reference, AdamW& optimizer,
+PolicyUpdater::PolicyUpdater(CausalLM& model, CausalLM* reference, AdamW& optimizer,
                              PolicyUpdateOptions options)
     : model_(model),
       reference_(reference),

@@ -21,7 +21,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 #include "trainer/algorithm/adamw.h"
 #include "trainer/algorithm/advantage.h"
 #include "trainer/algorithm/aggregation_config.h"
@@ -83,7 +83,7 @@ class PolicyUpdater {
  public:
   // `reference` may be null (no KL term). Keeps references to all arguments.
   // `optimizer` holds `model`'s parameters; at zero_stage ≥ 1 it may be sharded.
-  PolicyUpdater(Qwen2ForCausalLM& model, Qwen2ForCausalLM* reference, AdamW& optimizer, PolicyUpdateOptions options);
+  PolicyUpdater(CausalLM& model, CausalLM* reference, AdamW& optimizer, PolicyUpdateOptions options);
 
   const PolicyUpdateOptions& options() const { return options_; }
 
@@ -123,8 +123,8 @@ class PolicyUpdater {
   void clip_and_step(double square_sum, double learning_rate, PolicyUpdateResult* result);
 
  private:
-  Qwen2ForCausalLM& model_;
-  Qwen2ForCausalLM* reference_;
+  CausalLM& model_;
+  CausalLM* reference_;
   AdamW& optimizer_;
   PolicyUpdateOptions options_;
   FlatGradients gradients_;

@@ -25,7 +25,7 @@ EvaluationResult finish_evaluation(const EvaluationTotals& totals) {
   return result;
 }
 
-EvaluationTotals evaluate_task_totals(Qwen2ForCausalLM& model, const Tokenizer& tokenizer, const PromptDataset& dataset,
+EvaluationTotals evaluate_task_totals(CausalLM& model, const Tokenizer& tokenizer, const PromptDataset& dataset,
                                       const std::string& source, const EvaluationOptions& options) {
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
@@ -81,7 +81,7 @@ EvaluationTotals evaluate_task_totals(Qwen2ForCausalLM& model, const Tokenizer& 
   return totals;
 }
 
-EvaluationResult evaluate_task(Qwen2ForCausalLM& model, const Tokenizer& tokenizer, const std::string& data_path,
+EvaluationResult evaluate_task(CausalLM& model, const Tokenizer& tokenizer, const std::string& data_path,
                                const EvaluationOptions& options) {
   const PromptDataset dataset(data_path, tokenizer, options.prompts);
   return finish_evaluation(evaluate_task_totals(model, tokenizer, dataset, data_path, options));

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 #include "core/tokenizer/tokenizer.h"
 #include "trainer/prompts/prompt_dataset.h"
 
@@ -49,11 +49,11 @@ EvaluationResult finish_evaluation(const EvaluationTotals& totals);
 // the forms were last built (an optimizer step, a checkpoint load), and kFused
 // keeps the numbers of the learner's other no-grad forwards (Note [Inference
 // form numerics]). The model stays prepared so, and in eval mode only for the call.
-EvaluationTotals evaluate_task_totals(Qwen2ForCausalLM& model, const Tokenizer& tokenizer, const PromptDataset& dataset,
+EvaluationTotals evaluate_task_totals(CausalLM& model, const Tokenizer& tokenizer, const PromptDataset& dataset,
                                       const std::string& source, const EvaluationOptions& options);
 
 // The whole file, one shard: finish_evaluation(evaluate_task_totals(...)).
-EvaluationResult evaluate_task(Qwen2ForCausalLM& model, const Tokenizer& tokenizer, const std::string& data_path,
+EvaluationResult evaluate_task(CausalLM& model, const Tokenizer& tokenizer, const std::string& data_path,
                                const EvaluationOptions& options);
 
 }  // namespace deltarl

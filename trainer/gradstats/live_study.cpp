@@ -38,7 +38,7 @@ struct CountSketch {
 };
 
 // ∇θ Σ_t log π(y_t) of one response, sketched: (K,) float64.
-torch::Tensor sketched_gradient(Qwen2ForCausalLM& model, const std::vector<torch::Tensor>& parameters,
+torch::Tensor sketched_gradient(CausalLM& model, const std::vector<torch::Tensor>& parameters,
                                 const CountSketch& sketch, const Response& response, double temperature) {
   for (const auto& parameter : parameters) {
     if (parameter.grad().defined()) parameter.mutable_grad().zero_();
@@ -91,7 +91,7 @@ void LiveStudyOptions::validate() const {
   if (groups_per_batch < 1 || bootstrap_batches < 2) throw InputError("--batch-groups ≥ 1 and --bootstrap ≥ 2");
 }
 
-LiveStudyResult run_live_study(Qwen2ForCausalLM& model, const Tokenizer& tokenizer, const std::string& data_path,
+LiveStudyResult run_live_study(CausalLM& model, const Tokenizer& tokenizer, const std::string& data_path,
                                const LiveStudyOptions& options) {
   options.validate();
   PromptDatasetOptions prompt_options = options.prompts;

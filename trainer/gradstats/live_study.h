@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 #include "core/tokenizer/tokenizer.h"
 #include "trainer/prompts/prompt_dataset.h"
 
@@ -64,7 +64,7 @@ struct LiveStudyResult {
 };
 
 // Requires at least 2 distinct lengths; throws InputError for bad options or data.
-LiveStudyResult run_live_study(Qwen2ForCausalLM& model, const Tokenizer& tokenizer, const std::string& data_path,
+LiveStudyResult run_live_study(CausalLM& model, const Tokenizer& tokenizer, const std::string& data_path,
                                const LiveStudyOptions& options);
 
 }  // namespace deltarl

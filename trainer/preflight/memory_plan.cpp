@@ -8,7 +8,7 @@
 
 #include "core/file_system.h"
 #include "core/input_error.h"
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 
 namespace deltarl {
 
@@ -40,7 +40,7 @@ Shape worst_micro_batch(const TrainingConfig& config, const MemoryPlanOptions& o
 }
 
 // Note [What the learner holds] (memory_plan.h), for one configuration.
-MemoryPlan plan_once(const Qwen2Config& m, const TrainingConfig& config, const MemoryPlanOptions& options) {
+MemoryPlan plan_once(const ModelConfig& m, const TrainingConfig& config, const MemoryPlanOptions& options) {
   MemoryPlan plan;
   const int64_t e = config.model.dtype == "bfloat16" ? 2 : 4;
   const int64_t P = m.parameter_count();
@@ -56,14 +56,17 @@ MemoryPlan plan_once(const Qwen2Config& m, const TrainingConfig& config, const M
   const Shape shape = worst_micro_batch(config, options);
   plan.micro_batch_rows = shape.b, plan.sequence_tokens = shape.s, plan.response_tokens = shape.r;
   const int64_t n = shape.b * shape.s, h = m.hidden_size, I = m.intermediate_size, H = m.num_attention_heads;
-  const int64_t kv = m.num_key_value_heads * m.head_dim(), g = H / m.num_key_value_heads;
+  const int64_t q = H * m.head_dim(), kv = m.num_key_value_heads * m.head_dim(), g = H / m.num_key_value_heads;
   const TrainingAttention attention =
       config.train.attention == "masked" ? TrainingAttention::kMasked
       : config.train.attention == "causal" ? TrainingAttention::kCausal
                                            : (options.cuda ? TrainingAttention::kCausal : default_training_attention());
   plan.masked_attention = attention == TrainingAttention::kMasked;
   const int64_t norm = n * h * (4 + 2 * e) + n * 4;
-  int64_t layer = 2 * norm + n * (h * e + 2 * kv * e + h * e + 4 * I * e);
+  // q, k, v and the attended values (each head of head_dim); with per-head
+  // q/k norms (Qwen3) what an RMSNorm keeps of them too: the fp32 input, its
+  // normalized copy and the output.
+  int64_t layer = 2 * norm + n * (q * e + 2 * kv * e + q * e + 4 * I * e) + (m.qk_norm ? n * (q + kv) * (4 + 2 * e) : 0);
   layer += plan.masked_attention ? shape.b * shape.s * shape.s * (4 * H + (e == 2 ? 2 * H : 0) + g)
                                  : shape.b * shape.s * 4 * H;
   const int64_t tail = n * h * (4 + 2 * e) + shape.b * shape.r * h * e;  // final norm, response hidden states
@@ -104,7 +107,7 @@ MemoryPlan plan_once(const Qwen2Config& m, const TrainingConfig& config, const M
 
 }  // namespace
 
-MemoryPlan plan_memory(const Qwen2Config& model, const TrainingConfig& config, const MemoryPlanOptions& options) {
+MemoryPlan plan_memory(const ModelConfig& model, const TrainingConfig& config, const MemoryPlanOptions& options) {
   MemoryPlan plan = plan_once(model, config, options);
   if (options.limit_bytes > 0) {
     plan.limit_bytes = options.limit_bytes;
@@ -230,16 +233,18 @@ nlohmann::ordered_json memory_plan_json(const MemoryPlan& plan) {
   return json;
 }
 
-Qwen2Config plan_model_config(const std::string& model_path) {
+ModelConfig plan_model_config(const std::string& model_path) {
   if (model_path.empty()) throw InputError("model.path is not set: a model folder with config.json, or a preset name");
   const std::string file = join_path(model_path, "config.json");
-  if (path_exists(file)) return Qwen2Config::from_file(file);
+  if (path_exists(file)) return ModelConfig::from_file(file);
   if (!path_exists(model_path)) {
     try {
-      return Qwen2Config::preset(model_path);
+      return ModelConfig::preset(model_path);
     } catch (const InputError&) {
-      throw InputError("model.path \"" + model_path + "\" is neither a folder with config.json nor a preset "
-                       "(tiny, small, qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-3b, qwen2.5-7b)");
+      std::string presets;
+      for (const std::string& name : ModelConfig::preset_names()) presets += (presets.empty() ? "" : ", ") + name;
+      throw InputError("model.path \"" + model_path + "\" is neither a folder with config.json nor a preset (" +
+                       presets + ")");
     }
   }
   throw InputError("cannot read \"" + file + "\": model.path has no config.json (the plan needs only that file)");

@@ -2,7 +2,7 @@
 // from the model's config.json alone (no weights), and whether it fits. Used by
 // `deltarl plan` and as one of `deltarl preflight`'s checks.
 //
-//   MemoryPlan plan = plan_memory(Qwen2Config::from_file(".../config.json"), config, {.ranks = 8});
+//   MemoryPlan plan = plan_memory(ModelConfig::from_file(".../config.json"), config, {.ranks = 8});
 //   plan.fits(); plan.suggestions;   // concrete settings that would make it fit
 //
 // Note [What the learner holds]. P parameters, e bytes per element of
@@ -21,12 +21,14 @@
 //                       and the fp32 copy being folded), counted with the activations
 //   optimizer state     AdamW exp_avg + exp_avg_sq 8·P, + fp32 master 4·P when
 //                       e ≠ 4; ÷ N when Z ≥ 1
-//   activations         what autograd keeps for qwen2_model.cpp's training path,
+//   activations         what autograd keeps for causal_lm.cpp's training path,
 //                       per decoder layer:
 //                         n·[2·(4 + 2e)·h + 8          two RMSNorms: fp32 input, normalized (e), output (e), rsqrt
-//                            + h·e + 2·kv·e            q (grouped copy), k and v (matmul's copies); RoPE keeps cos/sin only
-//                            + h·e                     attention output (o_proj's input)
-//                            + 4·I·e]                  SwiGLU: gate, silu(gate), up, their product
+//                            + q·e + 2·kv·e            q (grouped copy), k and v (matmul's copies); RoPE keeps cos/sin only
+//                            + q·e                     attention output (o_proj's input)
+//                            + 4·I·e                   SwiGLU: gate, silu(gate), up, their product
+//                            + (q + kv)·(4 + 2e)]      Qwen3's per-head q/k RMSNorms (like the two above)
+//                       where q = H·head_dim (h but for Qwen3) and kv = KV·head_dim
 //                       + masked attention: b·s²·(4·H + (e = 2 ? 2·H : 0) + g)
 //                                                     softmax fp32, its cast, the negated bool mask (b, 1, g·s, s)
 //                       + causal SDPA (flash/efficient): b·s·4·H (log-sum-exp), no s² term
@@ -65,7 +67,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/memory_size.h"
-#include "core/model/qwen2_config.h"
+#include "core/model/model_config.h"
 #include "trainer/run/training_config.h"
 
 namespace deltarl {
@@ -100,7 +102,7 @@ struct MemoryPlan {
 };
 
 // Requires a validated config and model. Throws InputError for a CUDA plan without a limit.
-MemoryPlan plan_memory(const Qwen2Config& model, const TrainingConfig& config, const MemoryPlanOptions& options);
+MemoryPlan plan_memory(const ModelConfig& model, const TrainingConfig& config, const MemoryPlanOptions& options);
 
 // The plan as a console table, and as one JSON object (per_rank_peak_bytes, fits,
 // limit_bytes, components, micro_batch, suggestions).
@@ -109,6 +111,6 @@ nlohmann::ordered_json memory_plan_json(const MemoryPlan& plan);
 
 // model.path's config.json, or a preset name (tiny, small, qwen2.5-…) when no such
 // folder exists. InputError naming the file for a missing or invalid config.json.
-Qwen2Config plan_model_config(const std::string& model_path);
+ModelConfig plan_model_config(const std::string& model_path);
 
 }  // namespace deltarl

@@ -18,7 +18,7 @@
 #include "core/build_identity.h"
 #include "core/file_system.h"
 #include "core/input_error.h"
-#include "core/model/qwen2_config.h"
+#include "core/model/model_config.h"
 #include "deltarl/v1/rollout.grpc.pb.h"
 #include "trainer/comm/internal/mpi_check.h"
 #include "trainer/preflight/memory_plan.h"
@@ -152,7 +152,7 @@ json gather_local_facts(const TrainingConfig& config, const MpiEnvironment& mpi,
   facts["missing_files"] = missing;
   facts["vocab_size"] = nullptr;
   try {
-    facts["vocab_size"] = Qwen2Config::from_file(join_path(config.model.path, "config.json")).vocab_size;
+    facts["vocab_size"] = ModelConfig::from_file(join_path(config.model.path, "config.json")).vocab_size;
   } catch (const std::exception&) {
     // Reported as a missing or bad file above or by the judge below.
   }

@@ -131,8 +131,11 @@ PromptDataset::PromptDataset(const std::string& path, const Tokenizer& tokenizer
     record.task = options.task;
     record.task_payload_json = payload_for(line->value, options.task, where, &fields, options.format_reward);
     std::string text = fill(options.prompt_template, options.task, fields, where);
-    if (options.chat) text = format_chat({{"user", text}}, /*add_generation_prompt=*/true);
+    if (options.chat) text = options.chat_format.render({{"user", text}}, /*add_generation_prompt=*/true);
     record.token_ids = tokenizer.encode(text);
+    if (options.bos_token_id && (record.token_ids.empty() || record.token_ids.front() != *options.bos_token_id)) {
+      record.token_ids.insert(record.token_ids.begin(), static_cast<int32_t>(*options.bos_token_id));
+    }
     if (record.token_ids.empty()) throw InputError(where + ": the rendered prompt is empty");
     if (options.max_prompt_tokens > 0 && static_cast<int64_t>(record.token_ids.size()) > options.max_prompt_tokens) {
       throw InputError(where + ": the prompt has " + std::to_string(record.token_ids.size()) +

@@ -16,9 +16,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/tokenizer/chat_format.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace deltarl {
@@ -32,7 +34,12 @@ struct PromptRecord {
 struct PromptDatasetOptions {
   std::string task = "countdown";
   std::string prompt_template;    // "": the task's own preset (default_prompt_template)
-  bool chat = false;              // wrap as a ChatML user turn, generation prompt added
+  bool chat = false;              // wrap as a user turn in chat_format, generation prompt added
+  ChatFormat chat_format;         // the model's (ChatFormat::of_family / of_model_folder)
+  // Prepended to every prompt that does not already start with it: Llama's
+  // <|begin_of_text|>, which its tokenizer's post-processor adds in
+  // transformers (the trainer and `deltarl eval` set it for Llama; Qwen has none).
+  std::optional<int64_t> bos_token_id;
   int64_t max_prompt_tokens = 0;  // 0: no limit; longer prompts are an InputError naming the line
   double format_reward = 0;       // countdown: sent to the verifier with each prompt
 };

@@ -51,7 +51,7 @@ Status RolloutFleet::newest_version(uint64_t* version, double deadline_seconds) 
   return Status();
 }
 
-Status RolloutFleet::publish(Qwen2ForCausalLM& model, uint64_t version, PublishOptions options, int share_index,
+Status RolloutFleet::publish(CausalLM& model, uint64_t version, PublishOptions options, int share_index,
                              int share_count, PublishReport* report_out) {
   options.auth_token = workers_.auth_token();
   std::vector<size_t> mine;

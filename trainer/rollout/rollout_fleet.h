@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 #include "core/status.h"
 #include "trainer/rollout/weight_publisher.h"
 #include "trainer/rollout/worker_registry.h"
@@ -56,7 +56,7 @@ class RolloutFleet {
   // (kUnavailable) only when none of them took it (a share with no live worker
   // succeeds: there was nothing to send). `options.auth_token` is replaced by
   // the registry's. `report`, when given, says what was sent.
-  Status publish(Qwen2ForCausalLM& model, uint64_t version, PublishOptions options, int share_index = 0,
+  Status publish(CausalLM& model, uint64_t version, PublishOptions options, int share_index = 0,
                  int share_count = 1, PublishReport* report = nullptr);
 
   WorkerRegistry& workers() { return workers_; }

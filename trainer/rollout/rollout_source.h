@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 #include "trainer/rollout/step_batch.h"
 
 namespace deltarl {
@@ -39,7 +39,7 @@ class RolloutSource {
 
   // Sends `model` to every live worker as `version`. Collective: returns "" or
   // the error, the same on every rank; it fails only when no worker took it.
-  virtual std::string publish(Qwen2ForCausalLM& model, uint64_t version) = 0;
+  virtual std::string publish(CausalLM& model, uint64_t version) = 0;
 
   // Workers still in use, as every rank agreed at the last publish.
   virtual int64_t live_workers() const = 0;

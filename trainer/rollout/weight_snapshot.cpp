@@ -7,7 +7,7 @@
 
 namespace deltarl {
 
-WeightSnapshot::WeightSnapshot(Qwen2ForCausalLM& model) {
+WeightSnapshot::WeightSnapshot(CausalLM& model) {
   const auto started = std::chrono::steady_clock::now();
   for (const auto& item : model->named_parameters(/*recurse=*/true)) {
     SnapshotTensor tensor;

@@ -19,7 +19,7 @@
 
 #include <torch/torch.h>
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 
 namespace deltarl {
 
@@ -37,7 +37,7 @@ class WeightSnapshot {
  public:
   // Copies every parameter of `model` to the host (in named_parameters()
   // order) and checksums it. See Note [Snapshot lifetime].
-  explicit WeightSnapshot(Qwen2ForCausalLM& model);
+  explicit WeightSnapshot(CausalLM& model);
 
   const std::vector<SnapshotTensor>& tensors() const { return tensors_; }
   // The parameters' bytes, all tensors together: what one worker receives.

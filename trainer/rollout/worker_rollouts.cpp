@@ -154,7 +154,7 @@ void WorkerRollouts::prefetch(int64_t step, uint64_t min_version) {
   prefetch_ = std::move(next);
 }
 
-std::string WorkerRollouts::publish(Qwen2ForCausalLM& model, uint64_t version) {
+std::string WorkerRollouts::publish(CausalLM& model, uint64_t version) {
   const int rank = host_.rank(), world = host_.world_size();
   // This rank's share failing is not yet the run failing: whether any worker took `version` is agreed below.
   if (const Status status = fleet_.publish(model, version, options_.publish, rank, world, &last_publish_);

@@ -85,7 +85,7 @@ class WorkerRollouts final : public RolloutSource {
   // all-reduce of the dead flags, so every rank drops the workers any rank
   // found dead. Returns "" or the error, the same on every rank: it fails only
   // when no worker is left. Collective over the host communicator.
-  std::string publish(Qwen2ForCausalLM& model, uint64_t version) override;
+  std::string publish(CausalLM& model, uint64_t version) override;
 
   // The workers every rank agreed were alive at the last publish (before
   // the first, all of them).

@@ -13,7 +13,7 @@
 
 #include <torch/types.h>
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 #include "trainer/algorithm/adamw.h"
 #include "trainer/comm/communicator.h"
 #include "trainer/run/training_config.h"
@@ -22,12 +22,12 @@ namespace deltarl {
 
 struct LearnerModel {
   torch::ScalarType dtype = torch::kFloat32;  // model.dtype: the weights, and the checkpoints'
-  Qwen2ForCausalLM model{nullptr};
-  Qwen2ForCausalLM reference{nullptr};        // null unless algorithm.kl_coef > 0
+  CausalLM model{nullptr};
+  CausalLM reference{nullptr};        // null unless algorithm.kl_coef > 0
   std::string tokenizer_json;                 // tokenizer.json's text, for checkpoints
   std::unique_ptr<AdamW> optimizer;
 
-  Qwen2ForCausalLM* reference_or_null() { return reference ? &reference : nullptr; }
+  CausalLM* reference_or_null() { return reference ? &reference : nullptr; }
 };
 
 struct LearnerModelSource {

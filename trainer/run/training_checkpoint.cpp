@@ -57,7 +57,7 @@ void rename_or_throw(const std::string& from, const std::string& to) {
 
 }  // namespace
 
-std::string save_training_checkpoint(const std::string& checkpoints_folder, Qwen2ForCausalLM& model,
+std::string save_training_checkpoint(const std::string& checkpoints_folder, CausalLM& model,
                                      torch::ScalarType dtype, const std::string& tokenizer_json,
                                      const std::vector<std::pair<std::string, torch::Tensor>>& optimizer_state,
                                      const TrainerState& state, int64_t keep_last) {

@@ -21,7 +21,7 @@
 
 #include <torch/types.h>
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 
 namespace deltarl {
 
@@ -42,7 +42,7 @@ struct TrainerState {
 // an older checkpoint that pruning removes). Throws
 // std::runtime_error / InputError naming the file on failure; an earlier
 // checkpoint is never touched until the new one is complete.
-std::string save_training_checkpoint(const std::string& checkpoints_folder, Qwen2ForCausalLM& model,
+std::string save_training_checkpoint(const std::string& checkpoints_folder, CausalLM& model,
                                      torch::ScalarType dtype, const std::string& tokenizer_json,
                                      const std::vector<std::pair<std::string, torch::Tensor>>& optimizer_state,
                                      const TrainerState& state, int64_t keep_last);

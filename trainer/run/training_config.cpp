@@ -145,6 +145,7 @@ const std::vector<KeyBinding>& key_bindings() {
         DELTARL_KEY(std::string, data, task),
         DELTARL_KEY(std::string, data, prompt_template),
         DELTARL_KEY(bool, data, chat),
+        DELTARL_KEY(bool, data, chat_thinking),
         DELTARL_KEY(bool, data, shuffle),
         DELTARL_KEY(double, data, format_reward),
         DELTARL_KEY(std::vector<std::string>, rollout, workers),

@@ -28,7 +28,8 @@ struct DataSection {
   std::string train;                // JSONL, one prompt with the verifier's ground truth per line
   std::string task = "countdown";   // countdown | math | synthetic (a test task)
   std::string prompt_template;      // a preset name or a text with {placeholders}; "": the task's own preset
-  bool chat = false;                // wrap the prompt as a ChatML user turn
+  bool chat = false;                // wrap the prompt as a user turn in the model's chat format
+  bool chat_thinking = true;        // Qwen3's format: false ends the prompt with an empty <think></think>
   bool shuffle = true;
   double format_reward = 0.0;       // countdown: reward of a well-formed wrong answer (TinyZero: 0.1)
 };

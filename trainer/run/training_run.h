@@ -24,7 +24,7 @@
 
 #include <torch/types.h>
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 #include "core/tokenizer/tokenizer.h"
 #include "trainer/algorithm/adamw.h"
 #include "trainer/algorithm/learning_rate_schedule.h"
@@ -89,7 +89,7 @@ class TrainingRun {
   // Throws RolloutsFailed on every rank together when generation failed.
   StepReport run_step(int64_t step);
 
-  Qwen2ForCausalLM& model() { return model_; }
+  CausalLM& model() { return model_; }
   uint64_t policy_version() const { return version_; }
 
  private:
@@ -122,7 +122,7 @@ class TrainingRun {
   std::string model_folder_;       // the weights the run starts from
   torch::ScalarType dtype_ = torch::kFloat32;
   torch::Device device_ = torch::kCPU;
-  Qwen2ForCausalLM model_{nullptr}, reference_{nullptr};
+  CausalLM model_{nullptr}, reference_{nullptr};
   std::unique_ptr<Tokenizer> tokenizer_;
   std::string tokenizer_json_;     // written into every checkpoint
   std::unique_ptr<PromptDataset> prompts_, eval_prompts_;

@@ -21,11 +21,16 @@ namespace deltarl {
 
 namespace {
 
-PromptDatasetOptions prompt_options(const TrainingConfig& config, int64_t context_length) {
+PromptDatasetOptions prompt_options(const TrainingConfig& config, const ModelConfig& model, int64_t context_length) {
   PromptDatasetOptions options;
   options.task = config.data.task;
   options.prompt_template = config.data.prompt_template;
   options.chat = config.data.chat;
+  // The family's format (config.json, which every rank holds): the folder's
+  // tokenizer_config.json may be on rank 0's disk only.
+  options.chat_format = ChatFormat::of_family(model.family);
+  options.chat_format.thinking = config.data.chat_thinking;
+  if (model.family == ModelFamily::kLlama) options.bos_token_id = model.bos_token_id;
   options.format_reward = config.data.format_reward;
   options.max_prompt_tokens = context_length - config.rollout.max_new_tokens;
   if (options.max_prompt_tokens < 1) {
@@ -93,7 +98,7 @@ void TrainingRun::load_model_and_data() {
     tokenizer_ = std::make_unique<Tokenizer>(
         Tokenizer::from_json_text(tokenizer_json_, join_path(model_folder_, "tokenizer.json")));
     const int64_t context_length = model_->config().max_position_embeddings;
-    const PromptDatasetOptions train_prompts = prompt_options(config_, context_length);
+    const PromptDatasetOptions train_prompts = prompt_options(config_, model_->config(), context_length);
     prompts_ = std::make_unique<PromptDataset>(config_.data.train, *tokenizer_, train_prompts);
     check_token_budget_fits(config_, *prompts_);
     if (!config_.eval.data.empty()) {

@@ -80,7 +80,7 @@ SftResult run_supervised_finetuning(const SftOptions& options, const std::functi
   torch::set_num_threads(options.threads > 0 ? static_cast<int>(options.threads) : available_cpus());
   const std::string tokenizer_path = join_path(options.model_folder, "tokenizer.json");
   const Tokenizer tokenizer = Tokenizer::from_file(tokenizer_path);
-  Qwen2ForCausalLM model = load_pretrained(options.model_folder);
+  CausalLM model = load_pretrained(options.model_folder);
   if (model->config().eos_token_ids.empty()) {
     throw InputError(options.model_folder + "/config.json has no eos_token_id: SFT needs one to teach stopping");
   }

@@ -1,4 +1,4 @@
-// Activation checkpointing per decoder layer (Qwen2ModelImpl::activation_checkpointing)
+// Activation checkpointing per decoder layer (DecoderModelImpl::activation_checkpointing)
 // gives the gradients of the plain backward within 1e-6 relative in fp32, on a
 // right-padded batch through a model with grouped-query attention, and the
 // recompute happened: each layer ran forward twice, not once.
@@ -10,13 +10,13 @@
 #include <string>
 
 #include "core/model/activation_checkpoint.h"
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 
 namespace deltarl {
 namespace {
 
-Qwen2Config small_config(bool tied) {
-  Qwen2Config config = Qwen2Config::preset("tiny");  // 4 layers, 4 heads, 2 KV heads
+ModelConfig small_config(bool tied) {
+  ModelConfig config = ModelConfig::preset("tiny");  // 4 layers, 4 heads, 2 KV heads
   config.tie_word_embeddings = tied;
   config.validate("test config");
   return config;
@@ -30,10 +30,10 @@ struct Backward {
 
 // One forward/backward of a right-padded batch (rows of 9, 5 and 7 tokens):
 // loss = Σ c · log_softmax(logits) over the valid positions, c random.
-Backward forward_backward(Qwen2ForCausalLM& model, bool checkpointing) {
+Backward forward_backward(CausalLM& model, bool checkpointing) {
   model->model->activation_checkpointing = checkpointing;
   model->zero_grad();
-  for (const auto& layer : *model->model->layers) layer->as<Qwen2DecoderLayer>()->forwards = 0;
+  for (const auto& layer : *model->model->layers) layer->as<DecoderLayer>()->forwards = 0;
   torch::manual_seed(5);
   const torch::Tensor ids = torch::randint(0, model->config().vocab_size, {3, 9}, torch::kInt64);
   const torch::Tensor lengths = torch::tensor({9, 5, 7}, torch::kInt64);
@@ -46,7 +46,7 @@ Backward forward_backward(Qwen2ForCausalLM& model, bool checkpointing) {
   loss.backward();
   out.logits = out.logits.detach();
   for (const auto& item : model->named_parameters()) out.gradients[item.key()] = item.value().grad().clone();
-  for (const auto& layer : *model->model->layers) out.layer_forwards += layer->as<Qwen2DecoderLayer>()->forwards;
+  for (const auto& layer : *model->model->layers) out.layer_forwards += layer->as<DecoderLayer>()->forwards;
   return out;
 }
 
@@ -54,7 +54,7 @@ TEST(ActivationCheckpointing, GivesThePlainGradientsAndRecomputesEveryLayer) {
   for (const bool tied : {true, false}) {
     SCOPED_TRACE(tied ? "tied embeddings" : "untied");
     torch::manual_seed(1);
-    Qwen2ForCausalLM model(small_config(tied));
+    CausalLM model(small_config(tied));
     const int64_t layers = model->config().num_hidden_layers;
     const Backward plain = forward_backward(model, false);
     const Backward recomputed = forward_backward(model, true);

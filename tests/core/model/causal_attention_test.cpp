@@ -12,16 +12,16 @@
 
 #include <string>
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 
 namespace deltarl {
 namespace {
 
-Qwen2ForCausalLM tiny_model() {
+CausalLM tiny_model() {
   torch::manual_seed(3);
-  Qwen2Config config = Qwen2Config::preset("tiny");  // 4 heads over 2 KV heads
+  ModelConfig config = ModelConfig::preset("tiny");  // 4 heads over 2 KV heads
   config.validate("test config");
-  return Qwen2ForCausalLM(config);
+  return CausalLM(config);
 }
 
 struct Pass {
@@ -30,7 +30,7 @@ struct Pass {
 };
 
 // Forward and backward of loss = Σ c · logits over valid positions.
-Pass run(Qwen2ForCausalLM& model, TrainingAttention attention, const torch::Tensor& ids, const torch::Tensor& mask) {
+Pass run(CausalLM& model, TrainingAttention attention, const torch::Tensor& ids, const torch::Tensor& mask) {
   model->model->training_attention = attention;
   model->zero_grad();
   torch::manual_seed(8);
@@ -53,7 +53,7 @@ double worst_relative_error(const std::vector<torch::Tensor>& actual, const std:
 
 TEST(CausalAttention, MatchesTheMaskedPathAtEveryValidPosition) {
   if (!causal_attention_supported()) GTEST_SKIP() << "LibTorch " << TORCH_VERSION << " has no SDPA causal path";
-  Qwen2ForCausalLM model = tiny_model();
+  CausalLM model = tiny_model();
   const torch::Tensor ids = torch::randint(0, model->config().vocab_size, {3, 11}, torch::kInt64);
   const torch::Tensor lengths = torch::tensor({11, 4, 8}, torch::kInt64);
   const torch::Tensor mask = (torch::arange(11).unsqueeze(0) < lengths.unsqueeze(1)).to(torch::kInt64);
@@ -67,7 +67,7 @@ TEST(CausalAttention, MatchesTheMaskedPathAtEveryValidPosition) {
 
 TEST(CausalAttention, RowsThatAreNotRightPaddedUseTheMask) {
   if (!causal_attention_supported()) GTEST_SKIP() << "LibTorch " << TORCH_VERSION << " has no SDPA causal path";
-  Qwen2ForCausalLM model = tiny_model();
+  CausalLM model = tiny_model();
   const torch::Tensor ids = torch::randint(0, model->config().vocab_size, {2, 6}, torch::kInt64);
   const torch::Tensor left_padded = torch::tensor({{0, 0, 1, 1, 1, 1}, {1, 1, 1, 1, 1, 1}}, torch::kInt64);
   const Pass masked = run(model, TrainingAttention::kMasked, ids, left_padded);
@@ -76,7 +76,7 @@ TEST(CausalAttention, RowsThatAreNotRightPaddedUseTheMask) {
 }
 
 TEST(CausalAttention, TheDefaultIsWhatThisLibTorchSupports) {
-  Qwen2ForCausalLM model = tiny_model();
+  CausalLM model = tiny_model();
   EXPECT_EQ(model->model->training_attention, default_training_attention());
   EXPECT_EQ(default_training_attention() == TrainingAttention::kCausal, causal_attention_supported());
   if (causal_attention_supported()) return;

@@ -10,7 +10,7 @@
 #include <torch/torch.h>
 
 #include "core/compute_threads.h"
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 
 namespace deltarl {
 namespace {
@@ -98,7 +98,7 @@ TEST(FusedProjection, TheModelGivesTheSameLogitsFusedOrNot) {
   // ones, and after an in-place update of the parameters (a training step)
   // and prepare_inference() again.
   torch::manual_seed(5);
-  Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
+  CausalLM model(ModelConfig::preset("tiny"));
   const torch::Tensor ids = torch::randint(0, 500, {2, 9});
   for (int round = 0; round < 2; ++round) {
     const torch::Tensor separate = model->forward(ids).detach();

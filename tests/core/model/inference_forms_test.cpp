@@ -13,21 +13,21 @@
 
 #include <torch/torch.h>
 
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 
 namespace deltarl {
 namespace {
 
-Qwen2ForCausalLM tiny_model(uint64_t seed) {
+CausalLM tiny_model(uint64_t seed) {
   torch::manual_seed(seed);
-  Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
+  CausalLM model(ModelConfig::preset("tiny"));
   model->eval();
   return model;
 }
 
 // A new model holding `model`'s weights now, prepared in `form`.
-Qwen2ForCausalLM copy_of(Qwen2ForCausalLM& model, LinearForm form) {
-  Qwen2ForCausalLM copy = tiny_model(/*seed=*/0);
+CausalLM copy_of(CausalLM& model, LinearForm form) {
+  CausalLM copy = tiny_model(/*seed=*/0);
   torch::NoGradGuard no_grad;
   auto source = model->named_parameters();
   for (auto& parameter : copy->named_parameters()) parameter.value().copy_(source[parameter.key()]);
@@ -36,7 +36,7 @@ Qwen2ForCausalLM copy_of(Qwen2ForCausalLM& model, LinearForm form) {
 }
 
 // Logits of a prefill and of a decoding step after it, without gradients.
-torch::Tensor no_grad_logits(Qwen2ForCausalLM& model, const torch::Tensor& ids) {
+torch::Tensor no_grad_logits(CausalLM& model, const torch::Tensor& ids) {
   torch::NoGradGuard no_grad;
   KvCache cache = model->make_cache(ids.size(0), ids.size(1) + 1);
   const torch::Tensor prefill = model->forward(ids, {}, {}, &cache);
@@ -45,7 +45,7 @@ torch::Tensor no_grad_logits(Qwen2ForCausalLM& model, const torch::Tensor& ids) 
 }
 
 // What an optimizer step does: in place, through the parameters, seen by their version counters.
-void optimizer_like_step(Qwen2ForCausalLM& model) {
+void optimizer_like_step(CausalLM& model) {
   torch::NoGradGuard no_grad;
   for (auto& parameter : model->parameters()) parameter.add_(torch::randn_like(parameter), /*alpha=*/0.02);
 }
@@ -61,7 +61,7 @@ class InferenceFormsTest : public ::testing::TestWithParam<LinearForm> {
 };
 
 TEST_P(InferenceFormsTest, AFreshModelRunsTheTrainingLayersUntilPrepared) {
-  Qwen2ForCausalLM model = tiny_model(1);
+  CausalLM model = tiny_model(1);
   EXPECT_EQ(model->inference_form(), LinearForm::kTraining);
   EXPECT_EQ(model->prepare_inference(GetParam()), GetParam());
   EXPECT_EQ(model->inference_form(), GetParam());
@@ -70,28 +70,28 @@ TEST_P(InferenceFormsTest, AFreshModelRunsTheTrainingLayersUntilPrepared) {
 }
 
 TEST_P(InferenceFormsTest, ASeenWriteFallsBackToTheTrainingLayersUntilPreparedAgain) {
-  Qwen2ForCausalLM model = tiny_model(2);
+  CausalLM model = tiny_model(2);
   model->prepare_inference(GetParam());
   const torch::Tensor before = no_grad_logits(model, ids_);
-  Qwen2ForCausalLM same = copy_of(model, GetParam());
+  CausalLM same = copy_of(model, GetParam());
   EXPECT_TRUE(torch::equal(before, no_grad_logits(same, ids_)));
 
   optimizer_like_step(model);
   EXPECT_EQ(model->inference_form(), LinearForm::kTraining);
-  Qwen2ForCausalLM unprepared = copy_of(model, LinearForm::kTraining);
+  CausalLM unprepared = copy_of(model, LinearForm::kTraining);
   const torch::Tensor fallen_back = no_grad_logits(model, ids_);
   EXPECT_TRUE(torch::equal(fallen_back, no_grad_logits(unprepared, ids_))) << "not the training layers' results";
   EXPECT_FALSE(torch::allclose(fallen_back, before, 1e-3, 1e-3)) << "the step did not move the logits";
 
   EXPECT_EQ(model->prepare_inference(GetParam()), GetParam());
-  Qwen2ForCausalLM prepared = copy_of(model, GetParam());
+  CausalLM prepared = copy_of(model, GetParam());
   EXPECT_TRUE(torch::equal(no_grad_logits(model, ids_), no_grad_logits(prepared, ids_)));
 }
 
 TEST_P(InferenceFormsTest, AnUnseenWriteIsCorrectOncePreparedAgain) {
-  Qwen2ForCausalLM model = tiny_model(3);
-  Qwen2ForCausalLM next = tiny_model(4);  // the weights an upload brings
-  Qwen2ForCausalLM uploaded = copy_of(next, GetParam());
+  CausalLM model = tiny_model(3);
+  CausalLM next = tiny_model(4);  // the weights an upload brings
+  CausalLM uploaded = copy_of(next, GetParam());
   const torch::Tensor expected = no_grad_logits(uploaded, ids_);
   model->prepare_inference(GetParam());
   // As a weight upload writes: memcpy into the parameters' memory, past their version counters.
@@ -110,7 +110,7 @@ TEST_P(InferenceFormsTest, AnUnseenWriteIsCorrectOncePreparedAgain) {
 }
 
 TEST_P(InferenceFormsTest, NewStorageFallsBackAndPreparesAgain) {
-  Qwen2ForCausalLM model = tiny_model(5);
+  CausalLM model = tiny_model(5);
   model->prepare_inference(GetParam());
   model->to(torch::kFloat64);  // every parameter gets new storage
   EXPECT_EQ(model->inference_form(), LinearForm::kTraining);
@@ -124,10 +124,10 @@ TEST_P(InferenceFormsTest, NewStorageFallsBackAndPreparesAgain) {
 
 TEST(InferenceForms, RefusesInferenceTensorsWhichHaveNoVersionCounter) {
   torch::manual_seed(6);
-  std::unique_ptr<Qwen2ForCausalLM> model;
+  std::unique_ptr<CausalLM> model;
   {
     c10::InferenceMode inference_mode;
-    model = std::make_unique<Qwen2ForCausalLM>(Qwen2Config::preset("tiny"));
+    model = std::make_unique<CausalLM>(ModelConfig::preset("tiny"));
   }
   EXPECT_THROW((*model)->prepare_inference(LinearForm::kFused), c10::Error);
   EXPECT_EQ((*model)->prepare_inference(LinearForm::kTraining), LinearForm::kTraining);

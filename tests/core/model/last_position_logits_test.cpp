@@ -12,7 +12,7 @@ namespace {
 
 TEST(LastPositionLogits, AreForwardsLastPositionAndFillTheSameCache) {
   torch::manual_seed(3);
-  Qwen2ForCausalLM model(Qwen2Config::preset("tiny"));
+  CausalLM model(ModelConfig::preset("tiny"));
   const int64_t batch = 3, length = 9, vocab = model->config().vocab_size;
   const torch::Tensor ids = torch::randint(0, vocab, {batch, length}, torch::kInt64);
   torch::Tensor mask = torch::ones({batch, length}, torch::kInt64);

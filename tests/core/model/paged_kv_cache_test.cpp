@@ -10,7 +10,7 @@
 #include <torch/torch.h>
 
 #include "core/model/paged_attention.h"
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 
 namespace deltarl {
 namespace {
@@ -66,7 +66,7 @@ TEST(PagedKvCache, BlocksAreReservedSharedAndReturned) {
 // the pool, and returns each step's logits (b, vocab). Sequence `shared_from`
 // (when >= 0) of `prompts` is the same prompt as sequence 0 and takes its
 // blocks by share() instead of its own prefill.
-std::vector<torch::Tensor> paged_steps(Qwen2ForCausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+std::vector<torch::Tensor> paged_steps(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
                                        const std::vector<std::vector<int64_t>>& fed, int64_t block_size,
                                        int64_t shared_from) {
   torch::NoGradGuard no_grad;
@@ -108,7 +108,7 @@ std::vector<torch::Tensor> paged_steps(Qwen2ForCausalLM& model, const std::vecto
 }
 
 // Each sequence alone with a dense cache: the logits of each fed token (vocab,).
-std::vector<torch::Tensor> dense_steps(Qwen2ForCausalLM& model, const std::vector<int64_t>& prompt,
+std::vector<torch::Tensor> dense_steps(CausalLM& model, const std::vector<int64_t>& prompt,
                                        const std::vector<int64_t>& fed) {
   torch::NoGradGuard no_grad;
   const auto device = model->model->embed_tokens->weight.device();
@@ -123,8 +123,8 @@ std::vector<torch::Tensor> dense_steps(Qwen2ForCausalLM& model, const std::vecto
 
 void expect_paged_matches_dense(torch::Dtype dtype, double tolerance, torch::Device device = torch::kCPU) {
   torch::manual_seed(4);
-  Qwen2Config config = Qwen2Config::preset("tiny", /*vocab_size=*/512);
-  Qwen2ForCausalLM model(config);
+  ModelConfig config = ModelConfig::preset("tiny", /*vocab_size=*/512);
+  CausalLM model(config);
   model->to(device, dtype);
   model->eval();
   const std::vector<std::vector<int64_t>> prompts = {

@@ -1,4 +1,4 @@
-// RoPE stays fp32 in a bf16 model (Note [RoPE in fp32], qwen2_model.h): after
+// RoPE stays fp32 in a bf16 model (Note [RoPE in fp32], causal_lm.h): after
 // a model built in fp32 is cast to bf16, by Module::to or by load_pretrained,
 // inv_freq is still fp32 and the rotation angles at positions 4096..8192 match
 // an fp64 reference computed from rope_theta and head_dim alone.
@@ -17,8 +17,8 @@ const std::string kFixtures = std::string(DELTARL_TEST_FIXTURES_DIR) + "/qwen2-t
 constexpr int64_t kFirstPosition = 4096, kLastPosition = 8192;
 
 // The tiny preset with Qwen2.5's rotary embedding: head_dim 64, rope_theta 1e6.
-Qwen2Config tiny_with_qwen25_rope() {
-  Qwen2Config config = Qwen2Config::preset("tiny");
+ModelConfig tiny_with_qwen25_rope() {
+  ModelConfig config = ModelConfig::preset("tiny");
   config.num_attention_heads = 2;
   config.num_hidden_layers = 1;
   config.rope_theta = 1000000.0;
@@ -36,8 +36,8 @@ Qwen2Config tiny_with_qwen25_rope() {
 // error of at most 4u: |Δ| ≤ 4u·|angle|, at most 4·2^-24·8192 = 2^-9 ≈ 2e-3 rad
 // (inv_freq[0] = 1). A bf16 inv_freq is off by up to 2^-9 relatively, that is by
 // up to 2^-9·p·inv_freq: radians for the fast frequencies at these positions.
-double worst_angle_error_over_bound(Qwen2ForCausalLMImpl& model) {
-  const Qwen2Config& config = model.config();
+double worst_angle_error_over_bound(CausalLMImpl& model) {
+  const ModelConfig& config = model.config();
   const int64_t d = config.head_dim();
   EXPECT_EQ(d & (d - 1), 0) << "the bound assumes an exact exponent 2i/d";
   const torch::Tensor positions = torch::arange(kFirstPosition, kLastPosition + 1, torch::kInt64).unsqueeze(0);
@@ -57,11 +57,11 @@ double worst_angle_error_over_bound(Qwen2ForCausalLMImpl& model) {
 
 TEST(RotaryPrecision, CastingAnFp32ModelToBf16KeepsRopeInFp32) {
   torch::manual_seed(0);
-  const Qwen2Config config = tiny_with_qwen25_rope();
-  Qwen2ForCausalLM reference(config);
+  const ModelConfig config = tiny_with_qwen25_rope();
+  CausalLM reference(config);
   for (const bool with_device : {false, true}) {  // Module::to(dtype) and the workers' to(device, dtype)
     SCOPED_TRACE(with_device ? "to(device, bf16)" : "to(bf16)");
-    Qwen2ForCausalLM model(config);
+    CausalLM model(config);
     if (with_device) {
       model->to(torch::kCPU, torch::kBFloat16);
     } else {
@@ -73,15 +73,15 @@ TEST(RotaryPrecision, CastingAnFp32ModelToBf16KeepsRopeInFp32) {
     EXPECT_LE(worst_angle_error_over_bound(*model), 1.0);
   }
   // And back: an fp32 model again computes exactly what a fresh one does.
-  Qwen2ForCausalLM round_trip(config);
+  CausalLM round_trip(config);
   round_trip->to(torch::kBFloat16);
   round_trip->to(torch::kFloat32);
   EXPECT_TRUE(torch::equal(round_trip->model->inv_freq, reference->model->inv_freq));
 }
 
 TEST(RotaryPrecision, LoadPretrainedInBf16KeepsRopeInFp32) {
-  Qwen2ForCausalLM fp32 = load_pretrained(kFixtures + "tied");
-  Qwen2ForCausalLM bf16 = load_pretrained(kFixtures + "tied", torch::kCPU, torch::kBFloat16);
+  CausalLM fp32 = load_pretrained(kFixtures + "tied");
+  CausalLM bf16 = load_pretrained(kFixtures + "tied", torch::kCPU, torch::kBFloat16);
   ASSERT_EQ(bf16->model->embed_tokens->weight.scalar_type(), torch::kBFloat16);
   EXPECT_EQ(bf16->model->inv_freq.scalar_type(), torch::kFloat32);
   EXPECT_TRUE(torch::equal(bf16->model->inv_freq, fp32->model->inv_freq));

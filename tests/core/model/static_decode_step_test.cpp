@@ -13,7 +13,7 @@ namespace deltarl {
 namespace {
 
 // Prefills `prompt` densely and writes it into a new table of `cache`.
-PagedKvCache::BlockTable prefilled(Qwen2ForCausalLM& model, PagedKvCache& cache, const std::vector<int64_t>& prompt) {
+PagedKvCache::BlockTable prefilled(CausalLM& model, PagedKvCache& cache, const std::vector<int64_t>& prompt) {
   const int64_t length = static_cast<int64_t>(prompt.size());
   KvCache dense = model->make_cache(1, length);
   model->forward(torch::tensor(prompt).unsqueeze(0), {}, {}, &dense);
@@ -30,7 +30,7 @@ PagedKvCache::BlockTable prefilled(Qwen2ForCausalLM& model, PagedKvCache& cache,
 TEST(StaticDecodeStep, RealRowsGetTheirDecodePagedLogitsAcrossStepsBesidePadding) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(8);
-  Qwen2ForCausalLM model(Qwen2Config::preset("tiny", /*vocab_size=*/512));
+  CausalLM model(ModelConfig::preset("tiny", /*vocab_size=*/512));
   model->eval();
   // Two pools filled alike: decode_paged on one, the static step on the other.
   auto reference_cache = model->make_paged_cache(/*block_size=*/4, /*num_blocks=*/32);

@@ -25,7 +25,7 @@ class TextGeneratorTest : public ::testing::Test {
     model_ = load_pretrained(kFixtures + "untied");
     model_->eval();
   }
-  Qwen2ForCausalLM model_{nullptr};
+  CausalLM model_{nullptr};
 };
 
 TEST_F(TextGeneratorTest, GreedyMatchesTransformersGenerate) {

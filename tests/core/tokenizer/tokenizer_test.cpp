@@ -10,6 +10,7 @@
 
 #include "core/input_error.h"
 #include "tests/support/input_error_message.h"
+#include "core/file_system.h"
 #include "core/tokenizer/chat_format.h"
 #include "core/tokenizer/unicode_text.h"
 
@@ -48,17 +49,26 @@ TEST_P(TokenizerParity, MatchesHuggingFaceTokenizersOnTheHardCorpus) {
       ADD_FAILURE() << "line " << lines << ": " << fixture["text"].dump() << "\n  expected "
                     << nlohmann::json(expected).dump() << "\n  got      " << nlohmann::json(ids).dump();
     }
-    EXPECT_EQ(tokenizer.decode(ids), fixture["nfc"].get<std::string>()) << "line " << lines;
+    // decode(encode(x)): NFC(x) with an NFC normalizer, x itself without one.
+    const char* decoded = fixture.contains("decoded") ? "decoded" : "nfc";
+    EXPECT_EQ(tokenizer.decode(ids), fixture[decoded].get<std::string>()) << "line " << lines;
   }
   EXPECT_GT(lines, 400);
   EXPECT_EQ(mismatches, 0) << "of " << lines << " lines";
 }
 
+std::string parity_case_name(const ::testing::TestParamInfo<ParityCase>& info) {
+  const char* names[] = {"Qwen3", "CountdownPreset", "Llama3"};
+  return names[info.index];
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Tokenizers, TokenizerParity,
     ::testing::Values(ParityCase{"tests/fixtures/qwen3-tokenizer/tokenizer.json", "qwen3_parity.jsonl"},
-                      ParityCase{"core/presets/countdown-tokenizer.json", "countdown_parity.jsonl"}),
-    [](const auto& info) { return std::string(info.index == 0 ? "Qwen3" : "CountdownPreset"); });
+                      ParityCase{"core/presets/countdown-tokenizer.json", "countdown_parity.jsonl"},
+                      // Llama 3's pre-tokenizer and ignore_merges (tests/reference/make_llama3_tokenizer.py)
+                      ParityCase{"tests/fixtures/llama3-tokenizer/tokenizer.json", "llama3_parity.jsonl"}),
+    parity_case_name);
 
 TEST(Tokenizer, SpecialTokensAndVocabulary) {
   const Tokenizer& t = qwen();
@@ -75,13 +85,57 @@ TEST(Tokenizer, SpecialTokensAndVocabulary) {
   EXPECT_EQ(t.decode(plain), "a<|im_end|>b");
 }
 
-TEST(Tokenizer, ChatFormatIsQwenChatMl) {
-  const std::string prompt = format_chat({{"system", "Be brief."}, {"user", "2+2?"}});
+TEST(ChatFormat, ChatMlRendersQwen25Turns) {
+  const std::string prompt = ChatFormat{}.render({{"system", "Be brief."}, {"user", "2+2?"}});
   EXPECT_EQ(prompt, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n2+2?<|im_end|>\n"
                     "<|im_start|>assistant\n");
   const auto ids = qwen().encode(prompt);
   EXPECT_EQ(ids.front(), 151644);
-  EXPECT_THROW(format_chat({{"robot", "hi"}}), InputError);
+  EXPECT_THROW(ChatFormat{}.render({{"robot", "hi"}}), InputError);
+  EXPECT_THROW(ChatFormat::of_family(ModelFamily::kLlama).render({{"robot", "hi"}}), InputError);
+}
+
+// The text transformers' apply_chat_template renders from the real Qwen3
+// template (thinking on and off) and Llama 3 Instruct's, and the ids
+// `tokenizers` gives it (tests/reference/make_chat_fixtures.py).
+TEST(ChatFormat, RendersWhatTheChatTemplatesRender) {
+  std::ifstream renders(kFixtures + "/tokenizer/chat_renders.jsonl");
+  ASSERT_TRUE(renders) << "missing fixture";
+  std::string line;
+  int count = 0;
+  while (std::getline(renders, line)) {
+    const auto fixture = nlohmann::json::parse(line);
+    ChatFormat format;
+    format.kind = fixture["format"] == "llama3" ? ChatTemplate::kLlama3 : ChatTemplate::kQwen3;
+    format.thinking = fixture["thinking"].get<bool>();
+    std::vector<ChatMessage> messages;
+    for (const auto& message : fixture["messages"]) messages.push_back({message["role"], message["content"]});
+    const std::string text = format.render(messages);
+    EXPECT_EQ(text, fixture["text"].get<std::string>()) << line;
+    const Tokenizer tokenizer = Tokenizer::from_file(kFixtures + "/../../" + fixture["tokenizer"].get<std::string>());
+    EXPECT_EQ(tokenizer.encode(text), fixture["ids"].get<std::vector<int32_t>>()) << line;
+    ++count;
+  }
+  EXPECT_EQ(count, 9);
+}
+
+TEST(ChatFormat, IsChosenByTheTokenizerConfigsTemplateElseByTheFamily) {
+  const auto from_folder = [](const std::string& folder) {
+    return ChatFormat::of_tokenizer_config(read_file_text(kFixtures + "/" + folder + "/tokenizer_config.json"), folder);
+  };
+  EXPECT_EQ(from_folder("qwen3-tokenizer")->kind, ChatTemplate::kQwen3);
+  EXPECT_EQ(from_folder("llama3-tokenizer")->kind, ChatTemplate::kLlama3);
+  EXPECT_EQ(ChatFormat::of_tokenizer_config(R"({"chat_template": "{{ '<|im_start|>' }}"})", "t")->kind,
+            ChatTemplate::kChatMl);
+  EXPECT_FALSE(ChatFormat::of_tokenizer_config(R"({"bos_token": null})", "t").has_value());
+  EXPECT_NE(input_error_message([] { ChatFormat::of_tokenizer_config(R"({"chat_template": "[INST] {{ x }}"})", "t.json"); })
+                .find("t.json: chat_template is neither ChatML"),
+            std::string::npos);
+  // No tokenizer_config.json: config.json's model_type.
+  EXPECT_EQ(ChatFormat::of_model_folder(kFixtures + "/qwen2-tiny/tied").kind, ChatTemplate::kChatMl);
+  EXPECT_EQ(ChatFormat::of_model_folder(kFixtures + "/qwen3-tiny/tied").kind, ChatTemplate::kQwen3);
+  EXPECT_EQ(ChatFormat::of_model_folder(kFixtures + "/llama-tiny/tied").kind, ChatTemplate::kLlama3);
+  EXPECT_STREQ(ChatFormat::of_family(ModelFamily::kQwen3).name(), "qwen3");
 }
 
 TEST(TokenizerErrors, InvalidUtf8NamesTheByte) {

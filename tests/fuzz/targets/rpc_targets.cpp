@@ -23,8 +23,8 @@ namespace deltarl::fuzz {
 namespace {
 
 // A model small enough that a whole upload is a few kilobytes.
-Qwen2Config micro_config() {
-  Qwen2Config config;
+ModelConfig micro_config() {
+  ModelConfig config;
   config.vocab_size = 16;
   config.hidden_size = 8;
   config.intermediate_size = 8;
@@ -65,7 +65,7 @@ std::vector<v1::WeightChunk> parse_chunks(const std::string& stream) {
 
 size_t random_below(Rng& rng, size_t bound) { return std::uniform_int_distribution<size_t>(0, bound - 1)(rng); }
 
-std::vector<v1::WeightChunk> upload_of(Qwen2ForCausalLM& model, uint64_t version, torch::ScalarType dtype,
+std::vector<v1::WeightChunk> upload_of(CausalLM& model, uint64_t version, torch::ScalarType dtype,
                                        size_t chunk_bytes) {
   std::vector<v1::WeightChunk> chunks;
   const auto parameters = model->named_parameters(/*recurse=*/true);
@@ -137,7 +137,7 @@ FuzzTarget make_generate_request_target(const std::string& work_folder) {
     for (size_t i = 0, count = 1 + random_below(rng, 3); i < count; ++i) mutate_one_field(request, mutator, rng);
     return request.SerializeAsString();
   };
-  const Qwen2Config config = micro_config();
+  const ModelConfig config = micro_config();
   target.parse = [config](const std::string& path) {
     v1::GenerateRequest request;
     if (!request.ParseFromString(read_whole_file(path))) {
@@ -152,8 +152,8 @@ FuzzTarget make_weight_chunks_target(const std::string& work_folder) {
   torch::set_num_threads(1);
   std::filesystem::create_directories(work_folder);
   torch::manual_seed(0);
-  auto served = std::make_shared<Qwen2ForCausalLM>(micro_config());
-  auto standby = std::make_shared<Qwen2ForCausalLM>(micro_config());
+  auto served = std::make_shared<CausalLM>(micro_config());
+  auto standby = std::make_shared<CausalLM>(micro_config());
   FuzzTarget target;
   target.name = "weight_chunks";
   target.input_file_name = "load_weights.stream";
@@ -200,7 +200,7 @@ FuzzTarget make_weight_chunks_target(const std::string& work_folder) {
       const Status added = upload.add(chunk);
       if (!added.ok()) throw InputError(added.message());
     }
-    Qwen2ForCausalLM model{nullptr};
+    CausalLM model{nullptr};
     const Status finished = upload.finish(&model);
     if (!finished.ok()) throw InputError(finished.message());
   };

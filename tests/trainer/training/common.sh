@@ -1,5 +1,6 @@
 # Shared set-up for the training tests: a tiny random model, prompts and a
-# config with small steps. Source it, then call make_fixture DIR [TASK].
+# config with small steps. Source it, then call make_fixture DIR [TASK]
+# (MODEL_PRESET picks the preset: tiny by default).
 # Needs: $deltarl (the binary) and $mpirun set by the caller.
 set -euo pipefail
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
@@ -13,7 +14,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 make_fixture() {
   local dir="$1" task="${2:-synthetic}"
   mkdir -p "$dir"
-  "$deltarl" init-model --preset tiny --seed 7 --out "$dir/model" >/dev/null
+  "$deltarl" init-model --preset "${MODEL_PRESET:-tiny}" --seed 7 --out "$dir/model" >/dev/null
   local data_lines mini_batch_lines=""
   if [[ "$task" == countdown ]]; then
     "$deltarl" data countdown --count 64 --numbers 3..3 --max-number 9 --seed 3 --out "$dir/train.jsonl" >/dev/null

@@ -1,10 +1,10 @@
-// Qwen2ForCausalLM in LibTorch, computing exactly what Hugging Face
-// `transformers` computes (tests/core/model/qwen2_parity_test.cpp): RMSNorm in
+// CausalLM in LibTorch, computing exactly what Hugging Face
+// `transformers` computes (tests/core/model/model_parity_test.cpp): RMSNorm in
 // fp32 then cast back, RoPE in rotate-half layout, grouped-query attention with
 // q/k/v bias and no o bias, SwiGLU MLP, optional tied embeddings. Parameter
 // names are the Hugging Face checkpoint names ("model.layers.0.self_attn.q_proj.weight").
 //
-//   Qwen2ForCausalLM model(config);
+//   CausalLM model(config);
 //   torch::Tensor logits = model->forward(input_ids, attention_mask);  // (b, s, vocab) fp32
 //
 // The Linear layers exist in three forms (inference_forms.h): the training
@@ -36,7 +36,7 @@
 #include "core/model/paged_attention.h"
 #include "core/model/paged_kv_cache.h"
 #include "core/model/packed_linear.h"
-#include "core/model/qwen2_config.h"
+#include "core/model/model_config.h"
 
 namespace deltarl {
 
@@ -67,50 +67,54 @@ struct RmsNormImpl : torch::nn::Module {
 };
 TORCH_MODULE(RmsNorm);
 
-struct Qwen2AttentionImpl : torch::nn::Module {
-  explicit Qwen2AttentionImpl(const Qwen2Config& config);
+struct DecoderAttentionImpl : torch::nn::Module {
+  explicit DecoderAttentionImpl(const ModelConfig& config);
   // hidden (b, s, h); cos/sin (b, s, head_dim); mask (b, 1, s, past + s) bool, true = attend,
   // or undefined for causal attention without a mask (TrainingAttention::kCausal, no cache).
   // decode_bias: undefined, or for s = 1 the mask as an additive bias (b·KV, groups, past + 1)
   // in the weights' dtype (0 or -inf), which then replaces `mask`. `form`: the
-  // products to run, as Qwen2ForCausalLM::inference_form() says. `paged`: for
+  // products to run, as CausalLM::inference_form() says. `paged`: for
   // s = 1, attend through a paged KV cache instead (mask, decode_bias and cache unused).
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, const torch::Tensor& decode_bias, KvCache* cache, int64_t layer,
                         LinearForm form, PagedDecodeBatch* paged = nullptr);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  RmsNorm q_norm{nullptr}, k_norm{nullptr};  // over each head (head_dim), before RoPE; null unless config.qk_norm
   FusedProjection qkv_proj;           // q, k, v as one product; fused by prepare_inference()
   PackedLinear packed_qkv, packed_o;  // empty unless prepare_inference(LinearForm::kPacked) packed them
   int64_t num_heads, num_kv_heads, head_dim;
 
  private:
+  // q (…, heads, d) and k (…, kv_heads, d) through q_norm and k_norm, when the config has them.
+  torch::Tensor normed_queries(const torch::Tensor& q);
+  torch::Tensor normed_keys(const torch::Tensor& k);
   torch::Tensor project_out(const torch::Tensor& attended, LinearForm form);  // o_proj, packed where it applies
 };
-TORCH_MODULE(Qwen2Attention);
+TORCH_MODULE(DecoderAttention);
 
-struct Qwen2MlpImpl : torch::nn::Module {
-  explicit Qwen2MlpImpl(const Qwen2Config& config);
+struct DecoderMlpImpl : torch::nn::Module {
+  explicit DecoderMlpImpl(const ModelConfig& config);
   torch::Tensor forward(const torch::Tensor& x, LinearForm form);  // down(silu(gate(x)) * up(x))
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
   FusedProjection gate_up_proj;              // gate and up as one product; fused by prepare_inference()
   PackedLinear packed_gate_up, packed_down;  // empty unless prepare_inference(LinearForm::kPacked) packed them
 };
-TORCH_MODULE(Qwen2Mlp);
+TORCH_MODULE(DecoderMlp);
 
-struct Qwen2DecoderLayerImpl : torch::nn::Module {
-  explicit Qwen2DecoderLayerImpl(const Qwen2Config& config);
+struct DecoderLayerImpl : torch::nn::Module {
+  explicit DecoderLayerImpl(const ModelConfig& config);
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, const torch::Tensor& decode_bias, KvCache* cache, int64_t layer,
                         LinearForm form, PagedDecodeBatch* paged = nullptr);
-  Qwen2Attention self_attn{nullptr};
-  Qwen2Mlp mlp{nullptr};
+  DecoderAttention self_attn{nullptr};
+  DecoderMlp mlp{nullptr};
   RmsNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   int64_t forwards = 0;  // calls of forward(), recomputes included (tests count them); not synchronized
 };
-TORCH_MODULE(Qwen2DecoderLayer);
+TORCH_MODULE(DecoderLayer);
 
-struct Qwen2ModelImpl : torch::nn::Module {
-  explicit Qwen2ModelImpl(const Qwen2Config& config);
+struct DecoderModelImpl : torch::nn::Module {
+  explicit DecoderModelImpl(const ModelConfig& config);
   // Final hidden states (b, s, h) after the last norm, the layers' products in `form`.
   torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                         const torch::Tensor& position_ids, KvCache* cache, LinearForm form);
@@ -130,7 +134,7 @@ struct Qwen2ModelImpl : torch::nn::Module {
   torch::nn::ModuleList layers{nullptr};
   RmsNorm norm{nullptr};
   torch::Tensor inv_freq;  // (head_dim / 2,) fp32 always, not a buffer (Note [RoPE in fp32])
-  Qwen2Config config;
+  ModelConfig config;
   // With gradients on and no KV cache, each decoder layer runs checkpointed
   // (activation_checkpoint.h): backward keeps only the layers' inputs and
   // recomputes each layer, one at a time. Same numbers, one more forward.
@@ -152,16 +156,16 @@ struct Qwen2ModelImpl : torch::nn::Module {
 // The rotary frequencies inv_freq stay fp32 in a bf16 model: in bf16 they carry
 // a relative error up to 2^-9, which at positions 4k-8k moves the angles of the
 // faster frequencies by radians. So inv_freq is a plain member, not a registered
-// buffer, which Module::to(dtype) would cast: Qwen2ModelImpl's to() overrides
-// (reached from Qwen2ForCausalLM's, which casts its children through them) move
+// buffer, which Module::to(dtype) would cast: DecoderModelImpl's to() overrides
+// (reached from CausalLM's, which casts its children through them) move
 // it with the device only. The angles and their cos/sin are computed in fp32
 // and cos/sin cast to the hidden states' dtype, as transformers does. It was
 // never in a checkpoint: save_pretrained and the weight uploads write
 // named_parameters(), and load_pretrained skips a stored "*.inv_freq".
-TORCH_MODULE(Qwen2Model);
+TORCH_MODULE(DecoderModel);
 
-struct Qwen2ForCausalLMImpl : torch::nn::Module {
-  explicit Qwen2ForCausalLMImpl(const Qwen2Config& config);
+struct CausalLMImpl : torch::nn::Module {
+  explicit CausalLMImpl(const ModelConfig& config);
 
   // Logits (b, s, vocab) in fp32. `attention_mask` (b, past + s), undefined for
   // all ones; `position_ids` (b, s), undefined for past + arange(s).
@@ -204,9 +208,9 @@ struct Qwen2ForCausalLMImpl : torch::nn::Module {
   // forwards run kTraining whatever this says.)
   LinearForm inference_form() const;
 
-  const Qwen2Config& config() const { return model->config; }
+  const ModelConfig& config() const { return model->config; }
 
-  Qwen2Model model{nullptr};
+  DecoderModel model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // null when tied to model->embed_tokens
   PackedLinear packed_lm_head;         // empty unless prepare_inference(LinearForm::kPacked) packed it
 
@@ -220,6 +224,6 @@ struct Qwen2ForCausalLMImpl : torch::nn::Module {
   LinearForm prepared_form_ = LinearForm::kTraining;
   ParameterSnapshot prepared_parameters_;  // every parameter, as prepare_inference() left it
 };
-TORCH_MODULE(Qwen2ForCausalLM);
+TORCH_MODULE(CausalLM);
 
 }  // namespace deltarl

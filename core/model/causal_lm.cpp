@@ -1,9 +1,10 @@
-#include "core/model/qwen2_model.h"
+#include "core/model/causal_lm.h"
 
 #include "core/model/inference_kernels.h"
 
 #include <torch/version.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <string>
@@ -42,6 +43,26 @@ bool right_padded(const torch::Tensor& attention_mask) {
   return !(valid.narrow(1, 1, valid.size(1) - 1) & valid.narrow(1, 0, valid.size(1) - 1).logical_not())
               .any()
               .item<bool>();
+}
+
+// Llama 3.1's frequency scaling, in fp32 and in transformers' order of
+// operations (_compute_llama3_parameters), so the frequencies match it bit for
+// bit (model_parity_test compares them with torch::equal):
+// long wavelengths divided by the factor, short ones kept, those between
+// interpolated.
+torch::Tensor llama3_scaled(const torch::Tensor& inv_freq, const RopeScaling& scaling) {
+  const double original = static_cast<double>(scaling.original_max_position_embeddings);
+  const double low_freq_wavelen = original / scaling.low_freq_factor;
+  const double high_freq_wavelen = original / scaling.high_freq_factor;
+  // Python's `scalar / tensor` is tensor.reciprocal() * scalar (Tensor.__rdiv__);
+  // LibTorch's operator/(Scalar, Tensor) divides, which rounds differently.
+  const torch::Tensor wavelen = inv_freq.reciprocal() * (2 * M_PI);
+  torch::Tensor scaled = torch::where(wavelen > low_freq_wavelen, inv_freq / scaling.factor, inv_freq);
+  const torch::Tensor smooth = (wavelen.reciprocal() * original - scaling.low_freq_factor) /
+                               (scaling.high_freq_factor - scaling.low_freq_factor);
+  const torch::Tensor smoothed = (1 - smooth) * scaled / scaling.factor + smooth * scaled;
+  const torch::Tensor medium = (wavelen >= high_freq_wavelen).logical_and(wavelen <= low_freq_wavelen);
+  return torch::where(medium, smoothed, scaled);
 }
 
 torch::nn::Linear linear(int64_t in, int64_t out, bool bias) {
@@ -106,18 +127,26 @@ torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
   return weight * h.to(input_dtype);
 }
 
-Qwen2AttentionImpl::Qwen2AttentionImpl(const Qwen2Config& config)
+DecoderAttentionImpl::DecoderAttentionImpl(const ModelConfig& config)
     : num_heads(config.num_attention_heads),
       num_kv_heads(config.num_key_value_heads),
       head_dim(config.head_dim()) {
-  q_proj = register_module("q_proj", linear(config.hidden_size, num_heads * head_dim, true));
-  k_proj = register_module("k_proj", linear(config.hidden_size, num_kv_heads * head_dim, true));
-  v_proj = register_module("v_proj", linear(config.hidden_size, num_kv_heads * head_dim, true));
+  q_proj = register_module("q_proj", linear(config.hidden_size, num_heads * head_dim, config.attention_bias));
+  k_proj = register_module("k_proj", linear(config.hidden_size, num_kv_heads * head_dim, config.attention_bias));
+  v_proj = register_module("v_proj", linear(config.hidden_size, num_kv_heads * head_dim, config.attention_bias));
   o_proj = register_module("o_proj", linear(num_heads * head_dim, config.hidden_size, false));
+  if (config.qk_norm) {
+    q_norm = register_module("q_norm", RmsNorm(head_dim, config.rms_norm_eps));
+    k_norm = register_module("k_norm", RmsNorm(head_dim, config.rms_norm_eps));
+  }
   qkv_proj = FusedProjection({q_proj, k_proj, v_proj});
 }
 
-torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const torch::Tensor& cos,
+torch::Tensor DecoderAttentionImpl::normed_queries(const torch::Tensor& q) { return q_norm ? q_norm(q) : q; }
+
+torch::Tensor DecoderAttentionImpl::normed_keys(const torch::Tensor& k) { return k_norm ? k_norm(k) : k; }
+
+torch::Tensor DecoderAttentionImpl::forward(const torch::Tensor& hidden, const torch::Tensor& cos,
                                           const torch::Tensor& sin, const torch::Tensor& mask,
                                           const torch::Tensor& decode_bias, KvCache* cache, int64_t layer,
                                           LinearForm form, PagedDecodeBatch* paged) {
@@ -125,8 +154,8 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const tor
   const torch::Tensor c = cos.unsqueeze(1), sn = sin.unsqueeze(1);  // (b, 1, s, d)
   torch::Tensor q, k, v;
   if (form == LinearForm::kTraining) {
-    q = q_proj(hidden).view({b, s, num_heads, head_dim}).transpose(1, 2);     // (b, H, s, d)
-    k = k_proj(hidden).view({b, s, num_kv_heads, head_dim}).transpose(1, 2);  // (b, KV, s, d)
+    q = normed_queries(q_proj(hidden).view({b, s, num_heads, head_dim})).transpose(1, 2);  // (b, H, s, d)
+    k = normed_keys(k_proj(hidden).view({b, s, num_kv_heads, head_dim})).transpose(1, 2);  // (b, KV, s, d)
     v = v_proj(hidden).view({b, s, num_kv_heads, head_dim}).transpose(1, 2);  // (b, KV, s, d)
     q = q * c + rotate_half(q) * sn;
     k = k * c + rotate_half(k) * sn;
@@ -136,6 +165,9 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const tor
                                                                                           : qkv_proj.forward(hidden);
     const torch::Tensor heads = fused.view({b, s, num_heads + 2 * num_kv_heads, head_dim});
     torch::Tensor qk = heads.narrow(2, 0, num_heads + num_kv_heads);  // (b, s, H+KV, d)
+    if (q_norm) {
+      qk = torch::cat({q_norm(heads.narrow(2, 0, num_heads)), k_norm(heads.narrow(2, num_heads, num_kv_heads))}, 2);
+    }
     if (inference_kernels_apply(qk) && inference_kernels_apply(cos) && inference_kernels_apply(sin) &&
         cos.size(0) == b && sin.size(0) == b) {  // cos/sin (b, s, d), not a broadcast (1, s, d)
       rotary_embedding_inference_(qk, cos, sin);
@@ -200,18 +232,18 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& hidden, const tor
   return project_out(attended.transpose(1, 2).reshape({b, s, num_heads * head_dim}), form);
 }
 
-torch::Tensor Qwen2AttentionImpl::project_out(const torch::Tensor& attended, LinearForm form) {
+torch::Tensor DecoderAttentionImpl::project_out(const torch::Tensor& attended, LinearForm form) {
   return form == LinearForm::kPacked && packed_o.applies(attended) ? packed_o.forward(attended) : o_proj(attended);
 }
 
-Qwen2MlpImpl::Qwen2MlpImpl(const Qwen2Config& config) {
+DecoderMlpImpl::DecoderMlpImpl(const ModelConfig& config) {
   gate_proj = register_module("gate_proj", linear(config.hidden_size, config.intermediate_size, false));
   up_proj = register_module("up_proj", linear(config.hidden_size, config.intermediate_size, false));
   down_proj = register_module("down_proj", linear(config.intermediate_size, config.hidden_size, false));
   gate_up_proj = FusedProjection({gate_proj, up_proj});
 }
 
-torch::Tensor Qwen2MlpImpl::forward(const torch::Tensor& x, LinearForm form) {
+torch::Tensor DecoderMlpImpl::forward(const torch::Tensor& x, LinearForm form) {
   if (form == LinearForm::kTraining) return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
   const bool packed = form == LinearForm::kPacked;
   const int64_t intermediate = gate_proj->weight.size(0);
@@ -220,15 +252,15 @@ torch::Tensor Qwen2MlpImpl::forward(const torch::Tensor& x, LinearForm form) {
   return packed && packed_down.applies(gated) ? packed_down.forward(gated) : down_proj(gated);
 }
 
-Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const Qwen2Config& config) {
-  self_attn = register_module("self_attn", Qwen2Attention(config));
-  mlp = register_module("mlp", Qwen2Mlp(config));
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& config) {
+  self_attn = register_module("self_attn", DecoderAttention(config));
+  mlp = register_module("mlp", DecoderMlp(config));
   input_layernorm = register_module("input_layernorm", RmsNorm(config.hidden_size, config.rms_norm_eps));
   post_attention_layernorm =
       register_module("post_attention_layernorm", RmsNorm(config.hidden_size, config.rms_norm_eps));
 }
 
-torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& hidden, const torch::Tensor& cos,
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& hidden, const torch::Tensor& cos,
                                              const torch::Tensor& sin, const torch::Tensor& mask,
                                              const torch::Tensor& decode_bias, KvCache* cache, int64_t layer,
                                              LinearForm form, PagedDecodeBatch* paged) {
@@ -239,40 +271,41 @@ torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& hidden, const 
   return h + mlp(normed, form);
 }
 
-Qwen2ModelImpl::Qwen2ModelImpl(const Qwen2Config& config_in) : config(config_in) {
+DecoderModelImpl::DecoderModelImpl(const ModelConfig& config_in) : config(config_in) {
   embed_tokens = register_module("embed_tokens", torch::nn::Embedding(config.vocab_size, config.hidden_size));
   {
     torch::NoGradGuard no_grad;
     embed_tokens->weight.normal_(0.0, 0.02);
   }
   layers = register_module("layers", torch::nn::ModuleList());
-  for (int64_t i = 0; i < config.num_hidden_layers; ++i) layers->push_back(Qwen2DecoderLayer(config));
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) layers->push_back(DecoderLayer(config));
   norm = register_module("norm", RmsNorm(config.hidden_size, config.rms_norm_eps));
   // As transformers: 1 / theta^(2i/d), computed in fp32. Not registered (Note [RoPE in fp32]).
   const int64_t d = config.head_dim();
   inv_freq = 1.0 / torch::pow(config.rope_theta, torch::arange(0, d, 2, torch::kInt64).to(torch::kFloat32) / d);
+  if (config.rope_scaling.enabled()) inv_freq = llama3_scaled(inv_freq, config.rope_scaling);
 }
 
-void Qwen2ModelImpl::to(torch::Device device, torch::Dtype dtype, bool non_blocking) {
+void DecoderModelImpl::to(torch::Device device, torch::Dtype dtype, bool non_blocking) {
   torch::nn::Module::to(device, dtype, non_blocking);
   inv_freq = inv_freq.to(device, /*non_blocking=*/non_blocking);
 }
 
-void Qwen2ModelImpl::to(torch::Dtype dtype, bool non_blocking) { torch::nn::Module::to(dtype, non_blocking); }
+void DecoderModelImpl::to(torch::Dtype dtype, bool non_blocking) { torch::nn::Module::to(dtype, non_blocking); }
 
-void Qwen2ModelImpl::to(torch::Device device, bool non_blocking) {
+void DecoderModelImpl::to(torch::Device device, bool non_blocking) {
   torch::nn::Module::to(device, non_blocking);
   inv_freq = inv_freq.to(device, /*non_blocking=*/non_blocking);
 }
 
-torch::Tensor Qwen2ModelImpl::rotary_angles(const torch::Tensor& positions) const {
+torch::Tensor DecoderModelImpl::rotary_angles(const torch::Tensor& positions) const {
   // In fp32, as transformers computes them.
   const torch::Tensor freqs =
       positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq.to(positions.device()).view({1, 1, -1});
   return torch::cat({freqs, freqs}, /*dim=*/-1);
 }
 
-torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+torch::Tensor DecoderModelImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                       const torch::Tensor& position_ids, KvCache* cache, LinearForm form) {
   const int64_t b = input_ids.size(0), s = input_ids.size(1);
   const int64_t past = cache != nullptr ? cache->length() : 0, total = past + s;
@@ -314,7 +347,7 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& input_ids, const torc
   }
   const bool checkpointing = activation_checkpointing && cache == nullptr && torch::GradMode::is_enabled();
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
-    auto layer = std::dynamic_pointer_cast<Qwen2DecoderLayerImpl>(layers->ptr(static_cast<size_t>(i)));
+    auto layer = std::dynamic_pointer_cast<DecoderLayerImpl>(layers->ptr(static_cast<size_t>(i)));
     if (checkpointing) {
       // The layer is held by the closure: backward may outlive this call.
       hidden = checkpointed(
@@ -330,7 +363,7 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& input_ids, const torc
   return norm(hidden);
 }
 
-torch::Tensor Qwen2ModelImpl::decode_paged(const torch::Tensor& tokens, const torch::Tensor& positions,
+torch::Tensor DecoderModelImpl::decode_paged(const torch::Tensor& tokens, const torch::Tensor& positions,
                                            PagedDecodeBatch& paged, LinearForm form) {
   TORCH_CHECK(!torch::GradMode::is_enabled(), "decode_paged runs without gradients");
   TORCH_CHECK(tokens.dim() == 2 && tokens.size(1) == 1 && tokens.size(0) == paged.size() &&
@@ -342,88 +375,92 @@ torch::Tensor Qwen2ModelImpl::decode_paged(const torch::Tensor& tokens, const to
   const auto dtype = hidden.scalar_type();
   const torch::Tensor cos = angles.cos().to(dtype), sin = angles.sin().to(dtype);
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
-    hidden = layers->ptr<Qwen2DecoderLayerImpl>(static_cast<size_t>(i))
+    hidden = layers->ptr<DecoderLayerImpl>(static_cast<size_t>(i))
                  ->forward(hidden, cos, sin, /*mask=*/{}, /*decode_bias=*/{}, nullptr, i, form, &paged);
   }
   return norm(hidden);
 }
 
-Qwen2ForCausalLMImpl::Qwen2ForCausalLMImpl(const Qwen2Config& config) {
-  model = register_module("model", Qwen2Model(config));
+CausalLMImpl::CausalLMImpl(const ModelConfig& config) {
+  model = register_module("model", DecoderModel(config));
   if (!config.tie_word_embeddings) {
     lm_head = register_module("lm_head", linear(config.hidden_size, config.vocab_size, false));
   }
 }
 
-torch::Tensor Qwen2ForCausalLMImpl::hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+torch::Tensor CausalLMImpl::hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                                   const torch::Tensor& position_ids, KvCache* cache) {
   return hidden_states_in(form_of_this_forward(), input_ids, attention_mask, position_ids, cache);
 }
 
-torch::Tensor Qwen2ForCausalLMImpl::logits_from_hidden(const torch::Tensor& hidden) {
+torch::Tensor CausalLMImpl::logits_from_hidden(const torch::Tensor& hidden) {
   return logits_from_hidden_in(form_of_this_forward(), hidden);
 }
 
-torch::Tensor Qwen2ForCausalLMImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+torch::Tensor CausalLMImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                             const torch::Tensor& position_ids, KvCache* cache) {
   const LinearForm form = form_of_this_forward();  // once: the whole forward runs one form
   return logits_from_hidden_in(form, hidden_states_in(form, input_ids, attention_mask, position_ids, cache));
 }
 
-torch::Tensor Qwen2ForCausalLMImpl::decode_paged(const torch::Tensor& tokens, const torch::Tensor& positions,
+torch::Tensor CausalLMImpl::decode_paged(const torch::Tensor& tokens, const torch::Tensor& positions,
                                                  PagedDecodeBatch& paged) {
   const LinearForm form = form_of_this_forward();
   return logits_from_hidden_in(form, model->decode_paged(tokens, positions, paged, form)).select(1, 0);
 }
 
-std::unique_ptr<PagedKvCache> Qwen2ForCausalLMImpl::make_paged_cache(int64_t block_size, int64_t num_blocks) const {
+std::unique_ptr<PagedKvCache> CausalLMImpl::make_paged_cache(int64_t block_size, int64_t num_blocks) const {
   const auto& weight = model->embed_tokens->weight;
   return std::make_unique<PagedKvCache>(config().num_hidden_layers, config().num_key_value_heads,
                                         config().head_dim(), block_size, num_blocks, weight.options());
 }
 
-torch::Tensor Qwen2ForCausalLMImpl::hidden_states_in(LinearForm form, const torch::Tensor& input_ids,
+torch::Tensor CausalLMImpl::hidden_states_in(LinearForm form, const torch::Tensor& input_ids,
                                                      const torch::Tensor& attention_mask,
                                                      const torch::Tensor& position_ids, KvCache* cache) {
   return model(input_ids, attention_mask, position_ids, cache, form);
 }
 
-torch::Tensor Qwen2ForCausalLMImpl::logits_from_hidden_in(LinearForm form, const torch::Tensor& hidden) {
+torch::Tensor CausalLMImpl::logits_from_hidden_in(LinearForm form, const torch::Tensor& hidden) {
   if (form == LinearForm::kPacked && packed_lm_head.applies(hidden)) return packed_lm_head.forward(hidden);  // float32 already
   return torch::nn::functional::linear(hidden, output_weight()).to(torch::kFloat32);
 }
 
-const torch::Tensor& Qwen2ForCausalLMImpl::output_weight() const {
+const torch::Tensor& CausalLMImpl::output_weight() const {
   return lm_head ? lm_head->weight : model->embed_tokens->weight;
 }
 
-LinearForm Qwen2ForCausalLMImpl::inference_form() const {
+LinearForm CausalLMImpl::inference_form() const {
   if (prepared_form_ == LinearForm::kTraining) return LinearForm::kTraining;
   return prepared_parameters_.unchanged() ? prepared_form_ : LinearForm::kTraining;
 }
 
-LinearForm Qwen2ForCausalLMImpl::form_of_this_forward() const {
+LinearForm CausalLMImpl::form_of_this_forward() const {
   return torch::GradMode::is_enabled() ? LinearForm::kTraining : inference_form();
 }
 
-void Qwen2ForCausalLMImpl::set_packs(bool packs) {
+void CausalLMImpl::set_packs(bool packs) {
   const torch::Tensor& logits_weight = output_weight();
   auto pack = [packs](std::vector<torch::Tensor> weights, std::vector<torch::Tensor> biases) {
     return packs ? PackedLinear(std::move(weights), std::move(biases)) : PackedLinear();
   };
   for (const auto& layer : *model->layers) {
-    auto& attention = *layer->as<Qwen2DecoderLayer>()->self_attn;
-    attention.packed_qkv = pack({attention.q_proj->weight, attention.k_proj->weight, attention.v_proj->weight},
-                                {attention.q_proj->bias, attention.k_proj->bias, attention.v_proj->bias});
+    auto& attention = *layer->as<DecoderLayer>()->self_attn;
+    std::vector<torch::Tensor> qkv_biases;
+    if (attention.q_proj->bias.defined()) {
+      qkv_biases = {attention.q_proj->bias, attention.k_proj->bias, attention.v_proj->bias};
+    }
+    attention.packed_qkv =
+        pack({attention.q_proj->weight, attention.k_proj->weight, attention.v_proj->weight}, qkv_biases);
     attention.packed_o = pack({attention.o_proj->weight}, {});
-    auto& mlp = *layer->as<Qwen2DecoderLayer>()->mlp;
+    auto& mlp = *layer->as<DecoderLayer>()->mlp;
     mlp.packed_gate_up = pack({mlp.gate_proj->weight, mlp.up_proj->weight}, {});
     mlp.packed_down = pack({mlp.down_proj->weight}, {});
   }
   packed_lm_head = pack({logits_weight}, {});
 }
 
-LinearForm Qwen2ForCausalLMImpl::prepare_inference(LinearForm form) {
+LinearForm CausalLMImpl::prepare_inference(LinearForm form) {
   const std::vector<torch::Tensor> all_parameters = parameters();
   if (form != LinearForm::kTraining) {
     for (const auto& parameter : all_parameters) {
@@ -433,7 +470,7 @@ LinearForm Qwen2ForCausalLMImpl::prepare_inference(LinearForm form) {
     }
     // Fused before packed: fusing re-points the parameters, which would retire packs made earlier.
     for (const auto& layer : *model->layers) {
-      auto& decoder = *layer->as<Qwen2DecoderLayer>();
+      auto& decoder = *layer->as<DecoderLayer>();
       decoder.self_attn->qkv_proj.fuse();
       decoder.mlp->gate_up_proj.fuse();
     }
@@ -452,7 +489,7 @@ LinearForm Qwen2ForCausalLMImpl::prepare_inference(LinearForm form) {
   return form;
 }
 
-KvCache Qwen2ForCausalLMImpl::make_cache(int64_t batch, int64_t capacity) const {
+KvCache CausalLMImpl::make_cache(int64_t batch, int64_t capacity) const {
   const auto& weight = model->embed_tokens->weight;
   return KvCache(config().num_hidden_layers, batch, config().num_key_value_heads, capacity, config().head_dim(),
                  weight.options().requires_grad(false));
