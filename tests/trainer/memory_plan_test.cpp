@@ -80,6 +80,23 @@ TEST(MemoryPlanTest, MemoryFeaturesLowerTheirOwnComponents) {
   EXPECT_EQ(budget.per_rank_peak_bytes, plain.per_rank_peak_bytes);
 }
 
+// Qwen3's queries are H·head_dim wide (2048 for 0.6B, twice its hidden size),
+// and its per-head q/k norms keep what an RMSNorm keeps: the activations grow
+// by exactly those terms over the same model with hidden / heads per head.
+TEST(MemoryPlanTest, Qwen3CountsItsWideQueriesAndTheirNorms) {
+  const ModelConfig qwen3 = ModelConfig::preset("qwen3-0.6b");
+  ModelConfig narrow = qwen3;
+  narrow.head_size = qwen3.hidden_size / qwen3.num_attention_heads;  // 64
+  TrainingConfig config = config_with({"rollout.max_new_tokens=2048", "train.micro_batch_size=2"});
+  config.train.attention = "masked";
+  const MemoryPlan wide = plan_memory(qwen3, config, limit(k80GB));
+  const MemoryPlan plain = plan_memory(narrow, config, limit(k80GB));
+  const int64_t n = 2 * (512 + 2048), e = 4, H = 16, KV = 8;
+  const int64_t dq = H * (128 - 64), dkv = KV * (128 - 64);
+  const int64_t per_layer = n * (2 * dq * e + 2 * dkv * e + (dq + dkv) * (4 + 2 * e));
+  EXPECT_EQ(wide.components.activations - plain.components.activations, (qwen3.num_hidden_layers + 1) * per_layer);
+}
+
 TEST(MemoryPlanTest, ATooLargeRunSaysItDoesNotFitAndWhatToChange) {
   const MemoryPlan plan = plan_memory(ModelConfig::preset("qwen2.5-7b"),
                                       config_with({"rollout.max_new_tokens=8192", "train.micro_batch_size=4"}),

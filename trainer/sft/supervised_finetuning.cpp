@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <numeric>
+#include <optional>
 #include <random>
 
 #include <torch/torch.h>
@@ -28,8 +29,10 @@ struct Example {
   int64_t prompt_length = 0;
 };
 
+// bos: prepended to a prompt that does not start with it (Llama's
+// <|begin_of_text|>, as its tokenizer's post-processor adds it in transformers).
 std::vector<Example> read_examples(const std::string& path, const Tokenizer& tokenizer, int64_t eos,
-                                   int64_t context) {
+                                   std::optional<int64_t> bos, int64_t context) {
   std::ifstream input(path);
   if (!input) throw InputError(path + ": cannot read the SFT data (does the file exist?)");
   JsonlReader reader(input, path);
@@ -42,6 +45,7 @@ std::vector<Example> read_examples(const std::string& path, const Tokenizer& tok
     }
     Example example;
     for (int32_t id : tokenizer.encode(line->value["prompt"].get<std::string>())) example.ids.push_back(id);
+    if (bos && !example.ids.empty() && example.ids.front() != *bos) example.ids.insert(example.ids.begin(), *bos);
     example.prompt_length = static_cast<int64_t>(example.ids.size());
     const auto response = tokenizer.encode(line->value["response"].get<std::string>());
     if (example.prompt_length == 0 || response.empty()) {
@@ -84,8 +88,11 @@ SftResult run_supervised_finetuning(const SftOptions& options, const std::functi
   if (model->config().eos_token_ids.empty()) {
     throw InputError(options.model_folder + "/config.json has no eos_token_id: SFT needs one to teach stopping");
   }
-  const std::vector<Example> examples = read_examples(options.data_path, tokenizer, model->config().eos_token_ids[0],
-                                                      model->config().max_position_embeddings);
+  const ModelConfig& config = model->config();
+  const std::optional<int64_t> bos =
+      config.family == ModelFamily::kLlama ? config.bos_token_id : std::optional<int64_t>();
+  const std::vector<Example> examples =
+      read_examples(options.data_path, tokenizer, config.eos_token_ids[0], bos, config.max_position_embeddings);
 
   AdamWOptions adamw;
   adamw.weight_decay = options.weight_decay;
