@@ -104,14 +104,24 @@ FuzzTarget make_config_json_target(const std::string& work_folder) {
   variant["head_dim"] = 16;
   variant["rope_theta"] = 1000000.0;
   variant.erase("rope_parameters");
-  target.seeds = {tied, read_whole_file(source_path("tests/fixtures/qwen2-tiny/untied/config.json")), variant.dump(1)};
+  // Llama 3.1's rope scaling, in transformers 5's rope_parameters (seeds must load with the qwen2 weights;
+  // the dictionary's "qwen3" and "llama" reach the other families' branches).
+  nlohmann::json scaled = nlohmann::json::parse(tied);
+  scaled.erase("rope_theta");
+  scaled["rope_parameters"] = {{"rope_type", "llama3"}, {"rope_theta", 500000.0}, {"factor", 8.0},
+                               {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                               {"original_max_position_embeddings", 64}};
+  target.seeds = {tied, read_whole_file(source_path("tests/fixtures/qwen2-tiny/untied/config.json")), variant.dump(1),
+                  scaled.dump(1)};
   target.dictionary = json_dictionary(
       {"\"model_type\"", "\"qwen2\"", "\"vocab_size\"", "\"hidden_size\"", "\"intermediate_size\"",
        "\"num_hidden_layers\"", "\"num_attention_heads\"", "\"num_key_value_heads\"", "\"max_position_embeddings\"",
        "\"rms_norm_eps\"", "\"rope_theta\"", "\"rope_scaling\"", "\"rope_parameters\"", "\"rope_type\"", "\"type\"",
        "\"tie_word_embeddings\"", "\"head_dim\"", "\"hidden_act\"", "\"use_sliding_window\"", "\"layer_types\"",
        "\"attention_dropout\"", "\"bos_token_id\"", "\"eos_token_id\"", "\"torch_dtype\"", "\"dtype\"",
-       "\"bfloat16\"", "\"float16\"", "\"linear\"", "\"full_attention\""});
+       "\"bfloat16\"", "\"float16\"", "\"linear\"", "\"full_attention\"", "\"qwen3\"", "\"llama\"", "\"llama3\"",
+       "\"factor\"", "\"low_freq_factor\"", "\"high_freq_factor\"", "\"original_max_position_embeddings\"",
+       "\"attention_bias\"", "\"mlp_bias\"", "\"num_experts\"", "\"pretraining_tp\""});
   target.parse = [work_folder](const std::string&) { load_pretrained(work_folder); };
   return target;
 }

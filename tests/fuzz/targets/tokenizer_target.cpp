@@ -53,7 +53,8 @@ FuzzTarget make_tokenizer_target(const std::string& work_folder) {
   FuzzTarget target;
   target.name = "tokenizer";
   target.input_file_name = "tokenizer.json";
-  target.seeds = {read_whole_file(source_path("core/presets/countdown-tokenizer.json")), small_qwen3_tokenizer()};
+  target.seeds = {read_whole_file(source_path("core/presets/countdown-tokenizer.json")), small_qwen3_tokenizer(),
+                  read_whole_file(source_path("tests/fixtures/llama3-tokenizer/tokenizer.json"))};  // ignore_merges
   target.dictionary = {
       "\"model\"", "\"type\"", "\"BPE\"", "\"vocab\"", "\"merges\"", "\"pre_tokenizer\"", "\"ByteLevel\"",
       "\"Sequence\"", "\"Split\"", "\"Regex\"", "\"pattern\"", "\"behavior\"", "\"Isolated\"", "\"invert\"",
